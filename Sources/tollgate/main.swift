@@ -1,0 +1,3 @@
+import TollgateCLI
+
+await TollgateCommand.main()
