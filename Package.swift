@@ -105,6 +105,11 @@ let package = Package(
             dependencies: ["TollgateStore", "TollgateJSON"],
             swiftSettings: strict
         ),
+        .testTarget(
+            name: "TollgateWorkerTests",
+            dependencies: ["TollgateWorker", "TollgateStore", "TollgatePolicy", "TollgateJSON"],
+            swiftSettings: strict
+        ),
         // Needs a live RabbitMQ (deploy/broker.sh start); see README.
         .testTarget(
             name: "TollgateBrokerTests",
