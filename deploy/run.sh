@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Sets up and runs Tollgate's main job on a fresh Debian 12 machine with Swift: a local RabbitMQ
+# with the consistent-hash plugin, a release build, and one worker with the seed policy
+# (policies/approval-workflow.yaml). Extra arguments go to `tollgate worker`, e.g.
+#
+#   deploy/run.sh --worker-id w2 --db var/w2.db
+#
+# Stop it with Ctrl-C (graceful: in-flight calls are finished and acked first).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+command -v swift >/dev/null 2>&1 || {
+    echo "run: swift is not on PATH: install Swift 6 (https://swift.org/install) and try again" >&2
+    exit 1
+}
+
+deploy/install-deps.sh
+deploy/broker.sh start
+echo "run: building tollgate (release)"
+swift build -c release --product tollgate 2>&1 | grep -E "error|warning: |Build complete" || true
+[ -x .build/release/tollgate ] || { echo "run: build failed" >&2; exit 1; }
+mkdir -p var
+exec .build/release/tollgate worker \
+    --policy "${TOLLGATE_POLICY:-policies/approval-workflow.yaml}" \
+    --db "${TOLLGATE_DB:-var/tollgate.db}" \
+    "$@"

@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Sets up what the tests need on a fresh Debian 12 machine with Swift, then builds and runs
+# every test (unit tests and the tests against a real RabbitMQ).
+#
+#   deploy/test.sh                 everything
+#   deploy/test.sh --filter Store  passes its arguments to `swift test`
+#
+# Steps: apt packages (deploy/install-deps.sh), a local RabbitMQ with the consistent-hash plugin
+# (deploy/broker.sh start), the test users (deploy/broker-users.sh), a build in which a warning in
+# Tollgate's own code is an error, then `swift test`.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+step() { printf '\n==> %s\n' "$*"; }
+
+command -v swift >/dev/null 2>&1 || {
+    echo "test: swift is not on PATH: install Swift 6 (https://swift.org/install) and try again" >&2
+    exit 1
+}
+
+step "system packages"
+deploy/install-deps.sh
+step "broker"
+deploy/broker.sh start
+deploy/broker-users.sh
+
+step "build (warnings in Tollgate's code are errors)"
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+swift build --build-tests 2>&1 | tee "$log" | grep -E "error|warning: |Compiling|Build complete" | grep -v "^\[" || true
+status=${PIPESTATUS[0]}
+[ "$status" -eq 0 ] || { echo "test: build failed" >&2; exit "$status"; }
+if grep -E "^$(pwd)/(Sources|Tests)/.*warning:" "$log" | sort -u; then
+    echo "test: the build has warnings in Tollgate's code (listed above): fix them" >&2
+    exit 1
+fi
+
+step "tests"
+swift test --skip-build "$@"
