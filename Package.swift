@@ -69,6 +69,7 @@ let package = Package(
             name: "TollgateWorker",
             dependencies: [
                 "TollgateJSON", "TollgatePolicy", "TollgateAMQP", "TollgateStore",
+                .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],

@@ -13,6 +13,12 @@ public struct TollgateCommand: AsyncParsableCommand {
         version: tollgateVersion,
         subcommands: [
             // Registered subcommands. Keep one per line so parallel work merges cleanly.
+            WorkerCommand.self,
+            CallCommand.self,
+            PendingCommand.self,
+            ApproveCommand.self,
+            DenyCommand.self,
+            AuditCommand.self,
         ]
     )
 

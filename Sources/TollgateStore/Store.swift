@@ -118,7 +118,8 @@ public final class Store {
                 status TEXT NOT NULL,
                 resolution TEXT,
                 decided_at INTEGER,
-                charged INTEGER NOT NULL
+                charged INTEGER NOT NULL,
+                final_reply BLOB
             );
             CREATE INDEX escalations_due ON escalations(deadline) WHERE status = 'pending';
             CREATE TABLE votes (
@@ -355,16 +356,27 @@ public final class Store {
         return try stmt.step() ? stmt.int(0) : 0
     }
 
-    /// Marks a pending escalation decided. Returns false (and changes nothing) when it was not
-    /// pending any more: a request is never decided twice.
+    /// Marks a pending escalation decided, keeping the final decision's body for redeliveries of
+    /// the call. Returns false (and changes nothing) when it was not pending any more: a request
+    /// is never decided twice.
     @discardableResult
-    public func decideEscalation(requestID: String, status: EscalationStatus, resolution: String, at: Millis) throws(StoreError) -> Bool {
+    public func decideEscalation(
+        requestID: String, status: EscalationStatus, resolution: String, at: Millis, finalReply: [UInt8] = []
+    ) throws(StoreError) -> Bool {
         precondition(status != .pending)
         try db.statement(
-            "UPDATE escalations SET status = ?2, resolution = ?3, decided_at = ?4 WHERE request_id = ?1 AND status = 'pending'"
+            "UPDATE escalations SET status = ?2, resolution = ?3, decided_at = ?4, final_reply = ?5 WHERE request_id = ?1 AND status = 'pending'"
         )
-        .bind(1, requestID).bind(2, status.rawValue).bind(3, resolution).bind(4, at).run()
+        .bind(1, requestID).bind(2, status.rawValue).bind(3, resolution).bind(4, at).bind(5, blob: finalReply).run()
         return db.changes == 1
+    }
+
+    /// The body of the final decision of a decided escalation.
+    public func finalReply(requestID: String) throws(StoreError) -> [UInt8]? {
+        let stmt = try db.statement("SELECT final_reply FROM escalations WHERE request_id = ?1 AND status != 'pending'")
+        stmt.bind(1, requestID)
+        defer { stmt.reset() }
+        return try stmt.step() ? stmt.optionalBlob(0) : nil
     }
 
     private static func escalationRecord(_ s: SQLiteStatement) -> EscalationRecord {

@@ -1,0 +1,145 @@
+import ArgumentParser
+import Foundation
+import Logging
+import TollgateStore
+import TollgateWorker
+
+/// The value of `TOLLGATE_<name>`, when set and not empty.
+func environment(_ name: String) -> String? {
+    guard let value = ProcessInfo.processInfo.environment["TOLLGATE_\(name)"], !value.isEmpty else { return nil }
+    return value
+}
+
+/// Options every command that talks to the broker takes.
+struct BrokerOptions: ParsableArguments {
+    @Option(help: "RabbitMQ URL: amqp://user:pass@host:port/vhost or amqps://... (env TOLLGATE_AMQP_URL).")
+    var amqpURL: String?
+
+    @Option(help: "Prefix of every exchange and queue name (env TOLLGATE_PREFIX; default tollgate).")
+    var prefix: String?
+
+    var resolvedURL: String { amqpURL ?? environment("AMQP_URL") ?? "amqp://guest:guest@127.0.0.1:5672/" }
+    var resolvedPrefix: String { prefix ?? environment("PREFIX") ?? "tollgate" }
+}
+
+/// `--log-level`, and the logging bootstrap every long-running command shares.
+struct LoggingOptions: ParsableArguments {
+    @Option(help: "trace, debug, info, notice, warning, error or critical (env TOLLGATE_LOG_LEVEL; default info).")
+    var logLevel: String?
+
+    func makeLogger(label: String) throws -> Logger {
+        let text = logLevel ?? environment("LOG_LEVEL") ?? "info"
+        guard let level = Logger.Level(rawValue: text.lowercased()) else {
+            throw ValidationError("unknown log level '\(text)': use trace, debug, info, notice, warning, error or critical")
+        }
+        var logger = Logger(label: label) { StreamLogHandler.standardError(label: $0) }
+        logger.logLevel = level
+        return logger
+    }
+}
+
+struct WorkerCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "worker",
+        abstract: "Consume tool calls from RabbitMQ, decide them with the policies, park escalations for people.",
+        discussion: """
+            Declares the topology of the wire protocol (docs/wire-protocol.md), consumes its shard
+            queue <prefix>.toolcalls.<worker-id> and its votes queue <prefix>.approvals.<worker-id>,
+            and answers every call on its reply_to. Every flag can also be given as an environment
+            variable TOLLGATE_<FLAG> (flags win), e.g. TOLLGATE_AMQP_URL, TOLLGATE_POLICY (several
+            paths separated by ':'), TOLLGATE_WORKER_ID, TOLLGATE_DB, TOLLGATE_TRUSTED_GATEWAY
+            (separated by ',').
+
+            Signals: SIGTERM or SIGINT stop gracefully (in-flight calls are finished, confirmed and
+            acked first); SIGHUP reloads the policies (an invalid policy is refused and the old one
+            kept). Exit status: 0 after a graceful stop, 1 on a fatal error (bad policy, broker
+            refuses the credentials, database of another worker).
+
+            Examples:
+              tollgate worker --policy policies/approval-workflow.yaml
+              tollgate worker --policy policies/ --worker-id w2 --db var/w2.db \\
+                  --amqp-url amqp://tollgate-worker:secret@127.0.0.1:5672/ --trusted-gateway tollgate-gateway
+            """)
+
+    @OptionGroup var broker: BrokerOptions
+    @OptionGroup var logging: LoggingOptions
+
+    @Option(name: .customLong("policy"), help: "Policy file or folder (*.yaml then *.yml); repeatable (env TOLLGATE_POLICY).")
+    var policies: [String] = []
+
+    @Option(help: "SQLite state file, one per worker (env TOLLGATE_DB; default tollgate-<worker-id>.db).")
+    var db: String?
+
+    @Option(help: "This worker's id; keep it stable across restarts (env TOLLGATE_WORKER_ID; default the host name).")
+    var workerID: String?
+
+    @Option(help: "Unacked deliveries in flight (env TOLLGATE_PREFETCH; default 200).")
+    var prefetch: UInt16?
+
+    @Option(help: "Largest accepted message body in bytes (env TOLLGATE_MAX_MESSAGE_BYTES; default 1048576).")
+    var maxMessageBytes: Int?
+
+    @Option(name: .customLong("trusted-gateway"), help: "RabbitMQ user allowed to name the approver in a vote's body; repeatable (env TOLLGATE_TRUSTED_GATEWAY).")
+    var trustedGateways: [String] = []
+
+    @Option(help: "Escalation deadline in seconds when the policy sets none (env TOLLGATE_ESCALATION_TIMEOUT; default 300).")
+    var escalationTimeout: Int?
+
+    @Flag(help: "Treat deny rules whose message says \"requires human approval\" as plain denials (env TOLLGATE_NO_ESCALATION_KEYWORD=1).")
+    var noEscalationKeyword = false
+
+    @Option(help: "full: fsync every commit; normal: survive a process crash, not a power cut (env TOLLGATE_DURABILITY; default full).")
+    var durability: String?
+
+    @Option(help: "Deliveries of one message before it is answered as poison and dead-lettered (env TOLLGATE_DELIVERY_LIMIT; default 10).")
+    var deliveryLimit: Int?
+
+    @Option(help: "Weight of this worker's shard in the consistent-hash exchange (env TOLLGATE_SHARD_WEIGHT; default 10).")
+    var shardWeight: Int?
+
+    @Option(help: "Seconds a call's message_id is remembered for redeliveries (env TOLLGATE_DEDUPE_RETENTION; default 604800).")
+    var dedupeRetention: Int?
+
+    @Option(help: "Seconds between progress log lines (env TOLLGATE_STATS_INTERVAL; default 30).")
+    var statsInterval: Int?
+
+    func makeConfiguration() throws -> WorkerConfiguration {
+        var c = WorkerConfiguration()
+        c.amqpURL = broker.resolvedURL
+        c.prefix = broker.resolvedPrefix
+        c.policyPaths = policies.isEmpty ? (environment("POLICY")?.split(separator: ":").map(String.init) ?? []) : policies
+        c.workerID = workerID ?? environment("WORKER_ID") ?? ProcessInfo.processInfo.hostName.split(separator: ".").first.map(String.init) ?? "w1"
+        c.databasePath = db ?? environment("DB") ?? "tollgate-\(c.workerID).db"
+        c.prefetch = try prefetch ?? environment("PREFETCH").map { try parse($0, as: UInt16.self, "TOLLGATE_PREFETCH") } ?? c.prefetch
+        c.maxMessageBytes = try maxMessageBytes ?? environment("MAX_MESSAGE_BYTES").map { try parse($0, as: Int.self, "TOLLGATE_MAX_MESSAGE_BYTES") } ?? c.maxMessageBytes
+        let gateways = trustedGateways.isEmpty ? (environment("TRUSTED_GATEWAY")?.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) } ?? []) : trustedGateways
+        c.trustedGateways = Set(gateways.filter { !$0.isEmpty })
+        c.defaultEscalationTimeoutSeconds = try escalationTimeout ?? environment("ESCALATION_TIMEOUT").map { try parse($0, as: Int.self, "TOLLGATE_ESCALATION_TIMEOUT") } ?? c.defaultEscalationTimeoutSeconds
+        c.escalationKeyword = !(noEscalationKeyword || ["1", "true", "yes"].contains(environment("NO_ESCALATION_KEYWORD")?.lowercased() ?? ""))
+        if let text = durability ?? environment("DURABILITY") {
+            guard let value = StoreDurability(rawValue: text) else { throw ValidationError("durability must be full or normal, not '\(text)'") }
+            c.durability = value
+        }
+        c.deliveryLimit = try deliveryLimit ?? environment("DELIVERY_LIMIT").map { try parse($0, as: Int.self, "TOLLGATE_DELIVERY_LIMIT") } ?? c.deliveryLimit
+        c.shardWeight = try shardWeight ?? environment("SHARD_WEIGHT").map { try parse($0, as: Int.self, "TOLLGATE_SHARD_WEIGHT") } ?? c.shardWeight
+        c.dedupeRetentionSeconds = try dedupeRetention ?? environment("DEDUPE_RETENTION").map { try parse($0, as: Int.self, "TOLLGATE_DEDUPE_RETENTION") } ?? c.dedupeRetentionSeconds
+        c.statsIntervalSeconds = try statsInterval ?? environment("STATS_INTERVAL").map { try parse($0, as: Int.self, "TOLLGATE_STATS_INTERVAL") } ?? c.statsIntervalSeconds
+        return c
+    }
+
+    func run() async throws {
+        let logger = try logging.makeLogger(label: "tollgate.worker")
+        let configuration = try makeConfiguration()
+        do {
+            try await runWorker(configuration: configuration, logger: logger)
+        } catch let error as WorkerError {
+            logger.critical("worker stopped: \(error)")
+            throw ExitCode(1)
+        }
+    }
+}
+
+func parse<T: LosslessStringConvertible>(_ text: String, as: T.Type, _ name: String) throws -> T {
+    guard let value = T(text) else { throw ValidationError("\(name)='\(text)' is not a valid \(T.self)") }
+    return value
+}

@@ -1,0 +1,43 @@
+import Foundation
+
+/// Crash points for the crash tests: `TOLLGATE_FAULT=<point>[:N]` makes the worker die at once
+/// (as with SIGKILL: no cleanup, no acks) the N-th time (default 1st) it reaches `point`.
+/// Unset in production, where `reached` costs one branch.
+///
+/// Points: `after-commit` (state committed, nothing published), `after-publish` (published,
+/// not yet confirmed or acked), `before-ack` (confirmed, about to ack).
+struct FaultPoints {
+    enum Point: String {
+        case afterCommit = "after-commit"
+        case afterPublish = "after-publish"
+        case beforeAck = "before-ack"
+    }
+
+    private let armed: Point?
+    private let trigger: Int
+    private var count = 0
+    /// The exit status of a fault, so tests can tell it from a real crash.
+    static let exitStatus: Int32 = 86
+
+    init(armed: Point?, trigger: Int) {
+        self.armed = armed
+        self.trigger = max(1, trigger)
+    }
+
+    static func fromEnvironment() -> FaultPoints {
+        guard let spec = ProcessInfo.processInfo.environment["TOLLGATE_FAULT"], !spec.isEmpty else {
+            return FaultPoints(armed: nil, trigger: 1)
+        }
+        let parts = spec.split(separator: ":", maxSplits: 1).map(String.init)
+        return FaultPoints(armed: Point(rawValue: parts[0]), trigger: parts.count > 1 ? Int(parts[1]) ?? 1 : 1)
+    }
+
+    mutating func reached(_ point: Point) {
+        guard let armed, armed == point else { return }
+        count += 1
+        if count >= trigger {
+            FileHandle.standardError.write(Data("tollgate: fault point \(point.rawValue) reached (TOLLGATE_FAULT); exiting at once\n".utf8))
+            _exit(Self.exitStatus)
+        }
+    }
+}
