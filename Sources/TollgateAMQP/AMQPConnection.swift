@@ -123,8 +123,13 @@ public final class AMQPConnection {
         let status = amqp_socket_open_noblock(socket, url.host, Int32(url.port), &connectTimeout)
         let savedErrno = errno
         if status != AMQP_STATUS_OK.rawValue {
-            throw error(AMQPConnection.connectKind(status, savedErrno), AMQPConnection.message(status, savedErrno),
-                        status: status)
+            // rabbitmq-c connects without blocking and reports a refused connection as a generic
+            // socket error (errno is EINPROGRESS by then); ask the kernel once more to tell them apart.
+            var err = savedErrno
+            if status == AMQP_STATUS_SOCKET_ERROR.rawValue || status == AMQP_STATUS_TCP_ERROR.rawValue {
+                err = probeConnect(host: url.host, port: url.port) ?? savedErrno
+            }
+            throw error(AMQPConnection.connectKind(status, err), AMQPConnection.message(status, err), status: status)
         }
         _ = amqp_set_handshake_timeout(st, &connectTimeout)
         var rpcTimeout = timeval(configuration.rpcTimeout)
@@ -144,6 +149,26 @@ public final class AMQPConnection {
         _ = amqp_channel_open(st, AMQPConnection.channel)
         try check(amqp_get_rpc_reply(st), "opening the channel")
         amqp_maybe_release_buffers(st)
+    }
+
+    /// The errno of a plain TCP connect to host:port (waiting at most 2 s), nil if it connects.
+    private func probeConnect(host: String, port: Int) -> Int32? {
+        var hints = addrinfo()
+        hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
+        var list: UnsafeMutablePointer<addrinfo>? = nil
+        guard getaddrinfo(host, String(port), &hints, &list) == 0, let first = list else { return nil }
+        defer { freeaddrinfo(list) }
+        let fd = socket(first.pointee.ai_family, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue), 0)
+        guard fd >= 0 else { return nil }
+        defer { Glibc.close(fd) }
+        if connect(fd, first.pointee.ai_addr, first.pointee.ai_addrlen) == 0 { return nil }
+        guard errno == EINPROGRESS else { return errno }
+        var pfd = pollfd(fd: fd, events: Int16(POLLOUT), revents: 0)
+        guard poll(&pfd, 1, 2000) == 1 else { return ETIMEDOUT }
+        var soError: Int32 = 0
+        var len = socklen_t(MemoryLayout<Int32>.size)
+        guard getsockopt(fd, SOL_SOCKET, SO_ERROR, &soError, &len) == 0 else { return nil }
+        return soError == 0 ? nil : soError
     }
 
     private func clientPropertiesTable() -> AMQPTable {
@@ -618,41 +643,47 @@ public final class AMQPConnection {
     private func closedByBroker(
         _ st: amqp_connection_state_t, _ method: amqp_method_t, _ context: String, exchangeType: String? = nil
     ) -> AMQPError {
-        if method.id == AMQPMethod.connectionClose {
+        let code: UInt16
+        let text: String
+        let channelLevel = method.id == AMQPMethod.channelClose
+        if channelLevel {
+            let close = method.decoded.assumingMemoryBound(to: amqp_channel_close_t.self).pointee
+            (code, text) = (close.reply_code, close.reply_text.string)
+            var ok = amqp_channel_close_ok_t(dummy: 0)
+            _ = amqp_send_method(st, Self.channel, AMQPMethod.channelCloseOk, &ok)
+            // This wrapper has one channel: without it the connection is useless, so close that too.
+            _ = amqp_connection_close(st, AMQP_REPLY_SUCCESS)
+        } else {
             let close = method.decoded.assumingMemoryBound(to: amqp_connection_close_t.self).pointee
-            let text = close.reply_text.string
+            (code, text) = (close.reply_code, close.reply_text.string)
             var ok = amqp_connection_close_ok_t(dummy: 0)
             _ = amqp_send_method(st, 0, AMQPMethod.connectionCloseOk, &ok)
-            return fail(
-                AMQPError(
-                    .connectionClosed(code: close.reply_code, text: text), message: text, context: context,
-                    replyCode: close.reply_code))
         }
-        let close = method.decoded.assumingMemoryBound(to: amqp_channel_close_t.self).pointee
-        let text = close.reply_text.string
-        var ok = amqp_channel_close_ok_t(dummy: 0)
-        _ = amqp_send_method(st, Self.channel, AMQPMethod.channelCloseOk, &ok)
-        // This wrapper has one channel: without it the connection is useless, so close that too.
-        _ = amqp_connection_close(st, AMQP_REPLY_SUCCESS)
         let kind: AMQPError.Kind
-        if close.reply_code == 503, text.contains("unknown exchange type"), let type = exchangeType {
-            kind = .pluginNotEnabled(plugin: Self.plugin(forExchangeType: type))
-        } else if close.reply_code == 403 {
+        // An unknown exchange type is 503 COMMAND_INVALID, a connection-level error.
+        if code == 503, text.contains("unknown exchange type"), let type = exchangeType,
+            let plugin = Self.plugin(forExchangeType: type)
+        {
+            kind = .pluginNotEnabled(plugin: plugin)
+        } else if code == 403 {
             kind = .accessRefused
+        } else if channelLevel {
+            kind = .channelClosed(code: code, text: text)
         } else {
-            kind = .channelClosed(code: close.reply_code, text: text)
+            kind = .connectionClosed(code: code, text: text)
         }
-        return fail(AMQPError(kind, message: text, context: context, replyCode: close.reply_code))
+        return fail(AMQPError(kind, message: text, context: context, replyCode: code))
     }
 
-    static func plugin(forExchangeType type: String) -> String {
+    /// The plugin that provides a non-standard exchange type, for the error message.
+    static func plugin(forExchangeType type: String) -> String? {
         switch type {
         case "x-consistent-hash": "rabbitmq_consistent_hash_exchange"
         case "x-delayed-message": "rabbitmq_delayed_message_exchange"
         case "x-random": "rabbitmq_random_exchange"
         case "x-modulus-hash": "rabbitmq_sharding"
         case "x-recent-history": "rabbitmq_recent_history_exchange"
-        default: "that provides exchange type '\(type)'"
+        default: nil
         }
     }
 
