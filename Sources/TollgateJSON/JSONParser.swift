@@ -206,41 +206,14 @@ struct JSONParser {
         throw JSONError(.unexpectedEnd, at: pos)
     }
 
-    /// Validates the multi-byte UTF-8 sequence at `pos` (RFC 3629: no overlongs, no surrogates,
-    /// nothing above U+10FFFF) and moves past it.
+    /// Validates the multi-byte UTF-8 sequence at `pos` and moves past it.
     @inline(__always)
     mutating func skipUTF8Sequence() throws(JSONError) {
-        let lead = base[pos]
-        let length: Int
-        var low: UInt8 = 0x80
-        var high: UInt8 = 0xBF
-        switch lead {
-        case 0xC2...0xDF: length = 2
-        case 0xE0: length = 3; low = 0xA0
-        case 0xE1...0xEC, 0xEE...0xEF: length = 3
-        case 0xED: length = 3; high = 0x9F
-        case 0xF0: length = 4; low = 0x90
-        case 0xF1...0xF3: length = 4
-        case 0xF4: length = 4; high = 0x8F
-        default: throw JSONError(.invalidUTF8, at: pos)
+        switch utf8SequenceLength(base, at: pos, count: count) {
+        case .valid(let length): pos += length
+        case .invalid: throw JSONError(.invalidUTF8, at: pos)
+        case .truncated: throw JSONError(.unexpectedEnd, at: count)
         }
-        guard pos + length <= count else {
-            // Report a truncated sequence as invalid UTF-8 unless the input simply ends.
-            var i = pos + 1
-            while i < count {
-                if base[i] & 0xC0 != 0x80 { throw JSONError(.invalidUTF8, at: pos) }
-                i += 1
-            }
-            throw JSONError(.unexpectedEnd, at: count)
-        }
-        let second = base[pos + 1]
-        guard second >= low && second <= high else { throw JSONError(.invalidUTF8, at: pos) }
-        var i = 2
-        while i < length {
-            guard base[pos + i] & 0xC0 == 0x80 else { throw JSONError(.invalidUTF8, at: pos) }
-            i += 1
-        }
-        pos += length
     }
 
     mutating func parseEscapedString(from start: Int) throws(JSONError) -> String {
@@ -403,5 +376,53 @@ func appendUTF8(_ scalar: Unicode.Scalar, to bytes: inout [UInt8]) {
         bytes.append(UInt8(0x80 | ((v >> 12) & 0x3F)))
         bytes.append(UInt8(0x80 | ((v >> 6) & 0x3F)))
         bytes.append(UInt8(0x80 | (v & 0x3F)))
+    }
+}
+
+enum UTF8Sequence {
+    case valid(Int)
+    case invalid
+    /// A valid start cut short by the end of the input.
+    case truncated
+}
+
+/// The multi-byte UTF-8 sequence whose lead byte is at `pos` (RFC 3629: no overlongs, no
+/// surrogates, nothing above U+10FFFF).
+@inline(__always)
+func utf8SequenceLength(_ base: UnsafePointer<UInt8>, at pos: Int, count: Int) -> UTF8Sequence {
+    let lead = base[pos]
+    let length: Int
+    var low: UInt8 = 0x80
+    var high: UInt8 = 0xBF
+    switch lead {
+    case 0x00..<0x80: return .valid(1)
+    case 0xC2...0xDF: length = 2
+    case 0xE0: length = 3; low = 0xA0
+    case 0xE1...0xEC, 0xEE...0xEF: length = 3
+    case 0xED: length = 3; high = 0x9F
+    case 0xF0: length = 4; low = 0x90
+    case 0xF1...0xF3: length = 4
+    case 0xF4: length = 4; high = 0x8F
+    default: return .invalid
+    }
+    for i in 1..<length {
+        guard pos + i < count else { return .truncated }
+        let b = base[pos + i]
+        if i == 1 ? (b < low || b > high) : (b & 0xC0 != 0x80) { return .invalid }
+    }
+    return .valid(length)
+}
+
+/// The offset of the first byte that does not start or continue valid UTF-8 (a sequence cut
+/// short by the end counts as invalid at its start); nil when all of `bytes` is valid UTF-8.
+public func firstInvalidUTF8Offset(_ bytes: [UInt8]) -> Int? {
+    bytes.withUnsafeBufferPointer { buffer -> Int? in
+        guard let base = buffer.baseAddress else { return nil }
+        var pos = 0
+        while pos < buffer.count {
+            guard case .valid(let length) = utf8SequenceLength(base, at: pos, count: buffer.count) else { return pos }
+            pos += length
+        }
+        return nil
     }
 }
