@@ -117,6 +117,12 @@ public struct JSONWriter: Sendable {
         int(value)
     }
 
+    /// Ends a JSON Lines record: appends `\n`; the next value starts a new top-level value.
+    public mutating func endLine() {
+        bytes.append(0x0A)
+        needsComma = false
+    }
+
     /// Appends raw bytes that the caller guarantees are one valid JSON value.
     public mutating func rawValue(_ json: some Sequence<UInt8>) {
         separate()

@@ -136,7 +136,7 @@ public enum PolicyLoader {
         }
         let root: Node?
         do {
-            root = try Yams.compose(yaml: text, YAMLTreeBuilder.resolver)
+            root = try Yams.compose(yaml: text, .basic)
         } catch {
             return failure([describe(error, text: text)])
         }

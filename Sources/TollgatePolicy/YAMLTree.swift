@@ -45,13 +45,9 @@ struct YNode {
 /// Turns Yams' composed nodes into `YNode`s with PyYAML's scalar rules, merge keys (`<<`) and
 /// Tollgate's strict checks (unhashable or duplicate mapping keys), collecting every problem.
 struct YAMLTreeBuilder {
-    /// The tag our resolver gives every plain scalar, so that PyYAML's rules can run here.
-    static let plainTag = "tag:tollgate,2026:plain"
-
-    static var resolver: Resolver {
-        // An always-matching rule: plain scalars keep their text for `YAMLScalars.implicitTag`.
-        (try? Resolver.basic.appending(Tag.Name(rawValue: plainTag), "^")) ?? .basic
-    }
+    /// Yams leaves the tag of a plain, untagged scalar unresolved (empty) until asked; quoted
+    /// and block scalars get `!!str`. So an empty tag means "plain": PyYAML's rules apply.
+    static let plainTag = Tag.Name.implicit.rawValue
 
     var problems: [(SourceLocation, String)] = []
 
@@ -65,7 +61,7 @@ struct YAMLTreeBuilder {
         case .sequence(let sequence):
             let loc = Self.location(sequence.mark)
             let tag = sequence.tag.description
-            guard tag == Tag.Name.seq.rawValue else {
+            guard tag == Tag.Name.seq.rawValue || tag == Tag.Name.implicit.rawValue || tag == Tag.Name.nonSpecific.rawValue else {
                 problems.append((loc, "unsupported YAML tag '\(tag)' on a sequence"))
                 return YNode(kind: .invalid, location: loc)
             }
@@ -98,7 +94,7 @@ struct YAMLTreeBuilder {
     mutating func build(_ mapping: Node.Mapping) -> YNode {
         let loc = Self.location(mapping.mark)
         let tag = mapping.tag.description
-        guard tag == Tag.Name.map.rawValue else {
+        guard tag == Tag.Name.map.rawValue || tag == Tag.Name.implicit.rawValue || tag == Tag.Name.nonSpecific.rawValue else {
             problems.append((loc, "unsupported YAML tag '\(tag)' on a mapping"))
             return YNode(kind: .invalid, location: loc)
         }
