@@ -136,7 +136,7 @@ public enum PolicyLoader {
         }
         let root: Node?
         do {
-            root = try Yams.compose(yaml: text, .basic)
+            root = try Yams.compose(yaml: text, YAMLTreeBuilder.resolver)
         } catch {
             return failure([describe(error, text: text)])
         }

@@ -55,7 +55,7 @@ public struct PolicyScenario: Sendable {
         let text = String(decoding: source.bytes, as: UTF8.self)
         let root: Node?
         do {
-            root = try Yams.compose(yaml: text, .basic)
+            root = try Yams.compose(yaml: text, YAMLTreeBuilder.resolver)
         } catch {
             problems.append(PolicyLoader.describe(error, text: text))
             throw fail()

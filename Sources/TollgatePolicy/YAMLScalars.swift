@@ -77,21 +77,21 @@ enum YAMLScalars {
             negative = value.first == "-"
             value = value.dropFirst()
         }
-        let magnitude: Int64?
+        let magnitude: UInt64?
         if value == "0" {
             magnitude = 0
         } else if value.hasPrefix("0b") {
-            magnitude = Int64(value.dropFirst(2), radix: 2)
+            magnitude = UInt64(value.dropFirst(2), radix: 2)
         } else if value.hasPrefix("0x") {
-            magnitude = Int64(value.dropFirst(2), radix: 16)
+            magnitude = UInt64(value.dropFirst(2), radix: 16)
         } else if value.hasPrefix("0") {
             // Python's int(s, 8) also takes a "0o" prefix (reachable through an explicit !!int).
             let digits = value.hasPrefix("0o") || value.hasPrefix("0O") ? value.dropFirst(2) : value
-            magnitude = Int64(digits, radix: 8)
+            magnitude = UInt64(digits, radix: 8)
         } else if value.contains(":") {
-            var total: Int64? = 0
+            var total: UInt64? = 0
             for part in value.split(separator: ":", omittingEmptySubsequences: false) {
-                guard let t = total, let digit = Int64(part) else {
+                guard let t = total, let digit = UInt64(part) else {
                     total = nil
                     break
                 }
@@ -101,7 +101,7 @@ enum YAMLScalars {
             }
             magnitude = total
         } else {
-            magnitude = Int64(value)
+            magnitude = UInt64(value)
         }
         guard let magnitude else {
             // Text that has the syntax of an integer and still fails can only be too large.
@@ -110,7 +110,16 @@ enum YAMLScalars {
             }
             return .failure(ScalarError("'\(text)' is not an integer"))
         }
-        return .success(.int(negative ? -magnitude : magnitude))
+        if negative {
+            guard magnitude <= UInt64(Int64.max) + 1 else {
+                return .failure(ScalarError("integer \(text) is out of range (Tollgate holds 64-bit integers)"))
+            }
+            return .success(.int(magnitude == UInt64(Int64.max) + 1 ? Int64.min : -Int64(magnitude)))
+        }
+        guard magnitude <= UInt64(Int64.max) else {
+            return .failure(ScalarError("integer \(text) is out of range (Tollgate holds 64-bit integers)"))
+        }
+        return .success(.int(Int64(magnitude)))
     }
 
     static func constructFloat(_ text: String) -> Result<PolicyValue, ScalarError> {

@@ -45,9 +45,19 @@ struct YNode {
 /// Turns Yams' composed nodes into `YNode`s with PyYAML's scalar rules, merge keys (`<<`) and
 /// Tollgate's strict checks (unhashable or duplicate mapping keys), collecting every problem.
 struct YAMLTreeBuilder {
-    /// Yams leaves the tag of a plain, untagged scalar unresolved (empty) until asked; quoted
-    /// and block scalars get `!!str`. So an empty tag means "plain": PyYAML's rules apply.
-    static let plainTag = Tag.Name.implicit.rawValue
+    /// Yams leaves the tag of a plain, untagged scalar unresolved (empty) until something asks
+    /// for it (its duplicate-key check does, for mapping keys), then asks the resolver; quoted and
+    /// block scalars get `!!str`. Our resolver answers this marker for every plain scalar, so an
+    /// empty tag or the marker means "plain": PyYAML's rules apply here.
+    static let plainTag = "tag:tollgate,2026:plain"
+
+    static var resolver: Resolver {
+        (try? Resolver.basic.appending(Tag.Name(rawValue: plainTag), "^")) ?? .basic
+    }
+
+    static func isPlain(_ tag: String) -> Bool {
+        tag == plainTag || tag == Tag.Name.implicit.rawValue
+    }
 
     var problems: [(SourceLocation, String)] = []
 
@@ -77,7 +87,7 @@ struct YAMLTreeBuilder {
     mutating func build(_ scalar: Node.Scalar) -> YNode {
         let loc = Self.location(scalar.mark)
         var tag = scalar.tag.description
-        let plain = tag == Self.plainTag
+        let plain = Self.isPlain(tag)
         if plain { tag = YAMLScalars.implicitTag(of: scalar.string) }
         if tag == Tag.Name.nonSpecific.rawValue { tag = YAMLScalars.strTag }
         switch YAMLScalars.construct(tag: tag, text: scalar.string) {
@@ -102,7 +112,7 @@ struct YAMLTreeBuilder {
         var merged: [(key: YNode, value: YNode)] = []
         var explicit: [(key: YNode, value: YNode)] = []
         for (keyNode, valueNode) in mapping {
-            if case .scalar(let k) = keyNode, k.tag.description == Self.plainTag, k.string == "<<" {
+            if case .scalar(let k) = keyNode, Self.isPlain(k.tag.description), k.string == "<<" {
                 merged.append(contentsOf: mergeSource(valueNode))
                 continue
             }
