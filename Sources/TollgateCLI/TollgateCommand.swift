@@ -13,6 +13,9 @@ public struct TollgateCommand: AsyncParsableCommand {
         version: tollgateVersion,
         subcommands: [
             // Registered subcommands. Keep one per line so parallel work merges cleanly.
+            CheckCommand.self,
+            ValidateCommand.self,
+            TestCommand.self,
             WorkerCommand.self,
             CallCommand.self,
             PendingCommand.self,

@@ -1,3 +1,3 @@
 import TollgateCLI
 
-await TollgateCommand.main()
+await TollgateCommand.runMain()

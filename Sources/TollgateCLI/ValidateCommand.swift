@@ -1,0 +1,62 @@
+import ArgumentParser
+import TollgatePolicy
+
+/// `tollgate validate`: check policy files strictly.
+public struct ValidateCommand: ParsableCommand {
+    public static let configuration = CommandConfiguration(
+        commandName: "validate",
+        abstract: "Check policy files; print every error as file:line:column: message.",
+        discussion: """
+            Each file is checked on its own (a folder stands for its *.yaml and *.yml files). A \
+            valid file prints 'FILE: OK'.
+
+            Examples:
+              tollgate validate policies/approval-workflow.yaml
+              tollgate validate policies/ policies/examples/
+
+            Exit status: 0 all valid; 1 some file is invalid (YAML syntax errors included, with \
+            their position); 2 some path cannot be read (missing file, empty folder).
+            """
+    )
+
+    @Argument(help: ArgumentHelp("Policy files or folders.", valueName: "file"))
+    public var files: [String] = []
+
+    public init() {}
+
+    public func run() throws {
+        var out = StandardOutput()
+        var err = StandardError()
+        let status = execute(stdout: &out, stderr: &err)
+        out.flush()
+        if status != 0 { throw ExitCode(status) }
+    }
+
+    public func execute(stdout: inout some TextOutputStream, stderr: inout some TextOutputStream) -> Int32 {
+        guard !files.isEmpty else {
+            print("error: give at least one policy file", to: &stderr)
+            return 2
+        }
+        var status: Int32 = 0
+        for path in files {
+            let sources: [PolicySource]
+            do {
+                sources = try PolicyLoader.read(paths: [path])
+            } catch {
+                print(error.description, to: &stderr)
+                status = 2
+                continue
+            }
+            for source in sources {
+                switch PolicyLoader.parse(source) {
+                case .success:
+                    print("\(source.path): OK", to: &stdout)
+                case .failure(let error):
+                    print(error.description, to: &stdout)
+                    if status == 0 { status = 1 }
+                }
+            }
+        }
+        return status
+    }
+}

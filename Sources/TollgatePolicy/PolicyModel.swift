@@ -1,0 +1,131 @@
+/// What a rule (or the defaults) prescribes. `allow`, `deny`, `audit` and `block` are
+/// agent-os's; `escalate` is Tollgate's third outcome.
+public enum PolicyAction: String, Sendable, CaseIterable {
+    case allow, deny, audit, block, escalate
+
+    /// agent-os: `allowed = action in (allow, audit)`.
+    public var isAllowed: Bool { self == .allow || self == .audit }
+}
+
+/// The comparison of a condition, as agent-os names it.
+public enum PolicyOperator: String, Sendable, CaseIterable {
+    case eq, ne, gt, lt, gte, lte
+    case `in` = "in"
+    case notIn = "not_in"
+    case matches, contains
+}
+
+/// A condition: agent-os's single `{field, operator, value}`, or Tollgate's compound forms.
+public indirect enum PolicyCondition: Sendable {
+    case leaf(LeafCondition)
+    case all([PolicyCondition])
+    case any([PolicyCondition])
+    case not(PolicyCondition)
+}
+
+/// `{field, operator, value}`.
+public struct LeafCondition: Sendable {
+    public let field: String
+    public let op: PolicyOperator
+    public let value: PolicyValue
+    /// For `matches`: compiled once at load.
+    let regex: PythonRegex?
+}
+
+/// What the human-approval step of an escalating decision needs: who may vote, how many
+/// approvals or denials decide, and what happens on timeout.
+public struct EscalationSpec: Sendable, Equatable {
+    public enum TimeoutAction: String, Sendable { case allow, deny }
+
+    /// Who may vote; empty means anyone but the requesting agent.
+    public var approvers: [String]
+    public var requiredApprovals: Int
+    public var requiredDenials: Int
+    /// nil: the worker's default applies.
+    public var timeoutSeconds: Int?
+    public var timeoutAction: TimeoutAction
+
+    public init(
+        approvers: [String] = [], requiredApprovals: Int = 1, requiredDenials: Int = 1,
+        timeoutSeconds: Int? = nil, timeoutAction: TimeoutAction = .deny
+    ) {
+        self.approvers = approvers
+        self.requiredApprovals = requiredApprovals
+        self.requiredDenials = requiredDenials
+        self.timeoutSeconds = timeoutSeconds
+        self.timeoutAction = timeoutAction
+    }
+}
+
+/// An `escalation:` block as written: absent fields fall back to `defaults.escalation`, then to
+/// `EscalationSpec`'s defaults.
+struct EscalationBlock: Sendable {
+    var approvers: [String]?
+    var requiredApprovals: Int?
+    var requiredDenials: Int?
+    var timeoutSeconds: Int?
+    var timeoutAction: EscalationSpec.TimeoutAction?
+
+    /// `self` over `base`, field by field.
+    func over(_ base: EscalationBlock?) -> EscalationBlock {
+        EscalationBlock(
+            approvers: approvers ?? base?.approvers,
+            requiredApprovals: requiredApprovals ?? base?.requiredApprovals,
+            requiredDenials: requiredDenials ?? base?.requiredDenials,
+            timeoutSeconds: timeoutSeconds ?? base?.timeoutSeconds,
+            timeoutAction: timeoutAction ?? base?.timeoutAction)
+    }
+
+    var spec: EscalationSpec {
+        EscalationSpec(
+            approvers: approvers ?? [], requiredApprovals: requiredApprovals ?? 1,
+            requiredDenials: requiredDenials ?? 1, timeoutSeconds: timeoutSeconds,
+            timeoutAction: timeoutAction ?? .deny)
+    }
+}
+
+public struct PolicyRule: Sendable {
+    public let name: String
+    public let condition: PolicyCondition
+    public let action: PolicyAction
+    public let priority: Int
+    public let message: String
+    public let override: Bool
+    /// The rule's escalation block merged over its document's `defaults.escalation`.
+    public let escalation: EscalationSpec
+    /// Whether the rule (or its document's defaults) wrote an escalation block.
+    public let hasEscalationBlock: Bool
+    public let location: SourceLocation
+}
+
+public struct PolicyDefaults: Sendable {
+    public var action: PolicyAction = .allow
+    /// Only when written: agent-os's implicit 10 would cap every agent forever.
+    public var maxToolCalls: Int?
+    public var maxTokens: Int = 4096
+    public var confidenceThreshold: Double = 0.8
+    public var maxCPU: Double?
+    public var maxMemoryMB: Int?
+    public var timeoutSeconds: Int?
+    public var networkDefault: String = "deny"
+    /// `defaults.escalation`, merged with the built-in defaults.
+    public var escalation: EscalationSpec = EscalationSpec()
+    var escalationBlock: EscalationBlock?
+}
+
+/// One loaded policy file.
+public struct PolicyDocument: Sendable {
+    public var version: String = "1.0"
+    public var name: String = "unnamed"
+    public var description: String = ""
+    public var rules: [PolicyRule] = []
+    public var defaults = PolicyDefaults()
+    public var inherit = true
+    public var scope: String?
+    public var networkAllowlist: [String] = []
+    public var toolAllowlist: [String] = []
+    /// The path it was read from, as given.
+    public var path: String = ""
+    /// SHA-256 of the file's bytes.
+    public var sha256: [UInt8] = []
+}

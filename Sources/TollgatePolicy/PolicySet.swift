@@ -1,0 +1,44 @@
+import TollgateJSON
+
+/// `name@version#hash`: which policy decided. One document: `name@version#` and the first 8 hex
+/// digits of the SHA-256 of the file's bytes. Several: the `name@version` of each, joined by
+/// `+`, then `#` and the first 8 hex digits of the SHA-256 of all files' bytes concatenated in
+/// load order. No document: `none#e3b0c442` (the hash of nothing).
+public struct PolicyVersion: Sendable, Hashable, CustomStringConvertible {
+    public let description: String
+    /// The full SHA-256 (hex) the short hash comes from.
+    public let sha256: String
+
+    init(documents: [PolicyDocument], sha256: String) {
+        let names = documents.isEmpty ? "none" : documents.map { "\($0.name)@\($0.version)" }.joined(separator: "+")
+        self.sha256 = sha256
+        description = names + "#" + sha256.prefix(8)
+    }
+}
+
+/// A loaded, compiled set of policy documents: immutable, `Sendable`, cheap to share. The worker
+/// builds a new one on reload and swaps it.
+public struct PolicySet: Sendable {
+    public let documents: [PolicyDocument]
+    public let version: PolicyVersion
+    let compiled: CompiledPolicy
+
+    /// Builds a set from documents in load order (what `PolicyLoader` returns).
+    public init(documents: [PolicyDocument], version: PolicyVersion) {
+        self.documents = documents
+        self.version = version
+        compiled = CompiledPolicy(documents: documents)
+    }
+
+    /// `max_tool_calls` of the first document's defaults, only when it was written there.
+    public var maxToolCalls: Int? { documents.first?.defaults.maxToolCalls }
+
+    /// All rules in evaluation order: priority descending, then document order, then rule order.
+    public var rulesInOrder: [PolicyRule] { compiled.rules.map(\.rule) }
+
+    /// Decides a tool call, exactly as agent-os's `PolicyEvaluator.evaluate` (flat mode), plus
+    /// Tollgate's outcome routing.
+    public func evaluate(_ context: JSONObject, options: EvaluationOptions = EvaluationOptions()) -> PolicyDecision {
+        compiled.evaluate(context, keyword: options.escalationKeyword)
+    }
+}

@@ -1,0 +1,423 @@
+import Foundation
+import TollgateJSON
+
+/// Checks a YAML tree against agent-os's schema (pydantic's lax rules for the types it defines)
+/// plus Tollgate's strict rules, and builds the document. Every problem is collected.
+struct PolicyValidator {
+    var problems: [(SourceLocation, String)] = []
+
+    static let documentKeys = [
+        "version", "name", "description", "rules", "defaults", "inherit", "scope", "network_allowlist",
+        "tool_allowlist",
+    ]
+    static let ruleKeys = ["name", "condition", "action", "priority", "message", "override", "escalation"]
+    static let defaultsKeys = [
+        "action", "max_tokens", "max_tool_calls", "confidence_threshold", "max_cpu", "max_memory_mb",
+        "timeout_seconds", "network_default", "escalation",
+    ]
+    static let escalationKeys = ["approvers", "required_approvals", "required_denials", "timeout_seconds", "timeout_action"]
+
+    typealias Member = (key: String, keyNode: YNode, value: YNode)
+
+    mutating func fail(_ node: YNode, _ message: String) {
+        problems.append((node.location, message))
+    }
+
+    // MARK: Document
+
+    mutating func document(_ root: YNode?) -> PolicyDocument {
+        var doc = PolicyDocument()
+        guard let root else {
+            problems.append((SourceLocation(line: 1, column: 1), "empty policy file: expected a mapping with 'name', 'version' and 'rules'"))
+            return doc
+        }
+        guard let members = members(root, of: "a policy document", allowed: Self.documentKeys) else { return doc }
+        for (key, _, value) in members where !value.isInvalid {
+            switch key {
+            case "version":
+                if let s = string(value, key) { doc.version = s }
+            case "name":
+                if let s = string(value, key) { doc.name = s }
+            case "description":
+                if let s = string(value, key) { doc.description = s }
+            case "inherit":
+                if let b = laxBool(value, key) { doc.inherit = b }
+            case "scope":
+                if case .scalar(.none) = value.kind { doc.scope = nil } else { doc.scope = string(value, key) }
+            case "network_allowlist":
+                doc.networkAllowlist = stringList(value, key) ?? []
+            case "tool_allowlist":
+                doc.toolAllowlist = stringList(value, key) ?? []
+            default:
+                break
+            }
+        }
+        // Defaults before rules: rules merge their escalation blocks over the defaults' one.
+        if let defaultsNode = members.first(where: { $0.key == "defaults" })?.value, !defaultsNode.isInvalid {
+            doc.defaults = defaults(defaultsNode)
+        }
+        if let rulesNode = members.first(where: { $0.key == "rules" })?.value, !rulesNode.isInvalid {
+            guard case .sequence(let items) = rulesNode.kind else {
+                fail(rulesNode, "'rules' must be a list of rules (got \(describe(rulesNode)))")
+                return doc
+            }
+            var seen: [ExactString: SourceLocation] = [:]
+            for item in items where !item.isInvalid {
+                guard let rule = rule(item, defaults: doc.defaults) else { continue }
+                if let first = seen[ExactString(rule.name)] {
+                    fail(item, "duplicate rule name '\(rule.name)' (first defined at line \(first.line))")
+                    continue
+                }
+                seen[ExactString(rule.name)] = rule.location
+                doc.rules.append(rule)
+            }
+        }
+        return doc
+    }
+
+    // MARK: Defaults
+
+    mutating func defaults(_ node: YNode) -> PolicyDefaults {
+        var d = PolicyDefaults()
+        guard let members = members(node, of: "'defaults'", allowed: Self.defaultsKeys) else { return d }
+        for (key, _, value) in members where !value.isInvalid {
+            let name = "defaults." + key
+            switch key {
+            case "action":
+                if let a = action(value, name) { d.action = a }
+            case "max_tokens":
+                if let i = laxInt(value, name) { d.maxTokens = i }
+            case "max_tool_calls":
+                d.maxToolCalls = laxInt(value, name)
+            case "confidence_threshold":
+                if let f = laxFloat(value, name) { d.confidenceThreshold = f }
+            case "max_cpu":
+                d.maxCPU = isNone(value) ? nil : laxFloat(value, name)
+            case "max_memory_mb":
+                d.maxMemoryMB = isNone(value) ? nil : laxInt(value, name)
+            case "timeout_seconds":
+                d.timeoutSeconds = isNone(value) ? nil : laxInt(value, name)
+            case "network_default":
+                if case .scalar(.str(let s)) = value.kind, s == "allow" || s == "deny" {
+                    d.networkDefault = s
+                } else {
+                    fail(value, "'\(name)' must be 'allow' or 'deny' (got \(describe(value)))")
+                }
+            case "escalation":
+                if let block = escalationBlock(value) {
+                    d.escalationBlock = block
+                    d.escalation = block.spec
+                }
+            default:
+                break
+            }
+        }
+        return d
+    }
+
+    // MARK: Rules
+
+    mutating func rule(_ node: YNode, defaults: PolicyDefaults) -> PolicyRule? {
+        guard let members = members(node, of: "a rule", allowed: Self.ruleKeys) else { return nil }
+        func member(_ key: String) -> YNode? { members.first { $0.key == key }?.value }
+        var ok = true
+        for key in ["name", "condition", "action"] where member(key) == nil {
+            fail(node, "rule is missing required key '\(key)'")
+            ok = false
+        }
+        var name: String?
+        var condition: PolicyCondition?
+        var action: PolicyAction?
+        var priority = 0
+        var message = ""
+        var override = false
+        var block: EscalationBlock?
+        var escalationNode: YNode?
+        for (key, _, value) in members where !value.isInvalid {
+            switch key {
+            case "name": name = string(value, "name")
+            case "condition": condition = self.condition(value)
+            case "action": action = self.action(value, "action")
+            case "priority": priority = laxInt(value, "priority") ?? 0
+            case "message": message = string(value, "message") ?? ""
+            case "override": override = laxBool(value, "override") ?? false
+            case "escalation":
+                escalationNode = value
+                block = escalationBlock(value)
+            default: break
+            }
+        }
+        if let escalationNode, let action, action.isAllowed {
+            fail(escalationNode, "an 'escalation' block on an '\(action.rawValue)' rule: only deny, block and escalate rules escalate")
+        }
+        var merged = (block ?? EscalationBlock()).over(defaults.escalationBlock)
+        if let escalationNode, let approvers = merged.approvers, !approvers.isEmpty,
+            let required = merged.requiredApprovals, required > approvers.count
+        {
+            fail(escalationNode, "required_approvals (\(required)) is more than the \(approvers.count) approvers listed")
+            merged.requiredApprovals = approvers.count
+        }
+        guard ok, let name, let condition, let action else { return nil }
+        return PolicyRule(
+            name: name, condition: condition, action: action, priority: priority, message: message,
+            override: override, escalation: merged.spec,
+            hasEscalationBlock: block != nil || defaults.escalationBlock != nil, location: node.location)
+    }
+
+    // MARK: Conditions
+
+    mutating func condition(_ node: YNode) -> PolicyCondition? {
+        guard case .mapping(let pairs) = node.kind else {
+            fail(node, "a condition must be a mapping with 'field', 'operator' and 'value', or one of 'all', 'any', 'not' (got \(describe(node)))")
+            return nil
+        }
+        let keys = pairs.compactMap { pair -> String? in
+            if case .scalar(.str(let s)) = pair.key.kind { return s }
+            return nil
+        }
+        if let compound = keys.first(where: { $0 == "all" || $0 == "any" || $0 == "not" }) {
+            guard pairs.count == 1 else {
+                fail(node, "a '\(compound)' condition must be the only key of its mapping")
+                return nil
+            }
+            let body = pairs[0].value
+            if body.isInvalid { return nil }
+            if compound == "not" {
+                return self.condition(body).map { .not($0) }
+            }
+            guard case .sequence(let items) = body.kind, !items.isEmpty else {
+                fail(body, "'\(compound)' takes a non-empty list of conditions (got \(describe(body)))")
+                return nil
+            }
+            var parts: [PolicyCondition] = []
+            for item in items where !item.isInvalid {
+                if let c = self.condition(item) { parts.append(c) }
+            }
+            guard parts.count == items.count else { return nil }
+            return compound == "all" ? .all(parts) : .any(parts)
+        }
+        guard let members = members(node, of: "a condition", allowed: ["field", "operator", "value"]) else { return nil }
+        func member(_ key: String) -> YNode? { members.first { $0.key == key }?.value }
+        var ok = true
+        for key in ["field", "operator", "value"] where member(key) == nil {
+            fail(node, "condition is missing required key '\(key)'")
+            ok = false
+        }
+        guard ok, let fieldNode = member("field"), let opNode = member("operator"), let valueNode = member("value"),
+            !fieldNode.isInvalid, !opNode.isInvalid, !valueNode.isInvalid
+        else { return nil }
+        let field = string(fieldNode, "field")
+        var op: PolicyOperator?
+        if case .scalar(.str(let s)) = opNode.kind, let o = PolicyOperator(rawValue: s) {
+            op = o
+        } else {
+            fail(opNode, "unknown operator \(describe(opNode)) (expected one of: \(PolicyOperator.allCases.map(\.rawValue).joined(separator: ", ")))")
+        }
+        guard let field, let op else { return nil }
+        let value = valueNode.value
+        if let problem = Self.operandProblem(op, value) {
+            fail(valueNode, problem)
+            return nil
+        }
+        var regex: PythonRegex?
+        if op == .matches {
+            let pattern = Python.str(value)
+            do {
+                regex = try PythonRegex(pattern)
+            } catch {
+                fail(valueNode, "invalid regular expression \(Python.stringRepr(pattern)): \(error.message)")
+                return nil
+            }
+        }
+        return .leaf(LeafCondition(field: field, op: op, value: value, regex: regex))
+    }
+
+    /// Operand types that make an operator raise for every context value (JSON never holds a
+    /// date, a datetime or None at the top level): agent-os would fail closed on every match
+    /// attempt; Tollgate rejects the rule at load.
+    static func operandProblem(_ op: PolicyOperator, _ value: PolicyValue) -> String? {
+        switch op {
+        case .in, .notIn:
+            switch value {
+            case .list, .str, .dict: return nil
+            default: return "operator '\(op.rawValue)' needs a list, string or mapping value (got \(value.typeName) \(Python.repr(value)))"
+            }
+        case .gt, .lt, .gte, .lte:
+            switch value {
+            case .none, .dict, .date, .datetime:
+                return "operator '\(op.rawValue)' cannot order a context value against \(value.typeName) \(Python.repr(value))"
+            default: return nil
+            }
+        default:
+            return nil
+        }
+    }
+
+    // MARK: Escalation
+
+    mutating func escalationBlock(_ node: YNode) -> EscalationBlock? {
+        guard let members = members(node, of: "an 'escalation' block", allowed: Self.escalationKeys) else { return nil }
+        var block = EscalationBlock()
+        for (key, _, value) in members where !value.isInvalid {
+            switch key {
+            case "approvers":
+                block.approvers = stringList(value, "escalation.approvers")
+            case "required_approvals", "required_denials", "timeout_seconds":
+                guard case .scalar(.int(let i)) = value.kind else {
+                    fail(value, "'escalation.\(key)' must be an integer (got \(describe(value)))")
+                    continue
+                }
+                guard i >= 1, i <= Int64(Int32.max) else {
+                    fail(value, "'escalation.\(key)' must be a positive integer (got \(i))")
+                    continue
+                }
+                switch key {
+                case "required_approvals": block.requiredApprovals = Int(i)
+                case "required_denials": block.requiredDenials = Int(i)
+                default: block.timeoutSeconds = Int(i)
+                }
+            case "timeout_action":
+                if case .scalar(.str(let s)) = value.kind, let a = EscalationSpec.TimeoutAction(rawValue: s) {
+                    block.timeoutAction = a
+                } else {
+                    fail(value, "'escalation.timeout_action' must be 'allow' or 'deny' (got \(describe(value)))")
+                }
+            default:
+                break
+            }
+        }
+        if let approvers = block.approvers, !approvers.isEmpty, let required = block.requiredApprovals,
+            required > approvers.count
+        {
+            fail(node, "required_approvals (\(required)) is more than the \(approvers.count) approvers listed")
+        }
+        return block
+    }
+
+    // MARK: Typed members (pydantic's lax mode where agent-os defines the field)
+
+    /// The members of a mapping with string keys; unknown keys are errors.
+    mutating func members(_ node: YNode, of what: String, allowed: [String]) -> [Member]? {
+        if node.isInvalid { return nil }
+        guard case .mapping(let pairs) = node.kind else {
+            fail(node, "\(what) must be a mapping (got \(describe(node)))")
+            return nil
+        }
+        var result: [Member] = []
+        for pair in pairs where !pair.key.isInvalid {
+            guard case .scalar(.str(let key)) = pair.key.kind, allowed.contains(where: { exactEquals($0, key) }) else {
+                fail(pair.key, "unknown key \(Python.repr(pair.key.value)) in \(what) (expected one of: \(allowed.joined(separator: ", ")))")
+                continue
+            }
+            result.append((key, pair.key, pair.value))
+        }
+        return result
+    }
+
+    func isNone(_ node: YNode) -> Bool {
+        if case .scalar(.none) = node.kind { return true }
+        return false
+    }
+
+    func describe(_ node: YNode) -> String {
+        switch node.kind {
+        case .mapping: return "a mapping"
+        case .sequence: return "a list"
+        case .scalar(let v):
+            if case .none = v { return "null" }
+            return "\(v.typeName) \(Python.repr(v))"
+        case .invalid: return "an invalid value"
+        }
+    }
+
+    mutating func string(_ node: YNode, _ name: String) -> String? {
+        if case .scalar(.str(let s)) = node.kind { return s }
+        var message = "'\(name)' must be a string (got \(describe(node)))"
+        if node.isPlainScalar, case .scalar(let v) = node.kind {
+            message += "; quote it: \(name): \"\(Python.str(v))\""
+        }
+        fail(node, message)
+        return nil
+    }
+
+    mutating func stringList(_ node: YNode, _ name: String) -> [String]? {
+        guard case .sequence(let items) = node.kind else {
+            fail(node, "'\(name)' must be a list of strings (got \(describe(node)))")
+            return nil
+        }
+        var result: [String] = []
+        for item in items where !item.isInvalid {
+            guard case .scalar(.str(let s)) = item.kind else {
+                fail(item, "'\(name)' must hold only strings (got \(describe(item)))")
+                return nil
+            }
+            result.append(s)
+        }
+        return result
+    }
+
+    mutating func action(_ node: YNode, _ name: String) -> PolicyAction? {
+        if case .scalar(.str(let s)) = node.kind, let a = PolicyAction(rawValue: s) { return a }
+        fail(node, "unknown \(name == "action" ? "action" : "'\(name)'") \(describe(node)) (expected one of: \(PolicyAction.allCases.map(\.rawValue).joined(separator: ", ")))")
+        return nil
+    }
+
+    /// pydantic's lax int: ints, bools, integral floats, and strings such as " 5 ", "1_000", "5.0".
+    mutating func laxInt(_ node: YNode, _ name: String) -> Int? {
+        if case .scalar(let v) = node.kind {
+            switch v {
+            case .int(let i): return Int(i)
+            case .bool(let b): return b ? 1 : 0
+            case .float(let d):
+                if d.isFinite, d == d.rounded(), abs(d) < 9.2e18 { return Int(d) }
+            case .str(let s):
+                let t = s.trimmingCharacters(in: .whitespacesAndNewlines)
+                if t.wholeMatch(of: #/[+-]?[0-9]+(?:_[0-9]+)*(?:\.0+)?/#) != nil {
+                    let digits = t.split(separator: ".").first.map { $0.replacingOccurrences(of: "_", with: "") }
+                    if let digits, let i = Int(digits) { return i }
+                }
+            default: break
+            }
+        }
+        fail(node, "'\(name)' must be an integer (got \(describe(node)))")
+        return nil
+    }
+
+    /// pydantic's lax float: numbers, bools, and numeric strings.
+    mutating func laxFloat(_ node: YNode, _ name: String) -> Double? {
+        if case .scalar(let v) = node.kind {
+            switch v {
+            case .int(let i): return Double(i)
+            case .bool(let b): return b ? 1 : 0
+            case .float(let d): return d
+            case .str(let s):
+                let t = s.trimmingCharacters(in: .whitespacesAndNewlines)
+                if let d = Double(t.replacingOccurrences(of: "_", with: "")), !t.hasPrefix("_") { return d }
+            default: break
+            }
+        }
+        fail(node, "'\(name)' must be a number (got \(describe(node)))")
+        return nil
+    }
+
+    /// pydantic's lax bool: bools, 0/1, and the words it knows (any case).
+    mutating func laxBool(_ node: YNode, _ name: String) -> Bool? {
+        if case .scalar(let v) = node.kind {
+            switch v {
+            case .bool(let b): return b
+            case .int(let i) where i == 0 || i == 1: return i == 1
+            case .float(let d) where d == 0 || d == 1: return d == 1
+            case .str(let s):
+                switch s.lowercased() {
+                case "1", "on", "t", "true", "y", "yes": return true
+                case "0", "off", "f", "false", "n", "no": return false
+                default: break
+                }
+            default: break
+            }
+        }
+        fail(node, "'\(name)' must be a boolean (got \(describe(node)))")
+        return nil
+    }
+}
+
