@@ -20,6 +20,10 @@ struct RelayCommand: AsyncParsableCommand {
     @Option(help: "Relay prefetch (basic.qos).") var prefetch: UInt16 = 200
     @Option(help: "Unconfirmed publishes the load generator keeps in flight.") var confirmWindow = 1000
     @Option(help: "Messages per second to offer (default: as fast as confirms allow).") var rate: Double?
+    @Option(help: "Messages published but not yet answered, at most (0: no limit, the input queue grows).")
+    var inFlight = 0
+    @Flag(help: "Publish with rabbitmq-c's three sends per message instead of one (for comparison).")
+    var noCoalesce = false
     @Option(help: "Messages sent first and not measured.") var warmup = 10_000
     @Option(help: "Broker URL (amqp:// or amqps://).") var amqpURL = "amqp://guest:guest@127.0.0.1:5672/"
     @Flag(help: "Print the result as one JSON object.") var json = false
@@ -28,10 +32,12 @@ struct RelayCommand: AsyncParsableCommand {
         var logger = Logger(label: "tollgate-bench")
         logger.logLevel = .warning
         let url = try AMQPURL(parsing: amqpURL)
-        let connection = AMQPConfiguration(url: url)
+        var connection = AMQPConfiguration(url: url)
+        connection.coalescePublishFrames = !noCoalesce
         let result = try await runRelayBenchmark(
             connection: connection, messages: messages, bodyBytes: bodyBytes, prefetch: prefetch,
-            confirmWindow: confirmWindow, rate: rate, warmup: warmup, logger: logger)
+            confirmWindow: confirmWindow, rate: rate, inFlight: inFlight > 0 ? inFlight : nil, warmup: warmup,
+            logger: logger)
         print(json ? result.json : result.table)
         if result.load.replies < messages { throw ExitCode(1) }
     }
@@ -45,6 +51,7 @@ struct RelayBenchmarkResult: Sendable {
     var prefetch: UInt16
     var confirmWindow: Int
     var rate: Double?
+    var inFlight: Int?
     var load: LoadGenerator.Result
     var relay: Relay.Stats
 
@@ -57,7 +64,7 @@ struct RelayBenchmarkResult: Sendable {
               broker              \(url) (RabbitMQ \(brokerVersion))
               messages            \(messages) x \(bodyBytes) B, persistent, quorum input queue
               relay               prefetch \(prefetch), confirms pipelined, multiple acks (\(relay.ackFrames) ack frames)
-              load                confirm window \(confirmWindow), rate \(rate.map { "\(Int($0))/s" } ?? "unlimited")
+              load                confirm window \(confirmWindow), in flight \(inFlight.map(String.init) ?? "unlimited"), rate \(rate.map { "\(Int($0))/s" } ?? "unlimited")
               replies             \(load.replies) of \(messages) (duplicates \(load.duplicateReplies), nacked \(load.nacked))
               throughput          \(Int(load.messagesPerSecond.rounded())) msg/s (first publish -> last reply, \(String(format: "%.2f", load.elapsed.seconds)) s)
               publish rate        \(Int(load.publishedPerSecond.rounded())) msg/s (first publish -> last confirm)
@@ -70,7 +77,7 @@ struct RelayBenchmarkResult: Sendable {
         let object: [String: Any] = [
             "benchmark": "relay", "broker": url.description, "rabbitmq_version": brokerVersion,
             "messages": messages, "body_bytes": bodyBytes, "prefetch": Int(prefetch), "confirm_window": confirmWindow,
-            "rate": rate as Any, "replies": load.replies, "duplicates": load.duplicateReplies, "nacked": load.nacked,
+            "rate": rate as Any, "in_flight": inFlight as Any, "replies": load.replies, "duplicates": load.duplicateReplies, "nacked": load.nacked,
             "messages_per_second": (load.messagesPerSecond * 10).rounded() / 10,
             "publish_messages_per_second": (load.publishedPerSecond * 10).rounded() / 10,
             "elapsed_seconds": load.elapsed.seconds, "relay_ack_frames": relay.ackFrames,
@@ -89,7 +96,7 @@ struct RelayBenchmarkResult: Sendable {
 /// in the same run.
 func runRelayBenchmark(
     connection: AMQPConfiguration, messages: Int, bodyBytes: Int, prefetch: UInt16, confirmWindow: Int,
-    rate: Double?, warmup: Int, logger: Logger
+    rate: Double?, inFlight: Int?, warmup: Int, logger: Logger
 ) async throws -> RelayBenchmarkResult {
     let queue = "tollgate-bench.relay.\(ProcessInfo.processInfo.processIdentifier)"
     let brokerVersion: String = try await onThread("relay-setup") {
@@ -109,7 +116,7 @@ func runRelayBenchmark(
         return LoadGenerator(
             configuration: .init(
                 connection: connection, routingKey: queue, messages: n, confirmWindow: confirmWindow,
-                ratePerSecond: rate, body: { _ in body }),
+                maxInFlight: inFlight, ratePerSecond: rate, body: { _ in body }),
             logger: logger)
     }
     let outcome: Result<LoadGenerator.Result, any Error>
@@ -129,5 +136,6 @@ func runRelayBenchmark(
     }
     return RelayBenchmarkResult(
         url: connection.url, brokerVersion: brokerVersion, messages: messages, bodyBytes: bodyBytes,
-        prefetch: prefetch, confirmWindow: confirmWindow, rate: rate, load: try outcome.get(), relay: stats)
+        prefetch: prefetch, confirmWindow: confirmWindow, rate: rate, inFlight: inFlight, load: try outcome.get(),
+        relay: stats)
 }
