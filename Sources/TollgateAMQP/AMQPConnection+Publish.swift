@@ -80,7 +80,7 @@ struct FrameWriter {
         put8(UInt8(AMQP_FRAME_END))
         // Body frame header here, the body from the caller, then frame-end.
         var iovecs = [iovec](repeating: iovec(), count: 3)
-        var count = 2
+        var count = 1
         if body.count > 0 {
             put8(UInt8(AMQP_FRAME_BODY))
             put16(channel)
@@ -100,6 +100,11 @@ struct FrameWriter {
         var first = 0
         var remaining = count
         while remaining > 0 {
+            if iov[first].iov_len == 0 {
+                first += 1
+                remaining -= 1
+                continue
+            }
             var message = msghdr()
             message.msg_iov = iov.baseAddress! + first
             message.msg_iovlen = remaining
