@@ -26,6 +26,8 @@ struct RelayCommand: AsyncParsableCommand {
     var noCoalesce = false
     @Option(help: "Messages sent first and not measured.") var warmup = 10_000
     @Option(help: "Broker URL (amqp:// or amqps://).") var amqpURL = "amqp://guest:guest@127.0.0.1:5672/"
+    @Option(help: "Repeat the measurement this many times and report the median run (the broker is noisy).")
+    var runs = 1
     @Flag(help: "Print the result as one JSON object.") var json = false
 
     func run() async throws {
@@ -34,12 +36,22 @@ struct RelayCommand: AsyncParsableCommand {
         let url = try AMQPURL(parsing: amqpURL)
         var connection = AMQPConfiguration(url: url)
         connection.coalescePublishFrames = !noCoalesce
-        let result = try await runRelayBenchmark(
-            connection: connection, messages: messages, bodyBytes: bodyBytes, prefetch: prefetch,
-            confirmWindow: confirmWindow, rate: rate, inFlight: inFlight > 0 ? inFlight : nil, warmup: warmup,
-            logger: logger)
-        print(json ? result.json : result.table)
-        if result.load.replies < messages { throw ExitCode(1) }
+        var results: [RelayBenchmarkResult] = []
+        for run in 1...max(1, runs) {
+            let result = try await runRelayBenchmark(
+                connection: connection, messages: messages, bodyBytes: bodyBytes, prefetch: prefetch,
+                confirmWindow: confirmWindow, rate: rate, inFlight: inFlight > 0 ? inFlight : nil, warmup: warmup,
+                logger: logger)
+            if runs > 1, !json {
+                print("run \(run): \(Int(result.load.messagesPerSecond.rounded())) msg/s")
+            }
+            results.append(result)
+        }
+        let sorted = results.sorted { $0.load.messagesPerSecond < $1.load.messagesPerSecond }
+        var median = sorted[sorted.count / 2]
+        median.allRuns = results.map(\.load.messagesPerSecond)
+        print(json ? median.json : median.table)
+        if results.contains(where: { $0.load.replies < messages }) { throw ExitCode(1) }
     }
 }
 
@@ -54,6 +66,8 @@ struct RelayBenchmarkResult: Sendable {
     var inFlight: Int?
     var load: LoadGenerator.Result
     var relay: Relay.Stats
+    /// Throughput of every run when the command repeated the measurement; this result is the median.
+    var allRuns: [Double] = []
 
     private func ms(_ ns: UInt64) -> String { String(format: "%.2f", Double(ns) / 1e6) }
 
@@ -66,7 +80,7 @@ struct RelayBenchmarkResult: Sendable {
               relay               prefetch \(prefetch), confirms pipelined, multiple acks (\(relay.ackFrames) ack frames)
               load                confirm window \(confirmWindow), in flight \(inFlight.map(String.init) ?? "unlimited"), rate \(rate.map { "\(Int($0))/s" } ?? "unlimited")
               replies             \(load.replies) of \(messages) (duplicates \(load.duplicateReplies), nacked \(load.nacked))
-              throughput          \(Int(load.messagesPerSecond.rounded())) msg/s (first publish -> last reply, \(String(format: "%.2f", load.elapsed.seconds)) s)
+              throughput          \(Int(load.messagesPerSecond.rounded())) msg/s (first publish -> last reply, \(String(format: "%.2f", load.elapsed.seconds)) s)\(allRuns.count > 1 ? ", median of \(allRuns.map { String(Int($0.rounded())) }.joined(separator: ", "))" : "")
               publish rate        \(Int(load.publishedPerSecond.rounded())) msg/s (first publish -> last confirm)
               latency ms          p50 \(ms(l.percentile(50)))  p90 \(ms(l.percentile(90)))  p99 \(ms(l.percentile(99)))  max \(ms(l.max))
             """
@@ -81,6 +95,7 @@ struct RelayBenchmarkResult: Sendable {
             "messages_per_second": (load.messagesPerSecond * 10).rounded() / 10,
             "publish_messages_per_second": (load.publishedPerSecond * 10).rounded() / 10,
             "elapsed_seconds": load.elapsed.seconds, "relay_ack_frames": relay.ackFrames,
+            "runs_messages_per_second": allRuns.map { ($0 * 10).rounded() / 10 },
             "latency_ms": [
                 "p50": Double(l.percentile(50)) / 1e6, "p90": Double(l.percentile(90)) / 1e6,
                 "p99": Double(l.percentile(99)) / 1e6, "max": Double(l.max) / 1e6, "mean": l.mean / 1e6,
