@@ -40,6 +40,9 @@ public struct AMQPConfiguration: Sendable {
     public var connectTimeout: Duration
     /// Limit for each synchronous broker call (declare, bind, qos, consume, cancel, close).
     public var rpcTimeout: Duration
+    /// On plain TCP, send a publish's method, header and body frames with one syscall instead of
+    /// rabbitmq-c's three (`FrameWriter`). Off only to compare (tollgate-bench relay --no-coalesce).
+    public var coalescePublishFrames: Bool = true
 
     public init(
         url: AMQPURL, heartbeatSeconds: Int = 30, frameMax: Int = 131_072, channelMax: Int = 0,

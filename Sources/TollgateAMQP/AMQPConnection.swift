@@ -51,6 +51,8 @@ public final class AMQPConnection {
     private var exchanges = StringCache()
     private var routingKeys = StringCache()
     private var propertyCaches = PropertyStringCaches()
+    /// Coalesced publishing on plain TCP (nil for TLS): see `FrameWriter`.
+    private var frameWriter: FrameWriter?
 
     static let channel: amqp_channel_t = 1
 
@@ -145,6 +147,7 @@ public final class AMQPConnection {
         heartbeatSeconds = Int(amqp_get_heartbeat(st))
         frameMax = Int(amqp_get_frame_max(st))
         if let props = amqp_get_server_properties(st) { serverProperties = decodeTable(props.pointee) }
+        if !url.tls, configuration.coalescePublishFrames { frameWriter = FrameWriter(frameMax: frameMax) }
 
         _ = amqp_channel_open(st, AMQPConnection.channel)
         try check(amqp_get_rpc_reply(st), "opening the channel")
@@ -414,7 +417,23 @@ public final class AMQPConnection {
         let ex = arena.bytes(exchange)
         let rk = arena.bytes(routingKey)
         let status: Int32 = body.withUnsafeBytes { raw in
-            amqp_basic_publish(
+            if let writer = frameWriter {
+                var method = amqp_basic_publish_t(
+                    ticket: 0, exchange: ex, routing_key: rk, mandatory: mandatory ? 1 : 0, immediate: 0)
+                let stallLimit = heartbeatSeconds > 0 ? Int32(min(heartbeatSeconds * 2, 600) * 1000) : -1
+                switch writer.publish(
+                    fd: amqp_get_sockfd(st), channel: Self.channel, method: &method, properties: &props, body: raw,
+                    frameMax: frameMax, stallLimitMs: stallLimit)
+                {
+                case .sent: return AMQP_STATUS_OK.rawValue
+                case .unsuitable: break
+                case .failed(let status, let e):
+                    errno = e
+                    return status
+                case .stalled: return AMQP_STATUS_HEARTBEAT_TIMEOUT.rawValue
+                }
+            }
+            return amqp_basic_publish(
                 st, Self.channel, ex, rk, mandatory ? 1 : 0, 0, &props,
                 amqp_bytes_t(len: raw.count, bytes: UnsafeMutableRawPointer(mutating: raw.baseAddress)))
         }
@@ -578,6 +597,8 @@ public final class AMQPConnection {
         }
         amqp_destroy_connection(st)
         state = nil
+        frameWriter?.deallocate()
+        frameWriter = nil
     }
 
     // MARK: Errors
@@ -607,6 +628,8 @@ public final class AMQPConnection {
         if let st = state {
             amqp_destroy_connection(st)
             state = nil
+            frameWriter?.deallocate()
+            frameWriter = nil
         }
         return error
     }

@@ -18,6 +18,7 @@ enum AMQPMethod {
     static let channelFlowOk = id(20, 21)
     static let channelClose = id(20, 40)
     static let channelCloseOk = id(20, 41)
+    static let basicPublish = id(60, 40)
     static let basicCancel = id(60, 30)
     static let basicCancelOk = id(60, 31)
     static let basicReturn = id(60, 50)

@@ -25,6 +25,9 @@ struct LoadGenerator: Sendable {
         var replyQueue: String? = nil
         var messages: Int
         var confirmWindow: Int = 1000
+        /// At most this many messages published but not yet answered (closed loop); nil = no limit,
+        /// the queue in front of the system under test may then grow without bound.
+        var maxInFlight: Int? = nil
         var ratePerSecond: Double? = nil
         /// Template for every message; `replyTo` and `correlationId` are filled in.
         var properties = AMQPProperties(contentType: "application/json", deliveryMode: AMQPProperties.persistent)
@@ -60,9 +63,13 @@ struct LoadGenerator: Sendable {
         let logger = logger
         let replyQueueReady = OneShot<String>()
         let publisherDone = StopFlag()
+        let publisherFailed = StopFlag()
+        let replies = Counter()
 
         async let collected = onThread("load-collector") {
-            try Self.collect(config, logger: logger, ready: replyQueueReady, publisherDone: publisherDone)
+            try Self.collect(
+                config, logger: logger, ready: replyQueueReady, publisherDone: publisherDone,
+                publisherFailed: publisherFailed, replies: replies)
         }
         let replyQueue: String
         do {
@@ -76,9 +83,10 @@ struct LoadGenerator: Sendable {
         do {
             published = try await onThread("load-publisher") {
                 defer { publisherDone.set() }
-                return try Self.publish(config, replyQueue: replyQueue, logger: logger)
+                return try Self.publish(config, replyQueue: replyQueue, logger: logger, replies: replies)
             }
         } catch {
+            publisherFailed.set()
             _ = try? await collected
             throw error
         }
@@ -99,7 +107,7 @@ struct LoadGenerator: Sendable {
     }
 
     private static func publish(
-        _ config: Configuration, replyQueue: String, logger: Logger
+        _ config: Configuration, replyQueue: String, logger: Logger, replies: Counter
     ) throws -> PublishStats {
         var connection = config.connection
         connection.connectionName = connection.connectionName ?? "tollgate-bench load publisher"
@@ -127,6 +135,15 @@ struct LoadGenerator: Sendable {
                     throw BenchError("no publisher confirm for 30 s (\(tracker.confirmed) of \(tracker.published))")
                 }
                 handle(event)
+            }
+            if let limit = config.maxInFlight, index - replies.value >= limit {
+                let giveUp = monotonicNanos() + UInt64(config.idleTimeout.seconds * 1e9)
+                while index - replies.value >= limit {
+                    if let event = try c.nextEvent(timeout: .milliseconds(1)) { handle(event) }
+                    if monotonicNanos() > giveUp {
+                        throw BenchError("no reply for \(config.idleTimeout) with \(limit) messages in flight")
+                    }
+                }
             }
             if let interval {
                 let due = stats.firstPublishNanos + UInt64(index) * interval
@@ -162,7 +179,8 @@ struct LoadGenerator: Sendable {
     }
 
     private static func collect(
-        _ config: Configuration, logger: Logger, ready: OneShot<String>, publisherDone: StopFlag
+        _ config: Configuration, logger: Logger, ready: OneShot<String>, publisherDone: StopFlag,
+        publisherFailed: StopFlag, replies: Counter
     ) throws -> CollectStats {
         var connection = config.connection
         connection.connectionName = connection.connectionName ?? "tollgate-bench load collector"
@@ -187,7 +205,7 @@ struct LoadGenerator: Sendable {
         var seen = [Bool](repeating: false, count: config.messages)
         var lastProgress = monotonicNanos()
         let idleLimit = UInt64(config.idleTimeout.seconds * 1e9)
-        while stats.replies < config.messages {
+        while stats.replies < config.messages, !publisherFailed.isSet {
             guard let event = try c.nextEvent(timeout: .milliseconds(200)) else {
                 let idle = monotonicNanos() - lastProgress
                 // Before the publisher is done a slow start is fine; after, give up when idle.
@@ -210,6 +228,7 @@ struct LoadGenerator: Sendable {
             }
             seen[index] = true
             stats.replies += 1
+            replies.increment()
             stats.lastReplyNanos = now
             lastProgress = now
             stats.latency.record(now > sent ? now - sent : 0)

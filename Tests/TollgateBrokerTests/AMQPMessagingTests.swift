@@ -114,8 +114,9 @@ struct AMQPMessagingTests {
         #expect(n == seq)
     }
 
-    @Test func propertiesAndHeadersRoundTrip() throws {
-        let c = try Broker.connect()
+    @Test(arguments: [true, false])
+    func propertiesAndHeadersRoundTrip(coalesced: Bool) throws {
+        let c = try Broker.connect(coalescePublishFrames: coalesced)
         defer { c.close() }
         let q = try Broker.declareReplyQueue(on: c)
         let headers: AMQPTable = [
@@ -156,17 +157,21 @@ struct AMQPMessagingTests {
         #expect(!c.isOpen)
     }
 
-    @Test func largeBodiesSpanManyFrames() throws {
-        let c = try Broker.connect()
+    @Test(arguments: [true, false])
+    func largeAndEmptyBodies(coalesced: Bool) throws {
+        let c = try Broker.connect(coalescePublishFrames: coalesced)
         defer { c.close() }
         let q = try Broker.declareReplyQueue(on: c)
         let big = (0..<(1 << 20)).map { UInt8(truncatingIfNeeded: $0 &* 31 &+ 7) }
-        try c.publish(routingKey: q, body: big)
-        try c.publish(routingKey: q, body: [UInt8]())  // and an empty one
-        let got = try Broker.collect(on: c, count: 2)
-        #expect(got.count == 2)
+        let exactlyOneFrame = [UInt8](repeating: 7, count: c.frameMax - 8)
+        try c.publish(routingKey: q, body: big)  // many body frames
+        try c.publish(routingKey: q, body: [UInt8]())  // no body frame
+        try c.publish(routingKey: q, body: exactlyOneFrame)
+        try c.publish(routingKey: q, body: exactlyOneFrame + [8])  // two body frames
+        let got = try Broker.collect(on: c, count: 4)
+        #expect(got.map(\.body.count) == [big.count, 0, exactlyOneFrame.count, exactlyOneFrame.count + 1])
         #expect(got.first?.body == big)
-        #expect(got.last?.body == [])
+        #expect(got.last?.body == exactlyOneFrame + [8])
     }
 
     @Test func deletingTheQueueCancelsTheConsumer() throws {

@@ -42,11 +42,12 @@ enum Broker {
     /// Connects, or fails the test with a message that says how to start the broker.
     static func connect(
         user: String? = nil, password: String? = nil, heartbeatSeconds: Int = 30, name: String? = nil,
-        port: Int? = nil
+        port: Int? = nil, coalescePublishFrames: Bool = true
     ) throws -> AMQPConnection {
-        let config = AMQPConfiguration(
+        var config = AMQPConfiguration(
             url: url(user: user, password: password, port: port), heartbeatSeconds: heartbeatSeconds,
             connectionName: name, connectTimeout: .seconds(5))
+        config.coalescePublishFrames = coalescePublishFrames
         do {
             return try AMQPConnection(configuration: config, logger: logger)
         } catch {
