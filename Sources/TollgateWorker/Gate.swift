@@ -226,7 +226,7 @@ final class Gate {
         _ input: Inbound, reason: String, agentID: String?, fingerprint: [UInt8]?, now: Millis
     ) throws -> [Publish] {
         counters.invalid += 1
-        let names = input.body.count > configuration.maxMessageBytes ? (nil, nil) : ToolCall.salvage(input.body)
+        let names: (agentID: String?, toolName: String?) = input.body.count > configuration.maxMessageBytes ? (nil, nil) : ToolCall.salvage(input.body)
         let requestID = makeRequestID()
         let message = DecisionMessage(
             requestID: requestID, correlationID: input.correlationID, agentID: agentID ?? names.agentID,

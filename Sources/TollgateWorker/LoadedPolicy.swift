@@ -30,16 +30,16 @@ struct EscalationTerms {
 
 /// The policies a worker decides with: an immutable value swapped whole on reload (SIGHUP).
 public struct LoadedPolicy: Sendable {
-    public let set: PolicySet
-    public var versionString: String { set.version.description }
+    public let policies: PolicySet
+    public var versionString: String { policies.version.description }
     /// The budget of `max_tool_calls` when the first document sets it explicitly.
-    public var maxToolCalls: Int? { set.maxToolCalls }
+    public var maxToolCalls: Int? { policies.maxToolCalls }
 
     /// Loads and checks every file (folders: `*.yaml` then `*.yml`); the error lists every
     /// problem with its file, line and column.
     public static func load(paths: [String]) throws(WorkerError) -> LoadedPolicy {
         do {
-            return LoadedPolicy(set: try PolicySet.load(paths: paths))
+            return LoadedPolicy(policies: try PolicyLoader.load(paths: paths))
         } catch {
             throw WorkerError.policy("invalid policy, not started:\n\(error)")
         }
@@ -49,12 +49,12 @@ public struct LoadedPolicy: Sendable {
     public var logMetadata: Logger.Metadata {
         [
             "policy_version": "\(versionString)",
-            "documents": "\(set.documents.map { "\($0.name)@\($0.version) (\($0.rules.count) rules)" }.joined(separator: ", "))",
+            "documents": "\(policies.documents.map { "\($0.name)@\($0.version) (\($0.rules.count) rules)" }.joined(separator: ", "))",
         ]
     }
 
     func decide(_ context: JSONObject, escalationKeyword: Bool) -> PolicyVerdict {
-        let decision = set.evaluate(context, options: EvaluationOptions(escalationKeyword: escalationKeyword))
+        let decision = policies.evaluate(context, options: EvaluationOptions(escalationKeyword: escalationKeyword))
         let outcome: PolicyVerdict.Outcome
         switch decision.outcome {
         case .allow: outcome = .allow

@@ -172,11 +172,20 @@ final class WorkerLoop {
             "x-dead-letter-exchange": .string(t.deadExchange),
             "x-delivery-limit": .int64(Int64(configuration.deliveryLimit)),
         ]
-        _ = try c.queueDeclare(t.toolCallsQueue, durable: true, arguments: shardArguments)
+        let calls = try c.queueDeclare(t.toolCallsQueue, durable: true, arguments: shardArguments)
         // The binding key of a consistent-hash exchange is the queue's weight.
         try c.queueBind(queue: t.toolCallsQueue, exchange: t.toolCallsExchange, routingKey: "\(configuration.shardWeight)")
-        _ = try c.queueDeclare(t.approvalsQueue, durable: true, arguments: shardArguments)
+        let votes = try c.queueDeclare(t.approvalsQueue, durable: true, arguments: shardArguments)
         try c.queueBind(queue: t.approvalsQueue, exchange: t.approvalsExchange, routingKey: configuration.workerID)
+        // One worker per id: a second one would split this worker's agents and receive votes for
+        // escalations it does not hold. (A connection of a worker that just died may linger until
+        // its heartbeat times out, so this is retried, not fatal.)
+        for queue in [calls, votes] where queue.consumerCount > 0 {
+            throw AMQPError(
+                .closed,
+                message: "queue '\(queue.name)' already has \(queue.consumerCount) consumer(s): is another worker running with --worker-id \(configuration.workerID)? waiting for it to go away",
+                context: "checking that this worker id is free")
+        }
     }
 
     // MARK: - Serving
@@ -188,11 +197,10 @@ final class WorkerLoop {
         nextDeadline = try store.nextDeadline()
         try runBatch([], connection: connection)
 
-        // Exclusive consumers: a second worker started with the same id is refused instead of
-        // splitting this worker's agents and votes.
-        toolCallConsumer = try connection.basicConsume(queue: topology.toolCallsQueue, consumerTag: "tollgate-calls-\(configuration.workerID)", exclusive: true)
-        voteConsumer = try connection.basicConsume(queue: topology.approvalsQueue, consumerTag: "tollgate-votes-\(configuration.workerID)", exclusive: true)
-        logger.info("consuming", metadata: ["pending_escalations": "\(try store.pendingCount())"])
+        toolCallConsumer = try connection.basicConsume(queue: topology.toolCallsQueue, consumerTag: "tollgate-calls-\(configuration.workerID)")
+        voteConsumer = try connection.basicConsume(queue: topology.approvalsQueue, consumerTag: "tollgate-votes-\(configuration.workerID)")
+        let pendingCount = try store.pendingCount()
+        logger.info("consuming", metadata: ["pending_escalations": "\(pendingCount)"])
 
         var stopping = false
         var stopBy = ContinuousClock.now
@@ -263,7 +271,13 @@ final class WorkerLoop {
                     "correlation_id": "\(returned.properties.correlationId ?? "-")",
                 ])
         case .consumerCancelled(let tag):
-            throw AMQPError(kind: .closed, message: "the broker cancelled consumer \(tag) (was the queue deleted?); reconnecting to declare it again")
+            throw AMQPError(
+                .closed, message: "the broker cancelled consumer \(tag) (was the queue deleted?); reconnecting to declare it again",
+                context: "consuming")
+        case .blocked(let reason):
+            logger.warning("the broker blocked publishing (resource alarm); waiting", metadata: [LogKey.reason: "\(reason)"])
+        case .unblocked:
+            logger.notice("the broker unblocked publishing")
         }
     }
 
