@@ -585,11 +585,14 @@ public final class AMQPConnection {
 
     // MARK: Closing
 
-    /// Closes the channel and the connection politely (bounded by `rpcTimeout`) and frees the
+    /// Closes the channel and the connection politely (bounded by 5 s or `rpcTimeout`) and frees the
     /// library state. Safe to call more than once; `deinit` calls it.
     public func close() {
         guard let st = state else { return }
         if failure == nil {
+            // Do not let a broker that vanished unnoticed hold up shutdown for the full rpcTimeout.
+            var closeTimeout = timeval(min(configuration.rpcTimeout, .seconds(5)))
+            _ = amqp_set_rpc_timeout(st, &closeTimeout)
             _ = amqp_channel_close(st, Self.channel, AMQP_REPLY_SUCCESS)
             _ = amqp_connection_close(st, AMQP_REPLY_SUCCESS)
             failure = AMQPError(.closed, message: "closed by close()", context: "using the connection")
