@@ -40,3 +40,10 @@ fi
 
 step "tests"
 swift test --skip-build "$@"
+
+# The broker-restart test stops and starts RabbitMQ, which would disturb every other test: it
+# runs alone, after them (skipped when arguments select other tests).
+if [ $# -eq 0 ]; then
+    step "tests that restart the broker"
+    TOLLGATE_DISRUPTIVE_TESTS=1 swift test --skip-build --filter BrokerRestartTests
+fi

@@ -215,11 +215,11 @@ final class TestClient {
 
     /// `user` nil: guest. The reply queue is durable (it survives broker restarts) and deleted
     /// by `close()`.
-    init(user: String? = nil, name: String = "test client") throws {
+    init(user: String? = nil, name: String = "test client", replyQueue existing: String? = nil) throws {
         connection = try Broker.connect(user: user, name: name)
         self.user = user ?? Broker.url.user
         try connection.confirmSelect()
-        replyQueue = Broker.uniqueName("replies")
+        replyQueue = existing ?? Broker.uniqueName("replies")
         try connection.queueDeclare(replyQueue, durable: true)
         let tag = try connection.basicConsume(queue: replyQueue, noAck: false)
         observed[tag] = "replies"
