@@ -5,7 +5,9 @@ import Foundation
 /// Unset in production, where `reached` costs one branch.
 ///
 /// Points: `after-commit` (state committed, nothing published), `after-publish` (published,
-/// not yet confirmed or acked), `before-ack` (confirmed, about to ack).
+/// not yet confirmed or acked), `before-ack` (confirmed, about to ack). And
+/// `TOLLGATE_FAULT=crash-on-tool:NAME`: die while evaluating any call of tool NAME, to play a
+/// message that keeps killing workers.
 struct FaultPoints {
     enum Point: String {
         case afterCommit = "after-commit"
@@ -32,12 +34,20 @@ struct FaultPoints {
         return FaultPoints(armed: Point(rawValue: parts[0]), trigger: parts.count > 1 ? Int(parts[1]) ?? 1 : 1)
     }
 
+    /// The tool whose calls crash the worker (`crash-on-tool:NAME`), if any.
+    static func crashingTool() -> String? {
+        guard let spec = ProcessInfo.processInfo.environment["TOLLGATE_FAULT"], spec.hasPrefix("crash-on-tool:") else { return nil }
+        return String(spec.dropFirst("crash-on-tool:".count))
+    }
+
+    static func crash(_ what: String) -> Never {
+        FileHandle.standardError.write(Data("tollgate: fault \(what) (TOLLGATE_FAULT); exiting at once\n".utf8))
+        _exit(exitStatus)
+    }
+
     mutating func reached(_ point: Point) {
         guard let armed, armed == point else { return }
         count += 1
-        if count >= trigger {
-            FileHandle.standardError.write(Data("tollgate: fault point \(point.rawValue) reached (TOLLGATE_FAULT); exiting at once\n".utf8))
-            _exit(Self.exitStatus)
-        }
+        if count >= trigger { Self.crash("point \(point.rawValue) reached") }
     }
 }

@@ -85,6 +85,7 @@ final class Gate {
     private let logger: Logger
     var policy: LoadedPolicy
     private(set) var counters = WorkerCounters()
+    private let crashingTool = FaultPoints.crashingTool()
 
     init(configuration: WorkerConfiguration, store: Store, policy: LoadedPolicy, logger: Logger) {
         self.configuration = configuration
@@ -135,6 +136,8 @@ final class Gate {
                 reason: "routing key '\(input.routingKey)' is not the agent_id '\(call.agentID)': publish tool calls to \(topology.toolCallsExchange) with routing key = agent_id",
                 agentID: call.agentID, fingerprint: fingerprint, now: now)
         }
+
+        if let crashingTool, call.toolName == crashingTool { FaultPoints.crash("crash-on-tool \(crashingTool)") }
 
         // 3. The policy decides; budgets may overrule an allow or an escalation.
         let verdict = policy.decide(call.policyContext(), escalationKeyword: configuration.escalationKeyword)

@@ -116,6 +116,32 @@ struct WorkerTests {
         #expect(worker.terminate() == 0)
     }
 
+    @Test("a message that keeps killing the worker is answered and dead-lettered on its last delivery")
+    func poisonMessage() throws {
+        let scratch = try Scratch()
+        let worker = WorkerProcess(scratch: scratch, policies: [seedPolicy], arguments: ["--delivery-limit", "2"])
+        try worker.start()
+        let agent = try TestClient()
+        defer { agent.close() }
+        try agent.observe(worker.topology.dead, key: "", label: "dead")
+        worker.terminate()
+        let id = try agent.call(prefix: worker.prefix, tool: "poison_tool", messageID: "poison-1")
+        // Deliveries 1 and 2 crash the worker; the 3rd (x-delivery-count 2 = the limit) is the
+        // last before the broker would drop it: the worker answers it without evaluating it.
+        for _ in 0..<2 {
+            try worker.start(waitUntilConsuming: false, extraEnvironment: ["TOLLGATE_FAULT": "crash-on-tool:poison_tool"])
+            #expect(worker.waitForExit() == 86)
+        }
+        try worker.start(extraEnvironment: ["TOLLGATE_FAULT": "crash-on-tool:poison_tool"])
+        let reply = try agent.reply(to: id)
+        #expect(reply.string("resolution") == "invalid")
+        #expect(reply.string("reason")?.hasPrefix("delivered 3 times without being settled") == true, "\(reply.json)")
+        let dead = try #require(agent.await("dead", count: 1).first)
+        #expect(dead.header?["x-tollgate-error"]?.stringValue?.contains("delivered 3 times") == true)
+        #expect(worker.isRunning)
+        #expect(worker.terminate() == 0)
+    }
+
     @Test("a call published with a routing key other than its agent_id is rejected")
     func routingKeyMustBeAgent() throws {
         let scratch = try Scratch()
