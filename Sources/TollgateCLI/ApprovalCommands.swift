@@ -41,7 +41,7 @@ func castVote(_ decision: String, _ options: VoteOptions) throws {
     var logger = Logger(label: "tollgate.cli") { StreamLogHandler.standardError(label: $0) }
     logger.logLevel = .warning
     do {
-        let client = try BrokerClient(url: options.broker.resolvedURL, logger: logger)
+        let client = try BrokerClient(options.broker, logger: logger)
         var w = JSONWriter()
         w.beginObject()
         w.objectField("request_id", options.requestID)

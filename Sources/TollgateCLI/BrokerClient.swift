@@ -11,10 +11,10 @@ final class BrokerClient {
     let user: String
     private var consumerTag = ""
 
-    init(url text: String, logger: Logger) throws {
-        let url = try AMQPURL(parsing: text)
+    init(_ options: BrokerOptions, logger: Logger) throws {
+        let url = try AMQPURL(parsing: options.resolvedURL)
         user = url.user
-        var configuration = AMQPConfiguration(url: url)
+        var configuration = AMQPConfiguration(url: url, tls: options.tls)
         configuration.connectionName = "tollgate cli"
         connection = try AMQPConnection(configuration: configuration, logger: logger)
         replyQueue = "tollgate.cli.\(UUID().uuidString.lowercased())"

@@ -65,7 +65,7 @@ struct CallCommand: ParsableCommand {
         var logger = Logger(label: "tollgate.cli") { StreamLogHandler.standardError(label: $0) }
         logger.logLevel = .warning
         do {
-            let client = try BrokerClient(url: broker.resolvedURL, logger: logger)
+            let client = try BrokerClient(broker, logger: logger)
             let id = UUID().uuidString.lowercased()
             try client.publish(
                 exchange: "\(broker.resolvedPrefix).toolcalls", routingKey: agent, body: w.bytes, correlationID: id, messageID: id)

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Logging
+import TollgateAMQP
 import TollgateStore
 import TollgateWorker
 
@@ -18,7 +19,29 @@ struct BrokerOptions: ParsableArguments {
     @Option(help: "Prefix of every exchange and queue name (env TOLLGATE_PREFIX; default tollgate).")
     var prefix: String?
 
+    @Option(help: "For amqps://: PEM file of the CA that signed the broker's certificate (env TOLLGATE_TLS_CA_FILE; default the system's /etc/ssl/certs/ca-certificates.crt).")
+    var tlsCAFile: String?
+
+    @Option(help: "For amqps:// brokers that ask for one: client certificate, PEM (env TOLLGATE_TLS_CERT_FILE).")
+    var tlsCertFile: String?
+
+    @Option(help: "Its private key, PEM (env TOLLGATE_TLS_KEY_FILE).")
+    var tlsKeyFile: String?
+
+    @Flag(help: "For amqps://: do not verify the broker's certificate (testing only).")
+    var tlsNoVerify = false
+
     var resolvedURL: String { amqpURL ?? environment("AMQP_URL") ?? "amqp://guest:guest@127.0.0.1:5672/" }
+
+    var tls: AMQPConfiguration.TLSOptions {
+        let systemBundle = "/etc/ssl/certs/ca-certificates.crt"
+        let ca = tlsCAFile ?? environment("TLS_CA_FILE") ?? (FileManager.default.fileExists(atPath: systemBundle) ? systemBundle : nil)
+        let verify = !tlsNoVerify
+        return AMQPConfiguration.TLSOptions(
+            caCertificatePath: ca, verifyPeer: verify, verifyHostname: verify,
+            clientCertificatePath: tlsCertFile ?? environment("TLS_CERT_FILE"),
+            clientKeyPath: tlsKeyFile ?? environment("TLS_KEY_FILE"))
+    }
     var resolvedPrefix: String { prefix ?? environment("PREFIX") ?? "tollgate" }
 }
 
@@ -106,6 +129,7 @@ struct WorkerCommand: AsyncParsableCommand {
     func makeConfiguration() throws -> WorkerConfiguration {
         var c = WorkerConfiguration()
         c.amqpURL = broker.resolvedURL
+        c.tls = broker.tls
         c.prefix = broker.resolvedPrefix
         c.policyPaths = policies.isEmpty ? (environment("POLICY")?.split(separator: ":").map(String.init) ?? []) : policies
         c.workerID = workerID ?? environment("WORKER_ID") ?? ProcessInfo.processInfo.hostName.split(separator: ".").first.map(String.init) ?? "w1"

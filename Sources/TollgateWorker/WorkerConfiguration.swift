@@ -1,3 +1,4 @@
+import TollgateAMQP
 import TollgateStore
 
 /// Everything a worker needs to run, with the defaults the README documents. Built by the
@@ -5,6 +6,8 @@ import TollgateStore
 public struct WorkerConfiguration: Sendable {
     /// `amqp://user:pass@host:port/vhost` or `amqps://...`.
     public var amqpURL: String = "amqp://guest:guest@127.0.0.1:5672/"
+    /// Certificates for `amqps://` URLs.
+    public var tls = AMQPConfiguration.TLSOptions()
     /// Policy files or folders, in order (the first document's defaults apply).
     public var policyPaths: [String] = []
     /// The SQLite state file; it belongs to this worker only.

@@ -129,7 +129,7 @@ final class WorkerLoop {
 
     private func connect() throws -> AMQPConnection {
         let url = try AMQPURL(parsing: configuration.amqpURL)
-        var amqp = AMQPConfiguration(url: url)
+        var amqp = AMQPConfiguration(url: url, tls: configuration.tls)
         amqp.heartbeatSeconds = configuration.heartbeatSeconds
         amqp.connectionName = "tollgate worker \(configuration.workerID)"
         let connection = try AMQPConnection(configuration: amqp, logger: logger)

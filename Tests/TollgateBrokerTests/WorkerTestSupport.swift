@@ -51,6 +51,8 @@ final class WorkerProcess {
     let logPath: String
     var arguments: [String]
     var environment: [String: String]
+    /// Another broker URL than the tests' (e.g. amqps://).
+    var amqpURL: String?
     private(set) var process: Process?
     private var logHandle: FileHandle?
 
@@ -86,6 +88,10 @@ final class WorkerProcess {
         for (k, v) in environment { env[k] = v }
         for (k, v) in extraEnvironment { env[k] = v }
         p.environment = env
+        if let url = amqpURL {
+            // A later --amqp-url wins over the default one above.
+            p.arguments! += ["--amqp-url", url]
+        }
         let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: logPath))
         handle.seekToEndOfFile()
         p.standardOutput = handle

@@ -142,6 +142,29 @@ struct WorkerTests {
         #expect(worker.terminate() == 0)
     }
 
+    @Test("the worker connects over TLS (amqps://) and verifies the broker's certificate")
+    func overTLS() throws {
+        let ca = ProcessInfo.processInfo.environment["TOLLGATE_TEST_TLS_CA"] ?? "/var/lib/rabbitmq/tollgate-tls/ca.pem"
+        try #require(FileManager.default.fileExists(atPath: ca), "no test CA at \(ca): run deploy/broker.sh start")
+        let scratch = try Scratch()
+        let worker = WorkerProcess(scratch: scratch, policies: [seedPolicy], arguments: ["--tls-ca-file", ca])
+        worker.amqpURL = "amqps://guest:guest@localhost:5671/"
+        // guest may only log in from localhost, which is where the TLS listener is.
+        try worker.start()
+        #expect(worker.log.contains("broker=amqps://guest@localhost:5671/"))
+        let agent = try TestClient()
+        defer { agent.close() }
+        #expect(try agent.reply(to: agent.call(prefix: worker.prefix, tool: "delete_database")).string("decision") == "deny")
+        #expect(worker.terminate() == 0)
+
+        // Without the CA the certificate cannot be verified: refused, with a clear error.
+        let refused = WorkerProcess(scratch: scratch, policies: [seedPolicy], workerID: "w2", arguments: ["--tls-ca-file", "/dev/null"])
+        refused.amqpURL = "amqps://guest:guest@localhost:5671/"
+        try refused.start(waitUntilConsuming: false)
+        #expect(refused.waitForLog("TLS", timeout: .seconds(10)), "\(refused.log)")
+        refused.kill()
+    }
+
     @Test("a call published with a routing key other than its agent_id is rejected")
     func routingKeyMustBeAgent() throws {
         let scratch = try Scratch()
