@@ -148,7 +148,7 @@ struct JSONParser {
     mutating func parseObject() throws(JSONError) -> JSONValue {
         try enter()
         pos += 1
-        var object = JSONObject()
+        var object = JSONObject(minimumCapacity: 8)
         skipWhitespace()
         if pos < count && base[pos] == ASCII.closeBrace {
             pos += 1

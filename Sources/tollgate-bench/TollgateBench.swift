@@ -8,6 +8,7 @@ struct TollgateBench: AsyncParsableCommand {
         abstract: "Measure Tollgate: policy evaluation, broker relay baseline, worker end to end, escalations.",
         subcommands: [
             // One per line so parallel work merges cleanly.
+            PolicyBench.self,
         ]
     )
 }
