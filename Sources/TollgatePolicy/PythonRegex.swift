@@ -255,6 +255,9 @@ struct PythonRegexTranslator {
     }
 
     func literal(_ c: Unicode.Scalar) -> String {
+        // Case-insensitively, ICU folds literal strings fully ("ß" matches "SS") but sets simply,
+        // as Python does: a one-character set keeps Python's meaning.
+        if flags.ignoreCase { return "[\\x{" + String(c.value, radix: 16) + "}]" }
         if c.isASCII && (c.properties.isAlphabetic || c.properties.numericType == .decimal) {
             return String(Character(c))
         }
