@@ -33,8 +33,8 @@ extension JSONValue {
         return try result.get()
     }
 
-    /// Parses JSON text held in a string.
-    public static func parse(_ text: String, depthLimit: Int = defaultDepthLimit) throws(JSONError) -> JSONValue {
+    /// Parses JSON text held in a string or substring.
+    public static func parse(_ text: some StringProtocol, depthLimit: Int = defaultDepthLimit) throws(JSONError) -> JSONValue {
         try parse(Array(text.utf8), depthLimit: depthLimit)
     }
 }
