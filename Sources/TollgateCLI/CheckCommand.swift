@@ -3,7 +3,7 @@ import TollgateJSON
 import TollgatePolicy
 
 /// `tollgate check`: decide tool calls offline against policy files.
-public struct CheckCommand: ParsableCommand {
+public struct CheckCommand: OfflineCommand {
     public static let configuration = CommandConfiguration(
         commandName: "check",
         abstract: "Decide tool calls against policies, offline.",
@@ -58,14 +58,6 @@ public struct CheckCommand: ParsableCommand {
     public var noEscalationKeyword = false
 
     public init() {}
-
-    public func run() throws {
-        var out = StandardOutput()
-        var err = StandardError()
-        let status = execute(stdout: &out, stderr: &err)
-        out.flush()
-        if status != 0 { throw ExitCode(status) }
-    }
 
     /// The whole command, callable in-process; returns the exit status.
     public func execute(stdout: inout some TextOutputStream, stderr: inout some TextOutputStream) -> Int32 {

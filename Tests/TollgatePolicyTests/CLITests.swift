@@ -4,22 +4,13 @@ import Testing
 import TollgateJSON
 
 /// Runs a subcommand in-process.
-func cli<C: ParsableCommandWithExecute>(_ type: C.Type, _ arguments: [String]) throws -> (status: Int32, out: String, err: String) {
+func cli<C: OfflineCommand>(_ type: C.Type, _ arguments: [String]) throws -> (status: Int32, out: String, err: String) {
     let command = try type.parse(arguments)
     var out = ""
     var err = ""
     let status = command.execute(stdout: &out, stderr: &err)
     return (status, out, err)
 }
-
-protocol ParsableCommandWithExecute {
-    static func parse(_ arguments: [String]?) throws -> Self
-    func execute(stdout: inout some TextOutputStream, stderr: inout some TextOutputStream) -> Int32
-}
-
-extension CheckCommand: ParsableCommandWithExecute {}
-extension ValidateCommand: ParsableCommandWithExecute {}
-extension TestCommand: ParsableCommandWithExecute {}
 
 func temporaryFile(_ contents: String, suffix: String = ".jsonl") throws -> String {
     let path = FileManager.default.temporaryDirectory.appendingPathComponent("tollgate-\(UUID().uuidString)\(suffix)").path
@@ -133,7 +124,7 @@ func temporaryFile(_ contents: String, suffix: String = ".jsonl") throws -> Stri
         var rng = SystemRandomNumberGenerator()
         for _ in 0..<50_000 { bytes.append(UInt8.random(in: 0...255, using: &rng)) }
         let path = FileManager.default.temporaryDirectory.appendingPathComponent("tollgate-garbage-\(UUID().uuidString)").path
-        FileManager.default.createFile(atPath: path, contents: Data(bytes))
+        try Data(bytes).write(to: URL(fileURLWithPath: path))
         defer { try? FileManager.default.removeItem(atPath: path) }
         let result = try cli(CheckCommand.self, ["--policy", Self.seedPolicy, "--input", path])
         #expect(result.status == 1)

@@ -1,15 +1,11 @@
 import Foundation
 import Testing
-import TollgateCLI
+@testable import TollgateCLI
 @testable import TollgatePolicy
 
 /// Runs `tollgate test` in-process and returns its status and output.
-func runTest(_ paths: [String], keyword: Bool = true) throws -> (status: Int32, out: String, err: String) {
-    let command = try TestCommand.parse(paths + (keyword ? [] : ["--no-escalation-keyword"]))
-    var out = ""
-    var err = ""
-    let status = command.execute(stdout: &out, stderr: &err)
-    return (status, out, err)
+func runTest(_ paths: [String]) throws -> (status: Int32, out: String, err: String) {
+    try cli(TestCommand.self, paths)
 }
 
 @Suite struct TutorialTests {
