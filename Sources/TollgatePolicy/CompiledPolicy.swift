@@ -201,11 +201,13 @@ struct CompiledPolicy: Sendable {
 
     func evaluate(_ context: JSONObject, keyword: Bool) -> PolicyDecision {
         var best = Int.max
-        for index in indexes {
-            if case .string(let s)? = index.path.lookup(context), let position = index.firstPosition.position(of: s),
-                position < best
-            {
-                best = position
+        indexes.withUnsafeBufferPointer { buffer in
+            for index in buffer {
+                if case .string(let s)? = index.path.lookup(context), let position = index.firstPosition.position(of: s),
+                    position < best
+                {
+                    best = position
+                }
             }
         }
         for position in scanned {

@@ -46,11 +46,8 @@ struct ExactStringTable: Sendable {
     @inline(__always)
     static func hash(_ key: String) -> UInt64 {
         var h: UInt64 = 0xcbf2_9ce4_8422_2325
-        var copy = key
-        copy.withUTF8 { bytes in
-            for b in bytes {
-                h = (h ^ UInt64(b)) &* 0x0000_0100_0000_01B3
-            }
+        for b in key.utf8 {
+            h = (h ^ UInt64(b)) &* 0x0000_0100_0000_01B3
         }
         return h
     }
@@ -58,11 +55,14 @@ struct ExactStringTable: Sendable {
     @inline(__always)
     func position(of key: String) -> Int? {
         let hash = Self.hash(key)
-        var i = Int(truncatingIfNeeded: hash) & mask
-        while let slot = slots[i] {
-            if slot.hash == hash && exactEquals(slot.key, key) { return slot.position }
-            i = (i + 1) & mask
+        let mask = self.mask
+        return slots.withUnsafeBufferPointer { buffer -> Int? in
+            var i = Int(truncatingIfNeeded: hash) & mask
+            while let slot = buffer[i] {
+                if slot.hash == hash && exactEquals(slot.key, key) { return slot.position }
+                i = (i + 1) & mask
+            }
+            return nil
         }
-        return nil
     }
 }
