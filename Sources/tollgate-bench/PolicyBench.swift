@@ -48,6 +48,27 @@ struct PolicyBench: ParsableCommand {
         report("seed policy, JSON parse + evaluate", parseRate(seed, messages))
         let largeMessages = BenchPolicies.largeTools(rules: 1000).map { BenchPolicies.message(tool: $0) }
         report("1,000-rule policy, JSON parse + evaluate", parseRate(large, largeMessages))
+
+        // Why `matches` uses ICU (NSRegularExpression): the same search with Swift Regex.
+        let regexPolicy = try PolicyLoader.load(sources: [
+            PolicySource(path: "regex.yaml", bytes: Array(BenchPolicies.regexPolicy.utf8))
+        ])
+        report("matches rule (ICU regex), evaluate", rate(regexPolicy, seedContexts, iterations: iterations / 10))
+        report("same search with Swift Regex", swiftRegexRate(BenchPolicies.seedTools, iterations: iterations / 10))
+    }
+
+    func swiftRegexRate(_ texts: [String], iterations: Int) -> Double {
+        guard let regex = try? Regex("^(send|transfer)_\\w+$") else { return 0 }
+        var best = 0.0
+        for _ in 0..<repeats {
+            var found = 0
+            let start = ContinuousClock.now
+            for i in 0..<iterations where texts[i % texts.count].firstMatch(of: regex) != nil { found += 1 }
+            let elapsed = ContinuousClock.now - start
+            precondition(found >= 0)
+            best = max(best, Double(iterations) / seconds(elapsed))
+        }
+        return best
     }
 
     func report(_ name: String, _ perSecond: Double) {
@@ -55,7 +76,8 @@ struct PolicyBench: ParsableCommand {
         print("\(padded) \(String(format: "%12.0f", perSecond)) decisions/s  (\(String(format: "%.1f", 1e9 / perSecond)) ns each)")
     }
 
-    func rate(_ set: PolicySet, _ contexts: [JSONObject]) -> Double {
+    func rate(_ set: PolicySet, _ contexts: [JSONObject], iterations: Int? = nil) -> Double {
+        let iterations = iterations ?? self.iterations
         var best = 0.0
         for _ in 0..<repeats {
             var allowed = 0
@@ -136,6 +158,13 @@ enum BenchPolicies {
             "reason":"Agent wants to transfer $5,000 to vendor account","context":{"environment":"production","session_id":"s-42"}}
             """.utf8)
     }
+
+    static let regexPolicy = """
+        rules:
+          - name: escalate-sends-and-transfers
+            condition: {field: tool_name, operator: matches, value: "^(send|transfer)_\\\\w+$"}
+            action: escalate
+        """
 
     static let seed = """
         # Copyright (c) Microsoft Corporation.
