@@ -2,6 +2,7 @@ import Foundation
 import Testing
 @testable import TollgateCLI
 import TollgateJSON
+import TollgatePolicy
 
 /// Runs a subcommand in-process.
 func cli<C: OfflineCommand>(_ type: C.Type, _ arguments: [String]) throws -> (status: Int32, out: String, err: String) {
@@ -105,6 +106,47 @@ func temporaryFile(_ contents: String, suffix: String = ".jsonl") throws -> Stri
         let last = try JSONValue.parse(lines[5])
         #expect(last["rule"] == "block-delete-database" && last["allowed"] == false)
         #expect(last.objectValue?.keys == ["allowed", "action", "rule", "reason", "decision", "policy_version"])
+    }
+
+    @Test func toolCallsSeeTheirContextKeysAtTopLevel() throws {
+        let policy = try temporaryFile(
+            """
+            rules:
+              - {name: prod, condition: {field: environment, operator: eq, value: production}, action: deny}
+              - {name: big, condition: {field: arguments.amount, operator: gt, value: 100}, action: escalate, priority: 5}
+            """, suffix: ".yaml")
+        defer { try? FileManager.default.removeItem(atPath: policy) }
+        let input = try temporaryFile(
+            """
+            {"agent_id":"a","tool_name":"t","arguments":{"amount":5},"context":{"environment":"production"}}
+            {"agent_id":"a","tool_name":"t","arguments":{"amount":500},"context":{"environment":"production"}}
+            {"agent_id":"a","tool_name":"t","context":{"environment":"dev","tool_name":"spoof"}}
+            """)
+        defer { try? FileManager.default.removeItem(atPath: input) }
+        let result = try cli(CheckCommand.self, ["--policy", policy, "--input", input, "--tool-calls"])
+        let rules = try result.out.split(separator: "\n").map { try JSONValue.parse($0)["rule"] }
+        #expect(rules == [.string("prod"), .string("big"), .null])
+        let context = PolicyContext.forToolCall(
+            try #require(try JSONValue.parse(#"{"tool_name":"t","context":{"tool_name":"spoof","x":1}}"#).objectValue))
+        #expect(JSONValue.object(context).serializedString() == #"{"tool_name":"t","x":1}"#)
+        // Without --tool-calls the line is the context itself: "environment" is not at the top.
+        let raw = try cli(CheckCommand.self, ["--policy", policy, "--input", input])
+        #expect(try raw.out.split(separator: "\n").map { try JSONValue.parse($0)["rule"] } == [.null, .string("big"), .null])
+    }
+
+    @Test func overlongLineIsReportedOnceAndSkipped() throws {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("tollgate-long-\(UUID().uuidString)").path
+        var data = Data("{\"tool_name\":\"".utf8)
+        data.append(Data(repeating: UInt8(ascii: "x"), count: 17 << 20))
+        data.append(Data("\"}\n{\"tool_name\":\"send_email\"}\n".utf8))
+        try data.write(to: URL(fileURLWithPath: path))
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let result = try cli(CheckCommand.self, ["--policy", Self.seedPolicy, "--input", path])
+        #expect(result.status == 1)
+        let lines = result.out.split(separator: "\n")
+        #expect(lines.count == 2)
+        #expect(lines.first == #"{"line":1,"error":"line longer than 16777216 bytes"}"#)
+        #expect(try JSONValue.parse(lines[1])["decision"] == "escalate")
     }
 
     @Test func batchOfManyLinesIsComplete() throws {

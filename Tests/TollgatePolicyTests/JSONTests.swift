@@ -27,7 +27,7 @@ import TollgateJSON
 
     @Test func integersBeyond64BitsBecomeDoubles() throws {
         #expect(try JSONValue.parse("9223372036854775808") == .double(9_223_372_036_854_775_808))
-        #expect(try JSONValue.parse("-9223372036854775809") == .double(-9_223_372_036_854_775_809))
+        #expect(try JSONValue.parse("-9223372036854775809") == .double(-9.223372036854775808e18))
         #expect(try JSONValue.parse("123456789012345678901234567890") == .double(1.2345678901234568e29))
         #expect(try JSONValue.parse("1e400") == .double(.infinity))
     }
