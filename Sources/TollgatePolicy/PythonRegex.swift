@@ -38,6 +38,17 @@ final class PythonRegex: @unchecked Sendable {
     }
 }
 
+/// Widths saturate instead of overflowing (nested repeats of huge counts).
+func saturating(_ a: Int, times b: Int) -> Int {
+    let (result, overflow) = a.multipliedReportingOverflow(by: b)
+    return overflow ? Int.max : result
+}
+
+func saturating(_ a: Int, plus b: Int) -> Int {
+    let (result, overflow) = a.addingReportingOverflow(b)
+    return overflow ? Int.max : result
+}
+
 /// Parses Python `re` syntax (3.11) and writes an equivalent ICU pattern.
 struct PythonRegexTranslator {
     struct Flags {
@@ -143,8 +154,8 @@ struct PythonRegexTranslator {
         func flush() {
             guard let atom = last else { return }
             text += atom.text
-            width.min += atom.width.min
-            width.max = width.max.flatMap { a in atom.width.max.map { a + $0 } }
+            width.min = saturating(width.min, plus: atom.width.min)
+            width.max = width.max.flatMap { a in atom.width.max.map { saturating(a, plus: $0) } }
             last = nil
         }
 
@@ -173,10 +184,7 @@ struct PythonRegexTranslator {
                 case (let m, nil): q = "{\(m),}"
                 case (let m, let n?): q = m == n ? "{\(m)}" : "{\(m),\(n)}"
                 }
-                let w = Width(
-                    min: atom.width.min * minimum,
-                    max: maximum.flatMap { n in atom.width.max.map { $0 * n } }.flatMap { $0 == 0 ? 0 : $0 }
-                        ?? (atom.width.max == 0 ? 0 : nil))
+                let w = Width(min: saturating(atom.width.min, times: minimum), max: repeatedMax(atom.width.max, maximum))
                 last = (atom.text + q + suffix, w, .normal, true)
                 continue
             }
@@ -187,6 +195,13 @@ struct PythonRegexTranslator {
         }
         flush()
         return (text, width)
+    }
+
+    /// The widest a repeated piece can be: unbounded unless both are bounded (zero stays zero).
+    func repeatedMax(_ width: Int?, _ count: Int?) -> Int? {
+        if width == 0 { return 0 }
+        guard let width, let count else { return nil }
+        return saturating(width, times: count)
     }
 
     /// A repeat at `pos` (`*`, `+`, `?`, `{m,n}`), consumed; nil when there is none (a `{` that

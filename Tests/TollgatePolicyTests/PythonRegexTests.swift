@@ -55,6 +55,11 @@ import Testing
         ("$", "x\n", true),
     ]
 
+    @Test func alternationsInLookbehindOfEqualWidthAreFine() throws {
+        #expect(try PythonRegex("(?<=ab|cd)e").search("cde"))
+        #expect(try PythonRegex("(?<=a{2})b").search("aab"))
+    }
+
     @Test(arguments: searches)
     func searchesAsPythonDoes(_ pattern: String, _ text: String, _ found: Bool) throws {
         let regex = try PythonRegex(pattern)
@@ -83,6 +88,7 @@ import Testing
         // Accepted by Python, refused by Tollgate (see docs/policy-format.md):
         ("\\N{LATIN SMALL LETTER A}", "\\N{...} named characters are not supported by Tollgate at position 0"),
         ("(a)(?(1)a|b)", "conditional groups (?(...)...) are not supported by Tollgate at position 3"),
+        ("(?<=((a{1000000000}){1000000000}){1000000000}|b)c", "look-behind requires fixed-width pattern at position 0"),
     ])
     func invalidPatternsAreRejected(_ pattern: String, _ message: String) {
         do {
