@@ -97,7 +97,8 @@ struct PythonRegexTranslator {
         if pos < chars.count {
             throw error("unbalanced parenthesis")
         }
-        return (flags.ignoreCase ? "(?i)" : "") + body
+        // ICU refuses an empty pattern; Python's matches everywhere.
+        return (flags.ignoreCase ? "(?i)" : "") + (body.isEmpty ? "(?:)" : body)
     }
 
     /// The index after a run of flag letters starting at `from`, if there is at least one.
@@ -164,6 +165,7 @@ struct PythonRegexTranslator {
             guard let c = peek, c != "|", c != ")" else { break }
             let start = pos
             if let (minimum, maximum) = try quantifierHere() {
+                // Python also repeats lookarounds, with its own zero-width rules; Tollgate refuses.
                 guard let atom = last, atom.kind == .normal else {
                     throw error("nothing to repeat", at: start)
                 }
@@ -310,7 +312,8 @@ struct PythonRegexTranslator {
             return ("(?:(?<=\(w))(?!\(w))|(?<!\(w))(?=\(w)))", .zero, .anchor)
         case "B":
             let w = wordClass
-            return ("(?:(?<=\(w))(?=\(w))|(?<!\(w))(?!\(w)))", .zero, .anchor)
+            // Python's \B never matches in an empty string.
+            return ("(?!\\A\\z)(?:(?<=\(w))(?=\(w))|(?<!\(w))(?!\(w)))", .zero, .anchor)
         case "1"..."9":
             // Three octal digits are a character; otherwise one or two digits are a group reference.
             if let d1 = peek, let d2 = peek(1), "01234567".unicodeScalars.contains(c),

@@ -1,4 +1,6 @@
+import Foundation
 import Testing
+import TollgateJSON
 @testable import TollgatePolicy
 
 /// `matches` uses Python's `re.search` semantics through a translation to ICU. The expected
@@ -36,6 +38,8 @@ import Testing
         ("[\\d-]", "-", true),
         ("a|b", "b", true),
         ("(?i)straße", "STRASSE", false),
+        ("", "anything", true),
+        ("(?s)", "", true),
         ("(?i)k", "\u{212a}", true),
         ("(?x) a b # c", "ab", true),
         ("\\x41\\u00e9\\U0001F600", "Aé😀", true),
@@ -97,5 +101,41 @@ import Testing
         } catch {
             #expect(error.message == message)
         }
+    }
+}
+
+/// Random patterns (Tests/compat/gen_regex_corpus.py) and what CPython 3.11's `re` does with
+/// them: Tollgate must reject what Python rejects and find what Python finds.
+@Suite struct PythonRegexCorpusTests {
+    @Test func corpusMatchesCPython() throws {
+        let data = try Data(contentsOf: URL(fileURLWithPath: Paths.fixtures + "/compat/regex.json"))
+        let cases = try #require(try JSONValue.parse(data).arrayValue)
+        var problems: [String] = []
+        var searched = 0
+        for entry in cases {
+            let pattern = entry["pattern"]?.stringValue ?? ""
+            let regex = try? PythonRegex(pattern)
+            guard entry["accepted"] == true else {
+                if regex != nil { problems.append("accepted \(Python.stringRepr(pattern)), which Python rejects") }
+                continue
+            }
+            if entry["repeated_lookaround"] == true {
+                if regex != nil { problems.append("accepted a repeated lookaround \(Python.stringRepr(pattern))") }
+                continue
+            }
+            guard let regex else {
+                problems.append("rejected \(Python.stringRepr(pattern)), which Python accepts")
+                continue
+            }
+            for (text, found) in zip(entry["texts"]?.arrayValue ?? [], entry["found"]?.arrayValue ?? []) {
+                searched += 1
+                let t = text.stringValue ?? ""
+                if regex.search(t) != found.boolValue {
+                    problems.append("re.search(\(Python.stringRepr(pattern)), \(Python.stringRepr(t))): Python \(found), Tollgate \(!(found.boolValue ?? false)) (ICU \(regex.icuPattern))")
+                }
+            }
+        }
+        #expect(searched > 10_000)
+        #expect(problems.isEmpty, "\(problems.count) differences; first:\n\(problems.prefix(10).joined(separator: "\n"))")
     }
 }
