@@ -60,6 +60,7 @@ struct YAMLTreeBuilder {
     }
 
     var problems: [(SourceLocation, String)] = []
+    let patterns = YAMLScalars.Patterns()
 
     static func location(_ mark: Mark?) -> SourceLocation {
         SourceLocation(line: mark?.line ?? 1, column: mark?.column ?? 1)
@@ -88,7 +89,7 @@ struct YAMLTreeBuilder {
         let loc = Self.location(scalar.mark)
         var tag = scalar.tag.description
         let plain = Self.isPlain(tag)
-        if plain { tag = YAMLScalars.implicitTag(of: scalar.string) }
+        if plain { tag = YAMLScalars.implicitTag(of: scalar.string, patterns) }
         if tag == Tag.Name.nonSpecific.rawValue { tag = YAMLScalars.strTag }
         switch YAMLScalars.construct(tag: tag, text: scalar.string) {
         case .success(let value):

@@ -106,9 +106,14 @@ import Yams
     ]
 
     static func load(_ text: String) throws -> PolicyValue {
-        let source = PolicySource(path: "v.yaml", bytes: Array("v: \(text)".utf8))
-        let root = try #require(try Yams.compose(yaml: String(decoding: source.bytes, as: UTF8.self), YAMLTreeBuilder.resolver))
         var builder = YAMLTreeBuilder()
+        return try load(text, with: &builder)
+    }
+
+    /// Loads `v: TEXT` reusing a builder (its regular expressions are built once).
+    static func load(_ text: String, with builder: inout YAMLTreeBuilder) throws -> PolicyValue {
+        guard let root = try Yams.compose(yaml: "v: \(text)", YAMLTreeBuilder.resolver) else { throw TestFailure("empty") }
+        builder.problems = []
         let tree = builder.build(root)
         guard builder.problems.isEmpty else { throw TestFailure("\(builder.problems)") }
         guard case .mapping(let pairs) = tree.kind, let value = pairs.first?.value else { throw TestFailure("no value") }
@@ -139,6 +144,23 @@ import Yams
     func scalarsPyYAMLRejectsOrTollgateCannotHold(_ text: String, _ message: String) throws {
         let source = "name: \(text)\n"
         #expect(diagnostics(source) == ["p.yaml:1:7: \(message)"])
+    }
+
+    /// 14,000 random plain scalars (Tests/compat/gen_yaml_scalars.py) load as PyYAML loads them,
+    /// or fail where PyYAML fails.
+    @Test func randomScalarsLoadAsPyYAML() throws {
+        let data = try Data(contentsOf: URL(fileURLWithPath: Paths.fixtures + "/compat/yaml-scalars.json"))
+        let cases = try #require(try JSONValue.parse(data).arrayValue)
+        var problems: [String] = []
+        var builder = YAMLTreeBuilder()
+        for entry in cases {
+            guard let text = entry.arrayValue?.first?.stringValue, let want = entry.arrayValue?.last?.stringValue else { continue }
+            let got: String
+            if let value = try? Self.load(text, with: &builder) { got = Python.repr(value) } else { got = "ERROR" }
+            if got != want { problems.append("v: \(text) -> PyYAML \(want), Tollgate \(got)") }
+        }
+        #expect(cases.count > 10_000)
+        #expect(problems.isEmpty, "\(problems.count) differences; first:\n\(problems.prefix(10).joined(separator: "\n"))")
     }
 
     /// The stored table, checked against the installed PyYAML (skipped without python3 + yaml).
