@@ -130,3 +130,13 @@ public struct EvaluationOptions: Sendable, Equatable {
         self.escalationKeyword = escalationKeyword
     }
 }
+
+extension PolicyDecision: CustomStringConvertible {
+    /// One line for logs: `escalate (deny, rule 'escalate-transfer-funds'): Sensitive action: ...`.
+    public var description: String {
+        var text = "\(outcome.rawValue) (\(action)"
+        if let rule { text += ", rule '\(rule)'" }
+        if failedClosed, let errorDetail { text += ", failed closed: \(errorDetail)" }
+        return text + "): \(reason)"
+    }
+}

@@ -212,3 +212,16 @@ import TollgateJSON
         #expect(set.documents.map(\.name) == ["a", "b", "c", "a-yml"])
     }
 }
+
+@Suite struct DecisionDescriptionTests {
+    @Test func describesOutcomeActionRuleAndReason() throws {
+        let set = try policy(EvaluatorTests.seed)
+        #expect(
+            set.evaluate(try context(#"{"tool_name":"transfer_funds"}"#)).description
+                == "escalate (deny, rule 'escalate-transfer-funds'): Sensitive action: transfer_funds requires human approval")
+        let failing = try policy("rules:\n  - {name: r, condition: {field: n, operator: gt, value: 1}, action: deny}\n")
+        #expect(
+            failing.evaluate(try context(#"{"n":"x"}"#)).description
+                == "deny (deny, failed closed: '>' not supported between instances of 'str' and 'int'): Policy evaluation error — access denied (fail closed)")
+    }
+}
