@@ -177,6 +177,15 @@ import Testing
         #expect(diagnostics(deep) == ["p.yaml:1:207: YAML nested more than 200 levels deep"])
     }
 
+    @Test func aliasBombIsRefused() {
+        var yaml = "a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n"
+        for i in 1...9 { yaml += "a\(i): &a\(i) [" + Array(repeating: "*a\(i - 1)", count: 10).joined(separator: ", ") + "]\n" }
+        let start = ContinuousClock.now
+        let problems = diagnostics(yaml)
+        #expect(problems.contains { $0.hasSuffix("YAML expands to more than 1000000 nodes (nested aliases?)") })
+        #expect(ContinuousClock.now - start < .seconds(20))
+    }
+
     @Test func garbageNeverCrashesTheLoader() {
         var rng = SystemRandomNumberGenerator()
         let pieces = ["rules:", "\n", "  - ", "name: r", "condition:", "{", "}", "[", "]", ": ", "field: t", "operator: eq",
