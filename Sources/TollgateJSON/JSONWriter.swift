@@ -123,13 +123,6 @@ public struct JSONWriter: Sendable {
         needsComma = false
     }
 
-    /// Appends raw bytes that the caller guarantees are one valid JSON value.
-    public mutating func rawValue(_ json: some Sequence<UInt8>) {
-        separate()
-        bytes.append(contentsOf: json)
-        needsComma = true
-    }
-
     // MARK: Encoding
 
     @inline(__always)

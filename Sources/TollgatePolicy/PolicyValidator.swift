@@ -167,8 +167,7 @@ struct PolicyValidator {
         guard ok, let name, let condition, let action else { return nil }
         return PolicyRule(
             name: name, condition: condition, action: action, priority: priority, message: message,
-            override: override, escalation: merged.spec,
-            hasEscalationBlock: block != nil || defaults.escalationBlock != nil, location: node.location)
+            override: override, escalation: merged.spec, location: node.location)
     }
 
     // MARK: Conditions
