@@ -110,7 +110,8 @@ import TollgateJSON
     }
 
     @Test func noDocumentsAllow() {
-        let set = PolicySet(documents: [], version: PolicyVersion(documents: [], sha256: String(repeating: "0", count: 64)))
+        let set = PolicySet.empty
+        #expect(set.version.description == "none#e3b0c442")
         let d = set.evaluate(JSONObject())
         #expect(d.allowed && d.action == "allow" && d.rule == nil && d.reason == "No rules matched; default action applied")
     }
