@@ -3,7 +3,7 @@ import TollgateJSON
 import TollgatePolicy
 
 /// `tollgate check`: decide tool calls offline against policy files.
-public struct CheckCommand: ParsableCommand {
+public struct CheckCommand: OfflineCommand {
     public static let configuration = CommandConfiguration(
         commandName: "check",
         abstract: "Decide tool calls against policies, offline.",
@@ -25,6 +25,11 @@ public struct CheckCommand: ParsableCommand {
             {"a":1}, "quoted"), else as a plain string. A dotted KEY builds nested objects: \
             arguments.amount=5000 gives {"arguments":{"amount":5000}}.
 
+            --tool-calls: read --context and --input lines as tool calls of the wire protocol \
+            ({"agent_id","tool_name","arguments","reason","context"}): conditions then see the keys \
+            of "context" at the top level beside tool_name, agent_id, reason and arguments, as in \
+            the worker.
+
             --input: each line gives one output line, in order: \
             {"allowed","action","rule","reason","decision","policy_version"}. A line that is not \
             a JSON object gives {"line":N,"error":"..."} and the run goes on. Blank lines are \
@@ -32,7 +37,7 @@ public struct CheckCommand: ParsableCommand {
 
             Exit status: 0 all decided; 1 some input lines were not JSON objects; 2 a policy is \
             invalid or unreadable (every error is printed as file:line:column: message), or the \
-            input or arguments are unusable.
+            input or arguments are unusable (64: options the parser rejects).
             """
     )
 
@@ -51,6 +56,9 @@ public struct CheckCommand: ParsableCommand {
     @Option(name: .long, help: ArgumentHelp("A file of JSON objects, one per line ('-' for stdin).", valueName: "file"))
     public var input: String?
 
+    @Flag(name: .customLong("tool-calls"), help: "Read --context and --input lines as wire-protocol tool calls.")
+    public var toolCalls = false
+
     @Flag(name: .long, help: "Print JSON (one object per tool call) instead of a table.")
     public var json = false
 
@@ -58,14 +66,6 @@ public struct CheckCommand: ParsableCommand {
     public var noEscalationKeyword = false
 
     public init() {}
-
-    public func run() throws {
-        var out = StandardOutput()
-        var err = StandardError()
-        let status = execute(stdout: &out, stderr: &err)
-        out.flush()
-        if status != 0 { throw ExitCode(status) }
-    }
 
     /// The whole command, callable in-process; returns the exit status.
     public func execute(stdout: inout some TextOutputStream, stderr: inout some TextOutputStream) -> Int32 {
@@ -101,7 +101,7 @@ public struct CheckCommand: ParsableCommand {
                 print("error: --context: \(detail)", to: &stderr)
                 return 2
             }
-            base = object
+            base = toolCalls ? PolicyContext.forToolCall(object) : object
         }
         for assignment in field {
             if let problem = Self.apply(field: assignment, to: &base) {
@@ -211,7 +211,8 @@ public struct CheckCommand: ParsableCommand {
                 if bytes.allSatisfy({ $0 == 0x20 || $0 == 0x09 || $0 == 0x0D }) { continue }
                 do {
                     let value = try JSONValue.parse(bytes)
-                    if case .object(let context) = value {
+                    if case .object(let object) = value {
+                        let context = toolCalls ? PolicyContext.forToolCall(object) : object
                         set.evaluate(context, options: options).write(to: &writer, policyVersion: version)
                     } else {
                         report("not a JSON object")

@@ -46,6 +46,8 @@ struct LineReader {
     let descriptor: Int32
     private var buffer: [UInt8] = []
     private var start = 0
+    /// Where the search for the next newline resumes: each byte is looked at once.
+    private var scanned = 0
     private var atEnd = false
     private var skippingLongLine = false
 
@@ -67,10 +69,11 @@ struct LineReader {
     /// The next line without its `\n` (and without a `\r` before it); nil at the end.
     mutating func next() -> Line? {
         while true {
-            if let newline = buffer[start...].firstIndex(of: 0x0A) {
+            if let newline = buffer[max(start, scanned)...].firstIndex(of: 0x0A) {
                 var end = newline
                 let lineStart = start
                 start = newline + 1
+                scanned = start
                 if skippingLongLine {
                     skippingLongLine = false
                     continue
@@ -85,10 +88,12 @@ struct LineReader {
                 if skippingLongLine { return nil }
                 return .text(rest.last == 0x0D ? rest.dropLast() : rest)
             }
+            scanned = buffer.count
             if buffer.count - start > Self.maxLineLength {
                 // Drop what we have of the line; report it once, then skip to its end.
                 buffer.removeAll(keepingCapacity: true)
                 start = 0
+                scanned = 0
                 if !skippingLongLine {
                     skippingLongLine = true
                     return .tooLong
@@ -101,6 +106,7 @@ struct LineReader {
     private mutating func fill() {
         if start > 0 {
             buffer.removeSubrange(0..<start)
+            scanned -= start
             start = 0
         }
         let old = buffer.count

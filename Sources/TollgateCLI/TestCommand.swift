@@ -2,7 +2,7 @@ import ArgumentParser
 import TollgatePolicy
 
 /// `tollgate test`: run a scenario file against policies.
-public struct TestCommand: ParsableCommand {
+public struct TestCommand: OfflineCommand {
     public static let configuration = CommandConfiguration(
         commandName: "test",
         abstract: "Run scenarios (expected decisions) against policies.",
@@ -35,14 +35,6 @@ public struct TestCommand: ParsableCommand {
     public var noEscalationKeyword = false
 
     public init() {}
-
-    public func run() throws {
-        var out = StandardOutput()
-        var err = StandardError()
-        let status = execute(stdout: &out, stderr: &err)
-        out.flush()
-        if status != 0 { throw ExitCode(status) }
-    }
 
     public func execute(stdout: inout some TextOutputStream, stderr: inout some TextOutputStream) -> Int32 {
         guard paths.count >= 2, let scenarioPath = paths.last else {

@@ -2,7 +2,7 @@ import ArgumentParser
 import TollgatePolicy
 
 /// `tollgate validate`: check policy files strictly.
-public struct ValidateCommand: ParsableCommand {
+public struct ValidateCommand: OfflineCommand {
     public static let configuration = CommandConfiguration(
         commandName: "validate",
         abstract: "Check policy files; print every error as file:line:column: message.",
@@ -23,14 +23,6 @@ public struct ValidateCommand: ParsableCommand {
     public var files: [String] = []
 
     public init() {}
-
-    public func run() throws {
-        var out = StandardOutput()
-        var err = StandardError()
-        let status = execute(stdout: &out, stderr: &err)
-        out.flush()
-        if status != 0 { throw ExitCode(status) }
-    }
 
     public func execute(stdout: inout some TextOutputStream, stderr: inout some TextOutputStream) -> Int32 {
         guard !files.isEmpty else {

@@ -36,8 +36,14 @@ public struct JSONObject: Sendable {
     @inlinable
     func position(of key: String) -> Int? {
         if let index { return index[ExactString(key)] }
-        for i in members.indices where exactEquals(members[i].key, key) { return i }
-        return nil
+        // Through the buffer: no bounds checks and no retain of each key compared.
+        return members.withUnsafeBufferPointer { buffer -> Int? in
+            let length = key.utf8.count
+            for i in 0..<buffer.count where buffer[i].key.utf8.count == length && exactEquals(buffer[i].key, key) {
+                return i
+            }
+            return nil
+        }
     }
 
     /// The value for `key`, or nil when absent. Setting nil removes the member.

@@ -33,8 +33,8 @@ extension JSONValue {
         return try result.get()
     }
 
-    /// Parses JSON text held in a string.
-    public static func parse(_ text: String, depthLimit: Int = defaultDepthLimit) throws(JSONError) -> JSONValue {
+    /// Parses JSON text held in a string or substring.
+    public static func parse(_ text: some StringProtocol, depthLimit: Int = defaultDepthLimit) throws(JSONError) -> JSONValue {
         try parse(Array(text.utf8), depthLimit: depthLimit)
     }
 }
@@ -117,45 +117,18 @@ struct JSONParser {
     }
 
     mutating func parseArray() throws(JSONError) -> JSONValue {
-        try enter()
-        pos += 1
         var elements: [JSONValue] = []
-        skipWhitespace()
-        if pos < count && base[pos] == ASCII.closeBracket {
-            pos += 1
-            depth -= 1
-            return .array(elements)
-        }
-        while true {
+        guard try openContainer(closing: ASCII.closeBracket) else { return .array(elements) }
+        repeat {
             elements.append(try parseValue())
-            skipWhitespace()
-            guard pos < count else { throw JSONError(.unexpectedEnd, at: pos) }
-            let b = base[pos]
-            if b == ASCII.comma {
-                pos += 1
-                skipWhitespace()
-                if pos < count && base[pos] == ASCII.closeBracket { throw JSONError(.trailingComma, at: pos) }
-            } else if b == ASCII.closeBracket {
-                pos += 1
-                depth -= 1
-                return .array(elements)
-            } else {
-                throw JSONError(.expectedCommaOrEnd(container: "array"), at: pos)
-            }
-        }
+        } while try nextElement(closing: ASCII.closeBracket, container: "array")
+        return .array(elements)
     }
 
     mutating func parseObject() throws(JSONError) -> JSONValue {
-        try enter()
-        pos += 1
-        var object = JSONObject()
-        skipWhitespace()
-        if pos < count && base[pos] == ASCII.closeBrace {
-            pos += 1
-            depth -= 1
-            return .object(object)
-        }
-        while true {
+        var object = JSONObject(minimumCapacity: 8)
+        guard try openContainer(closing: ASCII.closeBrace) else { return .object(object) }
+        repeat {
             guard pos < count else { throw JSONError(.unexpectedEnd, at: pos) }
             guard base[pos] == ASCII.quote else { throw JSONError(.expectedKey, at: pos) }
             let key = try parseString()
@@ -165,21 +138,39 @@ struct JSONParser {
             pos += 1
             skipWhitespace()
             object[key] = try parseValue()
-            skipWhitespace()
-            guard pos < count else { throw JSONError(.unexpectedEnd, at: pos) }
-            let b = base[pos]
-            if b == ASCII.comma {
-                pos += 1
-                skipWhitespace()
-                if pos < count && base[pos] == ASCII.closeBrace { throw JSONError(.trailingComma, at: pos) }
-            } else if b == ASCII.closeBrace {
-                pos += 1
-                depth -= 1
-                return .object(object)
-            } else {
-                throw JSONError(.expectedCommaOrEnd(container: "object"), at: pos)
-            }
+        } while try nextElement(closing: ASCII.closeBrace, container: "object")
+        return .object(object)
+    }
+
+    /// Enters a container at its opening bracket; false when it is empty (and already closed).
+    mutating func openContainer(closing: UInt8) throws(JSONError) -> Bool {
+        try enter()
+        pos += 1
+        skipWhitespace()
+        if pos < count && base[pos] == closing {
+            pos += 1
+            depth -= 1
+            return false
         }
+        return true
+    }
+
+    /// After an element: true at a comma (another element follows), false at the closing
+    /// bracket (consumed); a trailing comma or anything else is an error.
+    mutating func nextElement(closing: UInt8, container: String) throws(JSONError) -> Bool {
+        skipWhitespace()
+        guard pos < count else { throw JSONError(.unexpectedEnd, at: pos) }
+        let b = base[pos]
+        if b == ASCII.comma {
+            pos += 1
+            skipWhitespace()
+            if pos < count && base[pos] == closing { throw JSONError(.trailingComma, at: pos) }
+            return true
+        }
+        guard b == closing else { throw JSONError(.expectedCommaOrEnd(container: container), at: pos) }
+        pos += 1
+        depth -= 1
+        return false
     }
 
     // MARK: Strings

@@ -118,16 +118,17 @@ public struct JSONWriter: Sendable {
     }
 
     /// Ends a JSON Lines record: appends `\n`; the next value starts a new top-level value.
-    public mutating func endLine() {
-        bytes.append(0x0A)
-        needsComma = false
-    }
-
-    /// Appends raw bytes that the caller guarantees are one valid JSON value.
+    /// Appends bytes the caller guarantees are one valid JSON value (e.g. JSON text kept in a
+    /// database), without parsing them again.
     public mutating func rawValue(_ json: some Sequence<UInt8>) {
         separate()
         bytes.append(contentsOf: json)
         needsComma = true
+    }
+
+    public mutating func endLine() {
+        bytes.append(0x0A)
+        needsComma = false
     }
 
     // MARK: Encoding

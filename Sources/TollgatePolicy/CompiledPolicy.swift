@@ -31,7 +31,7 @@ struct CompiledLeaf: Sendable {
     let value: PolicyValue
     let regex: PythonRegex?
     /// For `in`/`not_in` over a list of strings only: membership by hash.
-    let stringSet: Set<ExactString>?
+    let stringSet: ExactStringTable?
     /// For `eq`/`ne` against a string.
     let stringValue: String?
 
@@ -41,16 +41,12 @@ struct CompiledLeaf: Sendable {
         value = leaf.value
         regex = leaf.regex
         if case .list(let items) = leaf.value, leaf.op == .in || leaf.op == .notIn {
-            var set = Set<ExactString>()
-            var allStrings = true
+            var strings: [(key: String, position: Int)] = []
             for item in items {
-                guard case .str(let s) = item else {
-                    allStrings = false
-                    break
-                }
-                set.insert(ExactString(s))
+                guard case .str(let s) = item else { break }
+                strings.append((s, 0))
             }
-            stringSet = allStrings ? set : nil
+            stringSet = strings.count == items.count ? ExactStringTable(strings) : nil
         } else {
             stringSet = nil
         }
@@ -89,7 +85,7 @@ struct CompiledLeaf: Sendable {
     @inline(__always)
     func isIn(_ raw: JSONValue) throws(PythonTypeError) -> Bool {
         if let stringSet {
-            if case .string(let s) = raw { return stringSet.contains(ExactString(s)) }
+            if case .string(let s) = raw { return stringSet.position(of: s) != nil }
             return false
         }
         return try Python.contains(value, PolicyValue(raw))
@@ -140,10 +136,16 @@ struct CompiledRule: Sendable {
 /// kept: the best indexed candidate only wins if no earlier non-indexed rule matches (or raises)
 /// before it.
 struct CompiledPolicy: Sendable {
-    struct FieldIndex: Sendable {
+    /// A class so that walking the list in `evaluate` costs no retains of its members.
+    final class FieldIndex: Sendable {
         let path: FieldPath
         /// Value -> the first position (in evaluation order) of a rule `field eq value`.
-        let firstPosition: [ExactString: Int]
+        let firstPosition: ExactStringTable
+
+        init(path: FieldPath, firstPosition: ExactStringTable) {
+            self.path = path
+            self.firstPosition = firstPosition
+        }
     }
 
     let rules: [CompiledRule]
@@ -162,7 +164,7 @@ struct CompiledPolicy: Sendable {
         ordered.sort { $0.rule.priority != $1.rule.priority ? $0.rule.priority > $1.rule.priority : $0.key < $1.key }
 
         var rules: [CompiledRule] = []
-        var tables: [String: [ExactString: Int]] = [:]
+        var tables: [String: [(key: String, position: Int)]] = [:]
         var fieldOrder: [String] = []
         var scanned: [Int] = []
         for (position, entry) in ordered.enumerated() {
@@ -178,8 +180,7 @@ struct CompiledPolicy: Sendable {
                         keyword: false)))
             if case .leaf(let leaf) = rule.condition, leaf.op == .eq, case .str(let value) = leaf.value {
                 if tables[leaf.field] == nil { fieldOrder.append(leaf.field) }
-                let key = ExactString(value)
-                if tables[leaf.field, default: [:]][key] == nil { tables[leaf.field, default: [:]][key] = position }
+                tables[leaf.field, default: []].append((value, position))
             } else {
                 scanned.append(position)
             }
@@ -187,7 +188,7 @@ struct CompiledPolicy: Sendable {
         self.rules = rules
         self.scanned = scanned
         indexes = fieldOrder.compactMap { field in
-            tables[field].map { FieldIndex(path: FieldPath(field), firstPosition: $0) }
+            tables[field].map { FieldIndex(path: FieldPath(field), firstPosition: ExactStringTable($0)) }
         }
         let defaults = documents.first?.defaults ?? PolicyDefaults()
         defaultWithKeyword = .make(
@@ -200,11 +201,13 @@ struct CompiledPolicy: Sendable {
 
     func evaluate(_ context: JSONObject, keyword: Bool) -> PolicyDecision {
         var best = Int.max
-        for index in indexes {
-            if case .string(let s)? = index.path.lookup(context), let position = index.firstPosition[ExactString(s)],
-                position < best
-            {
-                best = position
+        indexes.withUnsafeBufferPointer { buffer in
+            for index in buffer {
+                if case .string(let s)? = index.path.lookup(context), let position = index.firstPosition.position(of: s),
+                    position < best
+                {
+                    best = position
+                }
             }
         }
         for position in scanned {

@@ -11,22 +11,69 @@ public struct PolicyDecision: Sendable, Equatable {
         case allow, deny, escalate
     }
 
-    public var allowed: Bool
+    /// agent-os's `allowed`: true for `allow` and `audit`.
+    public var allowed: Bool { storage.allowed }
     /// The matched rule's action as written (`allow`, `deny`, `audit`, `block`, `escalate`), the
     /// default action, or `deny` when evaluation failed closed.
-    public var action: String
+    public var action: String { storage.action }
     /// The matched rule's name; nil when no rule matched or evaluation failed.
-    public var rule: String?
-    public var reason: String
-    public var outcome: Outcome
+    public var rule: String? { storage.rule }
+    public var reason: String { storage.reason }
+    public var outcome: Outcome { storage.outcome }
     /// Who decides, and how, when `outcome == .escalate`; nil otherwise.
-    public var escalation: EscalationSpec?
+    public var escalation: EscalationSpec? { storage.escalation }
     /// The matched rule's (or default) action is `audit`: allowed, and to be recorded as such.
-    public var audit: Bool
+    public var audit: Bool { storage.audit }
     /// Evaluation raised (as Python would): the decision is agent-os's fail-closed deny.
-    public var failedClosed: Bool
+    public var failedClosed: Bool { storage.failedClosed }
     /// For a fail-closed decision: what Python would have raised (for logs, not for agents).
-    public var errorDetail: String?
+    public var errorDetail: String? { storage.errorDetail }
+
+    /// Decisions are built once per rule at load and shared: copying one is a single retain.
+    final class Storage: Sendable {
+        let allowed: Bool
+        let action: String
+        let rule: String?
+        let reason: String
+        let outcome: Outcome
+        let escalation: EscalationSpec?
+        let audit: Bool
+        let failedClosed: Bool
+        let errorDetail: String?
+
+        init(
+            allowed: Bool, action: String, rule: String?, reason: String, outcome: Outcome,
+            escalation: EscalationSpec?, audit: Bool, failedClosed: Bool, errorDetail: String?
+        ) {
+            self.allowed = allowed
+            self.action = action
+            self.rule = rule
+            self.reason = reason
+            self.outcome = outcome
+            self.escalation = escalation
+            self.audit = audit
+            self.failedClosed = failedClosed
+            self.errorDetail = errorDetail
+        }
+    }
+
+    let storage: Storage
+
+    public init(
+        allowed: Bool, action: String, rule: String?, reason: String, outcome: Outcome,
+        escalation: EscalationSpec? = nil, audit: Bool = false, failedClosed: Bool = false, errorDetail: String? = nil
+    ) {
+        storage = Storage(
+            allowed: allowed, action: action, rule: rule, reason: reason, outcome: outcome, escalation: escalation,
+            audit: audit, failedClosed: failedClosed, errorDetail: errorDetail)
+    }
+
+    public static func == (a: PolicyDecision, b: PolicyDecision) -> Bool {
+        a.storage === b.storage
+            || (a.allowed == b.allowed && a.action == b.action && a.rule == b.rule && a.reason == b.reason
+                && a.outcome == b.outcome && a.escalation == b.escalation && a.audit == b.audit
+                && a.failedClosed == b.failedClosed && a.errorDetail == b.errorDetail)
+    }
 
     public static let noMatchReason = "No rules matched; default action applied"
     public static let failClosedReason = "Policy evaluation error — access denied (fail closed)"
@@ -81,5 +128,15 @@ public struct EvaluationOptions: Sendable, Equatable {
 
     public init(escalationKeyword: Bool = true) {
         self.escalationKeyword = escalationKeyword
+    }
+}
+
+extension PolicyDecision: CustomStringConvertible {
+    /// One line for logs: `escalate (deny, rule 'escalate-transfer-funds'): Sensitive action: ...`.
+    public var description: String {
+        var text = "\(outcome.rawValue) (\(action)"
+        if let rule { text += ", rule '\(rule)'" }
+        if failedClosed, let errorDetail { text += ", failed closed: \(errorDetail)" }
+        return text + "): \(reason)"
     }
 }

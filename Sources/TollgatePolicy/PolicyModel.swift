@@ -93,8 +93,6 @@ public struct PolicyRule: Sendable {
     public let override: Bool
     /// The rule's escalation block merged over its document's `defaults.escalation`.
     public let escalation: EscalationSpec
-    /// Whether the rule (or its document's defaults) wrote an escalation block.
-    public let hasEscalationBlock: Bool
     public let location: SourceLocation
 }
 

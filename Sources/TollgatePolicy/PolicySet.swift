@@ -1,3 +1,4 @@
+import Crypto
 import TollgateJSON
 
 /// `name@version#hash`: which policy decided. One document: `name@version#` and the first 8 hex
@@ -23,12 +24,16 @@ public struct PolicySet: Sendable {
     public let version: PolicyVersion
     let compiled: CompiledPolicy
 
-    /// Builds a set from documents in load order (what `PolicyLoader` returns).
-    public init(documents: [PolicyDocument], version: PolicyVersion) {
+    /// Builds a set from documents in load order (`PolicyLoader` does, with their version).
+    init(documents: [PolicyDocument], version: PolicyVersion) {
         self.documents = documents
         self.version = version
         compiled = CompiledPolicy(documents: documents)
     }
+
+    /// No document: every call is allowed (agent-os's evaluator with no policies).
+    public static let empty = PolicySet(
+        documents: [], version: PolicyVersion(documents: [], sha256: hex(SHA256.hash(data: [UInt8]()))))
 
     /// `max_tool_calls` of the first document's defaults, only when it was written there.
     public var maxToolCalls: Int? { documents.first?.defaults.maxToolCalls }

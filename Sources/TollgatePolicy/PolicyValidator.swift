@@ -63,13 +63,18 @@ struct PolicyValidator {
             }
             var seen: [ExactString: SourceLocation] = [:]
             for item in items where !item.isInvalid {
-                guard let rule = rule(item, defaults: doc.defaults) else { continue }
-                if let first = seen[ExactString(rule.name)] {
-                    fail(item, "duplicate rule name '\(rule.name)' (first defined at line \(first.line))")
-                    continue
+                // Names are checked for duplicates even on rules with other errors.
+                if case .mapping(let pairs) = item.kind,
+                    let nameNode = pairs.first(where: { if case .scalar(.str("name")) = $0.key.kind { true } else { false } })?.value,
+                    case .scalar(.str(let name)) = nameNode.kind
+                {
+                    if let first = seen[ExactString(name)] {
+                        fail(nameNode, "duplicate rule name '\(name)' (first defined at line \(first.line))")
+                    } else {
+                        seen[ExactString(name)] = nameNode.location
+                    }
                 }
-                seen[ExactString(rule.name)] = rule.location
-                doc.rules.append(rule)
+                if let rule = rule(item, defaults: doc.defaults) { doc.rules.append(rule) }
             }
         }
         return doc
@@ -151,7 +156,9 @@ struct PolicyValidator {
             fail(escalationNode, "an 'escalation' block on an '\(action.rawValue)' rule: only deny, block and escalate rules escalate")
         }
         var merged = (block ?? EscalationBlock()).over(defaults.escalationBlock)
-        if let escalationNode, let approvers = merged.approvers, !approvers.isEmpty,
+        // The block checks itself; here only what the merge with the defaults brings together.
+        let fromDefaults = block?.approvers == nil || block?.requiredApprovals == nil
+        if fromDefaults, let escalationNode, let approvers = merged.approvers, !approvers.isEmpty,
             let required = merged.requiredApprovals, required > approvers.count
         {
             fail(escalationNode, "required_approvals (\(required)) is more than the \(approvers.count) approvers listed")
@@ -160,8 +167,7 @@ struct PolicyValidator {
         guard ok, let name, let condition, let action else { return nil }
         return PolicyRule(
             name: name, condition: condition, action: action, priority: priority, message: message,
-            override: override, escalation: merged.spec,
-            hasEscalationBlock: block != nil || defaults.escalationBlock != nil, location: node.location)
+            override: override, escalation: merged.spec, location: node.location)
     }
 
     // MARK: Conditions
@@ -211,7 +217,7 @@ struct PolicyValidator {
         if case .scalar(.str(let s)) = opNode.kind, let o = PolicyOperator(rawValue: s) {
             op = o
         } else {
-            fail(opNode, "unknown operator \(describe(opNode)) (expected one of: \(PolicyOperator.allCases.map(\.rawValue).joined(separator: ", ")))")
+            fail(opNode, "unknown operator \(Python.repr(opNode.value)) (expected one of: \(PolicyOperator.allCases.map(\.rawValue).joined(separator: ", ")))")
         }
         guard let field, let op else { return nil }
         let value = valueNode.value
@@ -322,7 +328,7 @@ struct PolicyValidator {
     func describe(_ node: YNode) -> String {
         switch node.kind {
         case .mapping: return "a mapping"
-        case .sequence: return "a list"
+        case .sequence(let items): return items.isEmpty ? "an empty list" : "a list"
         case .scalar(let v):
             if case .none = v { return "null" }
             return "\(v.typeName) \(Python.repr(v))"
@@ -358,7 +364,7 @@ struct PolicyValidator {
 
     mutating func action(_ node: YNode, _ name: String) -> PolicyAction? {
         if case .scalar(.str(let s)) = node.kind, let a = PolicyAction(rawValue: s) { return a }
-        fail(node, "unknown \(name == "action" ? "action" : "'\(name)'") \(describe(node)) (expected one of: \(PolicyAction.allCases.map(\.rawValue).joined(separator: ", ")))")
+        fail(node, "unknown \(name == "action" ? "action" : "'\(name)'") \(Python.repr(node.value)) (expected one of: \(PolicyAction.allCases.map(\.rawValue).joined(separator: ", ")))")
         return nil
     }
 

@@ -38,6 +38,17 @@ final class PythonRegex: @unchecked Sendable {
     }
 }
 
+/// Widths saturate instead of overflowing (nested repeats of huge counts).
+func saturating(_ a: Int, times b: Int) -> Int {
+    let (result, overflow) = a.multipliedReportingOverflow(by: b)
+    return overflow ? Int.max : result
+}
+
+func saturating(_ a: Int, plus b: Int) -> Int {
+    let (result, overflow) = a.addingReportingOverflow(b)
+    return overflow ? Int.max : result
+}
+
 /// Parses Python `re` syntax (3.11) and writes an equivalent ICU pattern.
 struct PythonRegexTranslator {
     struct Flags {
@@ -86,7 +97,8 @@ struct PythonRegexTranslator {
         if pos < chars.count {
             throw error("unbalanced parenthesis")
         }
-        return (flags.ignoreCase ? "(?i)" : "") + body
+        // ICU refuses an empty pattern; Python's matches everywhere.
+        return (flags.ignoreCase ? "(?i)" : "") + (body.isEmpty ? "(?:)" : body)
     }
 
     /// The index after a run of flag letters starting at `from`, if there is at least one.
@@ -143,8 +155,8 @@ struct PythonRegexTranslator {
         func flush() {
             guard let atom = last else { return }
             text += atom.text
-            width.min += atom.width.min
-            width.max = width.max.flatMap { a in atom.width.max.map { a + $0 } }
+            width.min = saturating(width.min, plus: atom.width.min)
+            width.max = width.max.flatMap { a in atom.width.max.map { saturating(a, plus: $0) } }
             last = nil
         }
 
@@ -153,6 +165,7 @@ struct PythonRegexTranslator {
             guard let c = peek, c != "|", c != ")" else { break }
             let start = pos
             if let (minimum, maximum) = try quantifierHere() {
+                // Python also repeats lookarounds, with its own zero-width rules; Tollgate refuses.
                 guard let atom = last, atom.kind == .normal else {
                     throw error("nothing to repeat", at: start)
                 }
@@ -173,10 +186,7 @@ struct PythonRegexTranslator {
                 case (let m, nil): q = "{\(m),}"
                 case (let m, let n?): q = m == n ? "{\(m)}" : "{\(m),\(n)}"
                 }
-                let w = Width(
-                    min: atom.width.min * minimum,
-                    max: maximum.flatMap { n in atom.width.max.map { $0 * n } }.flatMap { $0 == 0 ? 0 : $0 }
-                        ?? (atom.width.max == 0 ? 0 : nil))
+                let w = Width(min: saturating(atom.width.min, times: minimum), max: repeatedMax(atom.width.max, maximum))
                 last = (atom.text + q + suffix, w, .normal, true)
                 continue
             }
@@ -187,6 +197,13 @@ struct PythonRegexTranslator {
         }
         flush()
         return (text, width)
+    }
+
+    /// The widest a repeated piece can be: unbounded unless both are bounded (zero stays zero).
+    func repeatedMax(_ width: Int?, _ count: Int?) -> Int? {
+        if width == 0 { return 0 }
+        guard let width, let count else { return nil }
+        return saturating(width, times: count)
     }
 
     /// A repeat at `pos` (`*`, `+`, `?`, `{m,n}`), consumed; nil when there is none (a `{` that
@@ -255,6 +272,9 @@ struct PythonRegexTranslator {
     }
 
     func literal(_ c: Unicode.Scalar) -> String {
+        // Case-insensitively, ICU folds literal strings fully ("ß" matches "SS") but sets simply,
+        // as Python does: a one-character set keeps Python's meaning.
+        if flags.ignoreCase { return "[\\x{" + String(c.value, radix: 16) + "}]" }
         if c.isASCII && (c.properties.isAlphabetic || c.properties.numericType == .decimal) {
             return String(Character(c))
         }
@@ -292,7 +312,8 @@ struct PythonRegexTranslator {
             return ("(?:(?<=\(w))(?!\(w))|(?<!\(w))(?=\(w)))", .zero, .anchor)
         case "B":
             let w = wordClass
-            return ("(?:(?<=\(w))(?=\(w))|(?<!\(w))(?!\(w)))", .zero, .anchor)
+            // Python's \B never matches in an empty string.
+            return ("(?!\\A\\z)(?:(?<=\(w))(?=\(w))|(?<!\(w))(?!\(w)))", .zero, .anchor)
         case "1"..."9":
             // Three octal digits are a character; otherwise one or two digits are a group reference.
             if let d1 = peek, let d2 = peek(1), "01234567".unicodeScalars.contains(c),

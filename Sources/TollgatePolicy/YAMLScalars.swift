@@ -9,8 +9,15 @@ enum YAMLScalars {
     static let nullTag = "tag:yaml.org,2002:null"
     static let timestampTag = "tag:yaml.org,2002:timestamp"
 
+    /// The resolver's regular expressions, built once per file.
+    struct Patterns {
+        let int = YAMLScalars.intPattern
+        let float = YAMLScalars.floatPattern
+        let timestamp = YAMLScalars.timestampPattern
+    }
+
     /// The tag PyYAML's implicit resolvers give a plain (unquoted, untagged) scalar.
-    static func implicitTag(of text: String) -> String {
+    static func implicitTag(of text: String, _ patterns: Patterns) -> String {
         if text.isEmpty || text == "~" || text == "null" || text == "Null" || text == "NULL" { return nullTag }
         if boolWords.contains(text) { return boolTag }
         guard let first = text.unicodeScalars.first, "-+0123456789.".unicodeScalars.contains(first) else {
@@ -18,9 +25,9 @@ enum YAMLScalars {
             if text == "=" { return "tag:yaml.org,2002:value" }
             return strTag
         }
-        if text.wholeMatch(of: floatPattern) != nil { return floatTag }
-        if text.wholeMatch(of: intPattern) != nil { return intTag }
-        if text.wholeMatch(of: timestampPattern) != nil { return timestampTag }
+        if text.wholeMatch(of: patterns.float) != nil { return floatTag }
+        if text.wholeMatch(of: patterns.int) != nil { return intTag }
+        if text.wholeMatch(of: patterns.timestamp) != nil { return timestampTag }
         return strTag
     }
 
@@ -29,8 +36,8 @@ enum YAMLScalars {
         "on", "On", "ON", "off", "Off", "OFF",
     ]
 
-    // The regular expressions of PyYAML's resolver.py, verbatim. (Regex literals are built per
-    // use: they are not Sendable, and this runs only while loading a policy.)
+    // The regular expressions of PyYAML's resolver.py, verbatim. `Regex` is not Sendable, so
+    // they cannot be shared statics: `Patterns` builds them once per file being loaded.
     static var intPattern: Regex<Substring> {
         #/[-+]?0b[0-1_]+|[-+]?0[0-7_]+|[-+]?(?:0|[1-9][0-9_]*)|[-+]?0x[0-9a-fA-F_]+|[-+]?[1-9][0-9_]*(?::[0-5]?[0-9])+/#
     }

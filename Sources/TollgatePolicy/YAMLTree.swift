@@ -60,12 +60,25 @@ struct YAMLTreeBuilder {
     }
 
     var problems: [(SourceLocation, String)] = []
+    let patterns = YAMLScalars.Patterns()
+
+    /// Aliases are expanded here, so nested aliases ("billion laughs") could multiply nodes
+    /// without end: building stops past this many.
+    static let maxNodes = 1_000_000
+    var nodeCount = 0
 
     static func location(_ mark: Mark?) -> SourceLocation {
         SourceLocation(line: mark?.line ?? 1, column: mark?.column ?? 1)
     }
 
     mutating func build(_ node: Node) -> YNode {
+        nodeCount += 1
+        if nodeCount > Self.maxNodes {
+            if nodeCount == Self.maxNodes + 1 {
+                problems.append((Self.location(node.mark), "YAML expands to more than \(Self.maxNodes) nodes (nested aliases?)"))
+            }
+            return YNode(kind: .invalid, location: Self.location(node.mark))
+        }
         switch node {
         case .scalar(let scalar): return build(scalar)
         case .sequence(let sequence):
@@ -88,7 +101,7 @@ struct YAMLTreeBuilder {
         let loc = Self.location(scalar.mark)
         var tag = scalar.tag.description
         let plain = Self.isPlain(tag)
-        if plain { tag = YAMLScalars.implicitTag(of: scalar.string) }
+        if plain { tag = YAMLScalars.implicitTag(of: scalar.string, patterns) }
         if tag == Tag.Name.nonSpecific.rawValue { tag = YAMLScalars.strTag }
         switch YAMLScalars.construct(tag: tag, text: scalar.string) {
         case .success(let value):

@@ -1,11 +1,14 @@
 import Foundation
 import TollgateJSON
+import TollgatePolicy
 import TollgateStore
 
 // The bodies of the wire protocol (docs/wire-protocol.md), read and written with TollgateJSON.
 
 /// A tool call as an agent publishes it.
 struct ToolCall {
+    /// The body as received, for the policy context.
+    var body: JSONObject
     var agentID: String
     var toolName: String
     var arguments: JSONObject?
@@ -64,23 +67,11 @@ struct ToolCall {
         guard problems.isEmpty, let agentID, let toolName else {
             return .failure(InvalidInput(problems.joined(separator: "; ")))
         }
-        return .success(ToolCall(agentID: agentID, toolName: toolName, arguments: arguments, reason: reason, context: context))
+        return .success(ToolCall(body: object, agentID: agentID, toolName: toolName, arguments: arguments, reason: reason, context: context))
     }
 
-    /// What policy conditions see: every key of `context` at top level, then the call's own
-    /// fields, which win over a context key of the same name (an agent cannot pass off a
-    /// `tool_name` in its context).
-    func policyContext() -> JSONObject {
-        var result = JSONObject(minimumCapacity: (context?.count ?? 0) + 4)
-        if let context {
-            for (key, value) in context { result[key] = value }
-        }
-        result["tool_name"] = .string(toolName)
-        result["agent_id"] = .string(agentID)
-        if let reason { result["reason"] = .string(reason) }
-        if let arguments { result["arguments"] = .object(arguments) }
-        return result
-    }
+    /// What policy conditions see (the call's own fields win over `context` keys).
+    func policyContext() -> JSONObject { PolicyContext.forToolCall(body) }
 
     /// Best-effort names from a body that failed `parse`, for the reply and the audit record.
     static func salvage(_ body: [UInt8]) -> (agentID: String?, toolName: String?) {

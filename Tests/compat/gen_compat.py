@@ -46,13 +46,16 @@ FLOATS = [0.0, -0.0, 0.5, 1.0, 1.5, -2.5, 2.0, 10.0, 1e16, 1e-5, 123.456, 2.0**5
           1e300, 0.1, 99.99, 1e15, 0.0001, 12345678901234567890.0]
 POLICY_ONLY_FLOATS = [float("inf"), float("-inf"), float("nan")]
 DATES = [datetime.date(2024, 1, 1), datetime.date(1999, 12, 31)]
-FIELDS = ["tool_name", "amount", "environment", "tags", "user", "meta", "score", "flag", "count", "note", "absent"]
+# "a.b": a dotted name whose literal key every context has (agent-os reads only the literal key;
+# Tollgate walks the path only when the literal key is absent, tested separately).
+FIELDS = ["tool_name", "amount", "environment", "tags", "user", "meta", "score", "flag", "count", "note", "a.b", "absent"]
 PATTERNS = [
     "^send_", "_funds$", r"\d+", "^[a-z]+_[a-z]+$", "(?i)DELETE", "a|b", "x{2,3}", "^$", r"\bfoo\b",
     "[^a-z_]", ".*", r"\s", "é", r"\w+@\w+\.com", r"^\[", r"1\.0", "True", "None", r"^\{'", "(?P<n>a)(?P=n)",
     r"a\Z", "^ab?c", "data", "(?i)^(send|write)_", r"\.", "[0-9]{2,}", "^-", "e$", "^.$", "(?s)a.b",
     "[[]", "a{", "{}", r"\W", "^[^\\n]*$", "(?:ab)+", "(a)(b)?", "[A-Z]", "(?x) a b # comment", "Ü",
-    r"\$", "^(?!send)", "(?<=_)e", "[é-ü]", "2024", "inf", "1e", "[1, 2]",
+    r"\$", "^(?!send)", "(?<=_)e", "[é-ü]", "2024", "inf", "1e", "[1, 2]", "(?i)straße", r"\d{2}\Z",
+    r"^\w+$", "(?m)^b", r"[\s\S]", "a{,2}", r"(\w)\1", "None$", "^$|^a", r"\\", "(?i:A)b", "[^]a]",
 ]
 MESSAGES = ["", "", "Blocked by policy", "Sensitive: requires human approval", "REQUIRES HUMAN APPROVAL now",
             "allowed", "audit trail", "Requires Human Approval", "requires human  approval", "ok ✅"]
@@ -200,6 +203,12 @@ def rand_policy(rng, doc_index, shared_names):
     lines = ['version: "%s"' % rng.choice(["1.0", "2.0", "1.1"]), "name: doc-%d" % doc_index]
     if rng.random() < 0.3:
         lines.append("description: random policy")
+    if rng.random() < 0.2:
+        lines.append("inherit: %s" % rng.choice(["true", "no", "'yes'"]))
+    if rng.random() < 0.2:
+        lines.append("tool_allowlist: [send_email, 'x']")
+    if rng.random() < 0.1:
+        lines.append("scope: 'src/**'")
     nrules = rng.randint(0, 7)
     if nrules == 0 and rng.random() < 0.5:
         lines.append("rules: []")
@@ -228,6 +237,8 @@ def rand_policy(rng, doc_index, shared_names):
             prio = rng.choice([0, 1, 5, 5, 10, 50, 90, 100, -1])
             spelled = rng.choice([str(prio), str(prio), '"%d"' % prio, "%d.0" % prio])
             lines.append("    priority: %s" % spelled)
+        if rng.random() < 0.1:
+            lines.append("    override: %s" % rng.choice(["true", "false", "1"]))
         message = rng.choice(MESSAGES)
         if message or rng.random() < 0.5:
             lines.append("    message: %s" % json.dumps(message, ensure_ascii=False))
@@ -263,6 +274,7 @@ def rand_context(rng):
             ctx[field] = typed_value(rng, field, False)
     if rng.random() < 0.7:
         ctx["tool_name"] = rng.choice(STRINGS[:8])
+    ctx["a.b"] = typed_value(rng, "a.b", False) if rng.random() < 0.8 else None
     return ctx
 
 
