@@ -4,6 +4,7 @@
 # (policies/approval-workflow.yaml). Extra arguments go to `tollgate worker`, e.g.
 #
 #   deploy/run.sh --worker-id w2 --db var/w2.db
+#   TOLLGATE_POLICY=policies/examples/payments.yaml deploy/run.sh
 #
 # Stop it with Ctrl-C (graceful: in-flight calls are finished and acked first).
 set -euo pipefail
@@ -20,7 +21,11 @@ echo "run: building tollgate (release)"
 swift build -c release --product tollgate 2>&1 | grep -E "error|warning: |Build complete" || true
 [ -x .build/release/tollgate ] || { echo "run: build failed" >&2; exit 1; }
 mkdir -p var
-exec .build/release/tollgate worker \
-    --policy "${TOLLGATE_POLICY:-policies/approval-workflow.yaml}" \
+# Later flags win, so "$@" can override --worker-id and --db. Other policies: set
+# TOLLGATE_POLICY (paths separated by ':'), which the worker reads itself.
+policy=()
+[ -n "${TOLLGATE_POLICY:-}" ] || policy=(--policy policies/approval-workflow.yaml)
+exec .build/release/tollgate worker "${policy[@]}" \
+    --worker-id "${TOLLGATE_WORKER_ID:-w1}" \
     --db "${TOLLGATE_DB:-var/tollgate.db}" \
     "$@"
