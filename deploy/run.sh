@@ -18,8 +18,13 @@ command -v swift >/dev/null 2>&1 || {
 deploy/install-deps.sh
 deploy/broker.sh start
 echo "run: building tollgate (release)"
-swift build -c release --product tollgate 2>&1 | grep -E "error|warning: |Build complete" || true
-[ -x .build/release/tollgate ] || { echo "run: build failed" >&2; exit 1; }
+log=$(mktemp)
+if ! swift build -c release --product tollgate >"$log" 2>&1; then
+    grep -E "error" "$log" || tail -n 40 "$log"
+    echo "run: build failed" >&2
+    exit 1
+fi
+rm -f "$log"
 mkdir -p var
 # Later flags win, so "$@" can override --worker-id and --db. Other policies: set
 # TOLLGATE_POLICY (paths separated by ':'), which the worker reads itself.
