@@ -22,14 +22,10 @@ struct ToolCall {
 
     /// Reads and checks a body. The error says what is wrong in words an agent's author can act on.
     static func parse(_ body: [UInt8]) -> Result<ToolCall, InvalidInput> {
-        let value: JSONValue
-        do {
-            value = try JSONValue.parse(body)
-        } catch {
-            return .failure(InvalidInput("body is not valid JSON: \(error)"))
-        }
-        guard case .object(let object) = value else {
-            return .failure(InvalidInput("body is a JSON \(value.typeName), not an object"))
+        let object: JSONObject
+        switch parseObject(body) {
+        case .failure(let problem): return .failure(problem)
+        case .success(let parsed): object = parsed
         }
         var problems: [String] = []
         func requiredString(_ key: String) -> String? {
@@ -75,7 +71,7 @@ struct ToolCall {
 
     /// Best-effort names from a body that failed `parse`, for the reply and the audit record.
     static func salvage(_ body: [UInt8]) -> (agentID: String?, toolName: String?) {
-        guard let value = try? JSONValue.parse(body), case .object(let object) = value else { return (nil, nil) }
+        guard case .success(let object) = parseObject(body) else { return (nil, nil) }
         return (object["agent_id"]?.stringValue, object["tool_name"]?.stringValue)
     }
 }
@@ -90,14 +86,10 @@ struct Vote {
     var approver: String?
 
     static func parse(_ body: [UInt8]) -> Result<Vote, InvalidInput> {
-        let value: JSONValue
-        do {
-            value = try JSONValue.parse(body)
-        } catch {
-            return .failure(InvalidInput("body is not valid JSON: \(error)"))
-        }
-        guard case .object(let object) = value else {
-            return .failure(InvalidInput("body is a JSON \(value.typeName), not an object"))
+        let object: JSONObject
+        switch parseObject(body) {
+        case .failure(let problem): return .failure(problem)
+        case .success(let parsed): object = parsed
         }
         var problems: [String] = []
         var requestID: String?
@@ -131,9 +123,23 @@ struct Vote {
     }
 
     static func salvageRequestID(_ body: [UInt8]) -> String? {
-        guard let value = try? JSONValue.parse(body), case .object(let object) = value else { return nil }
+        guard case .success(let object) = parseObject(body) else { return nil }
         return object["request_id"]?.stringValue
     }
+}
+
+/// A body that must be one JSON object.
+func parseObject(_ body: [UInt8]) -> Result<JSONObject, InvalidInput> {
+    let value: JSONValue
+    do {
+        value = try JSONValue.parse(body)
+    } catch {
+        return .failure(InvalidInput("body is not valid JSON: \(error)"))
+    }
+    guard case .object(let object) = value else {
+        return .failure(InvalidInput("body is a JSON \(value.typeName), not an object"))
+    }
+    return .success(object)
 }
 
 /// Why an input was rejected as malformed.
