@@ -134,20 +134,20 @@ struct WorkerCommand: AsyncParsableCommand {
         c.policyPaths = policies.isEmpty ? (environment("POLICY")?.split(separator: ":").map(String.init) ?? []) : policies
         c.workerID = workerID ?? environment("WORKER_ID") ?? ProcessInfo.processInfo.hostName.split(separator: ".").first.map(String.init) ?? "w1"
         c.databasePath = db ?? environment("DB") ?? "tollgate-\(c.workerID).db"
-        c.prefetch = try prefetch ?? environment("PREFETCH").map { try parseSetting($0, as: UInt16.self, "TOLLGATE_PREFETCH") } ?? c.prefetch
-        c.maxMessageBytes = try maxMessageBytes ?? environment("MAX_MESSAGE_BYTES").map { try parseSetting($0, as: Int.self, "TOLLGATE_MAX_MESSAGE_BYTES") } ?? c.maxMessageBytes
+        c.prefetch = try setting(prefetch, "PREFETCH", default: c.prefetch)
+        c.maxMessageBytes = try setting(maxMessageBytes, "MAX_MESSAGE_BYTES", default: c.maxMessageBytes)
         let gateways = trustedGateways.isEmpty ? (environment("TRUSTED_GATEWAY")?.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) } ?? []) : trustedGateways
         c.trustedGateways = Set(gateways.filter { !$0.isEmpty })
-        c.defaultEscalationTimeoutSeconds = try escalationTimeout ?? environment("ESCALATION_TIMEOUT").map { try parseSetting($0, as: Int.self, "TOLLGATE_ESCALATION_TIMEOUT") } ?? c.defaultEscalationTimeoutSeconds
+        c.defaultEscalationTimeoutSeconds = try setting(escalationTimeout, "ESCALATION_TIMEOUT", default: c.defaultEscalationTimeoutSeconds)
         c.escalationKeyword = !(noEscalationKeyword || ["1", "true", "yes"].contains(environment("NO_ESCALATION_KEYWORD")?.lowercased() ?? ""))
         if let text = durability ?? environment("DURABILITY") {
             guard let value = StoreDurability(rawValue: text) else { throw ValidationError("durability must be full or normal, not '\(text)'") }
             c.durability = value
         }
-        c.deliveryLimit = try deliveryLimit ?? environment("DELIVERY_LIMIT").map { try parseSetting($0, as: Int.self, "TOLLGATE_DELIVERY_LIMIT") } ?? c.deliveryLimit
-        c.shardWeight = try shardWeight ?? environment("SHARD_WEIGHT").map { try parseSetting($0, as: Int.self, "TOLLGATE_SHARD_WEIGHT") } ?? c.shardWeight
-        c.dedupeRetentionSeconds = try dedupeRetention ?? environment("DEDUPE_RETENTION").map { try parseSetting($0, as: Int.self, "TOLLGATE_DEDUPE_RETENTION") } ?? c.dedupeRetentionSeconds
-        c.statsIntervalSeconds = try statsInterval ?? environment("STATS_INTERVAL").map { try parseSetting($0, as: Int.self, "TOLLGATE_STATS_INTERVAL") } ?? c.statsIntervalSeconds
+        c.deliveryLimit = try setting(deliveryLimit, "DELIVERY_LIMIT", default: c.deliveryLimit)
+        c.shardWeight = try setting(shardWeight, "SHARD_WEIGHT", default: c.shardWeight)
+        c.dedupeRetentionSeconds = try setting(dedupeRetention, "DEDUPE_RETENTION", default: c.dedupeRetentionSeconds)
+        c.statsIntervalSeconds = try setting(statsInterval, "STATS_INTERVAL", default: c.statsIntervalSeconds)
         return c
     }
 
@@ -163,7 +163,10 @@ struct WorkerCommand: AsyncParsableCommand {
     }
 }
 
-func parseSetting<T: LosslessStringConvertible>(_ text: String, as: T.Type, _ name: String) throws -> T {
-    guard let value = T(text) else { throw ValidationError("\(name)='\(text)' is not a valid \(T.self)") }
+/// A setting from its flag, else `TOLLGATE_<name>`, else the default.
+func setting<T: LosslessStringConvertible>(_ flag: T?, _ name: String, default fallback: T) throws -> T {
+    if let flag { return flag }
+    guard let text = environment(name) else { return fallback }
+    guard let value = T(text) else { throw ValidationError("TOLLGATE_\(name)='\(text)' is not a valid \(T.self)") }
     return value
 }
