@@ -9,6 +9,7 @@ struct TollgateBench: AsyncParsableCommand {
         subcommands: [
             // One per line so parallel work merges cleanly.
             RelayCommand.self,
+            WorkerBenchCommand.self,
             PolicyBench.self,
         ]
     )
