@@ -25,12 +25,26 @@ struct ToolCallMix: Sendable {
 
     func body(_ index: Int) -> [UInt8] {
         // At most 8 calls per (agent, session): under the seed policy's max_tool_calls of 10,
-        // so no call is denied for its budget.
-        let session = "\(tag)-\(index / (agents * 8))"
-        let head = #"{"agent_id":"\#(agent(index))","tool_name":"\#(tools[index % tools.count])","arguments":{"query":"quarterly report \#(index)","padding":""#
-        let tail = #""},"context":{"session_id":"\#(session)","environment":"production"}}"#
-        let padding = max(0, bodyBytes - head.utf8.count - tail.utf8.count)
-        return Array((head + String(repeating: "x", count: padding) + tail).utf8)
+        // so no call is denied for its budget. Built as bytes: the load generator shares the
+        // two cores with the broker and the worker, so it should cost little.
+        var out: [UInt8] = []
+        out.reserveCapacity(bodyBytes + 32)
+        out += #"{"agent_id":"agent-"#.utf8
+        out += String(index % agents).utf8
+        out += #"","tool_name":""#.utf8
+        out += tools[index % tools.count].utf8
+        out += #"","arguments":{"query":"quarterly report "#.utf8
+        out += String(index).utf8
+        out += #"","padding":""#.utf8
+        let tail = #""},"context":{"session_id":""#.utf8.count + tag.utf8.count + 12 + #"","environment":"production"}}"#.utf8.count
+        let padding = max(0, bodyBytes - out.count - tail)
+        out += repeatElement(UInt8(ascii: "x"), count: padding)
+        out += #""},"context":{"session_id":""#.utf8
+        out += tag.utf8
+        out += "-".utf8
+        out += String(index / (agents * 8)).utf8
+        out += #"","environment":"production"}}"#.utf8
+        return out
     }
 
     /// A load generator that publishes `messages` of these calls to the worker's tool-call exchange.

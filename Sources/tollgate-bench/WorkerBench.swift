@@ -61,6 +61,7 @@ struct WorkerBenchCommand: AsyncParsableCommand {
                     logger: logger)
                 brokerVersion = relay.brokerVersion
                 result.relay = relay.load
+                result.relayCPU = relay.cpu
             }
             for d in durabilities {
                 result.workers.append(try await measureWorker(durability: d, connection: connection, logger: logger))
@@ -92,14 +93,17 @@ struct WorkerBenchCommand: AsyncParsableCommand {
                 ).run()
             }
             let before = worker.control.status.counters
+            let cpuBefore = CPUSnapshot.now()
             let mix = ToolCallMix(agents: agents, bodyBytes: bodyBytes, tag: "m", tools: ToolCallMix.allowAndDeny)
             let load = try await mix.load(
                 topology: worker.topology, connection: connection, messages: messages, confirmWindow: confirmWindow,
                 rate: rate, inFlight: inFlight > 0 ? inFlight : nil, logger: logger
             ).run()
+            let cpu = cpuBefore.until(CPUSnapshot.now())
             let after = worker.control.status.counters
             outcome = .success(
-                WorkerMeasurement(durability: durability, startup: startup, load: load, counters: after.minus(before)))
+                WorkerMeasurement(
+                    durability: durability, startup: startup, load: load, counters: after.minus(before), cpu: cpu))
         } catch {
             outcome = .failure(error)
         }
@@ -115,10 +119,12 @@ struct WorkerMeasurement: Sendable {
     var load: LoadGenerator.Result
     /// What the worker decided during the measured load.
     var counters: WorkerCounters
+    var cpu: CPUUsage
 }
 
 struct WorkerBenchRun: Sendable {
     var relay: LoadGenerator.Result?
+    var relayCPU: CPUUsage?
     var workers: [WorkerMeasurement] = []
 
     func ratio(_ worker: WorkerMeasurement) -> Double? {
@@ -167,7 +173,10 @@ struct WorkerBenchReport {
         return present.isEmpty ? nil : present[(present.count - 1) / 2]
     }
 
-    private var medianRelay: LoadGenerator.Result? { medianRun(runs.map(\.relay)) { $0.messagesPerSecond } }
+    private var medianRelayRun: WorkerBenchRun? {
+        medianRun(runs.map { $0.relay == nil ? nil : $0 }) { $0.relay?.messagesPerSecond ?? 0 }
+    }
+    private var medianRelay: LoadGenerator.Result? { medianRelayRun?.relay }
 
     private func medianWorker(_ d: StoreDurability) -> WorkerMeasurement? {
         medianRun(runs.map { $0.workers.first { $0.durability == d } }) { $0.load.messagesPerSecond }
@@ -190,6 +199,7 @@ struct WorkerBenchReport {
         ]
         if let relay = medianRelay {
             lines.append("  relay           \(pad(rateText(relay.messagesPerSecond), 10))    1.00   \(relay.latency.summary)")
+            if let cpu = medianRelayRun?.relayCPU { lines.append("                       CPU: \(cpu.perMessage(c.messages))") }
         }
         for d in durabilities {
             guard let w = medianWorker(d) else { continue }
@@ -198,6 +208,7 @@ struct WorkerBenchReport {
             lines.append(
                 "  worker \(pad(d.rawValue, -8)) \(pad(rateText(w.load.messagesPerSecond), 10))   \(ratioText)   \(w.load.latency.summary)")
             lines.append("                       decided: \(w.counters.decisionsText); replies \(w.load.replies) of \(c.messages), duplicates \(w.load.duplicateReplies); start-up \(String(format: "%.0f", w.startup.seconds * 1000)) ms")
+            lines.append("                       CPU: \(w.cpu.perMessage(c.messages))")
         }
         if runs.count > 1 {
             lines.append("")
@@ -228,12 +239,17 @@ struct WorkerBenchReport {
             ]
         }
         var medians: [String: Any] = [:]
-        if let relay = medianRelay { medians["relay"] = loadObject(relay) }
+        if let relay = medianRelay {
+            var o = loadObject(relay)
+            o["cpu"] = medianRelayRun?.relayCPU?.json(c.messages)
+            medians["relay"] = o
+        }
         for d in durabilities {
             guard let w = medianWorker(d) else { continue }
             var o = loadObject(w.load)
             o["ratio_to_relay"] = ratios(d).isEmpty ? nil : median(ratios(d))
             o["startup_ms"] = w.startup.seconds * 1000
+            o["cpu"] = w.cpu.json(c.messages)
             o["allowed"] = w.counters.allowed
             o["denied"] = w.counters.denied
             o["limited"] = w.counters.limited
