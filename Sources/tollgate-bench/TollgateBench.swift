@@ -10,6 +10,7 @@ struct TollgateBench: AsyncParsableCommand {
             // One per line so parallel work merges cleanly.
             RelayCommand.self,
             WorkerBenchCommand.self,
+            EscalationBenchCommand.self,
             PolicyBench.self,
         ]
     )
