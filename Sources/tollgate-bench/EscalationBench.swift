@@ -206,17 +206,18 @@ struct EscalationBenchCommand: AsyncParsableCommand {
     }
 }
 
-/// Request ids like the worker's (`<worker-id>-<uuid>`), for the backlog.
+/// Request ids like the worker's (`<worker-id>-<uuid>`, a version-7 UUID: time, then random).
 struct RequestIDSource {
     let workerID: String
     var random = SystemRandomNumberGenerator()
 
     mutating func next() -> String {
-        let uuid = UUID(uuid: withUnsafeBytes(of: (random.next() as UInt64, random.next() as UInt64)) { raw in
+        let millis = UInt64(Date().timeIntervalSince1970 * 1000)
+        let high: UInt64 = (millis << 16) | 0x7000 | (random.next() & 0x0fff)
+        let low: UInt64 = (random.next() & ~(0xc0 << 56)) | (0x80 << 56)
+        let uuid = UUID(uuid: withUnsafeBytes(of: (high.bigEndian, low.bigEndian)) { raw in
             var u: uuid_t = (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
             withUnsafeMutableBytes(of: &u) { $0.copyMemory(from: raw) }
-            u.6 = (u.6 & 0x0f) | 0x40
-            u.8 = (u.8 & 0x3f) | 0x80
             return u
         })
         return "\(workerID)-\(uuid.uuidString.lowercased())"
