@@ -168,7 +168,7 @@ struct AMQPMessagingTests {
         try c.publish(routingKey: q, body: [UInt8]())  // no body frame
         try c.publish(routingKey: q, body: exactlyOneFrame)
         try c.publish(routingKey: q, body: exactlyOneFrame + [8])  // two body frames
-        let got = try Broker.collect(on: c, count: 4)
+        let got = try Broker.collect(on: c, count: 4, ack: false)  // a no-ack consumer: acking would close the channel (406)
         #expect(got.map(\.body.count) == [big.count, 0, exactlyOneFrame.count, exactlyOneFrame.count + 1])
         #expect(got.first?.body == big)
         #expect(got.last?.body == exactlyOneFrame + [8])
@@ -194,7 +194,7 @@ struct AMQPMessagingTests {
         }
         try publisher.flushPublishes()
         try Broker.waitForConfirms(on: publisher, through: UInt64(bodies.count))
-        let got = try Broker.collect(on: consumer, count: bodies.count)
+        let got = try Broker.collect(on: consumer, count: bodies.count, ack: false)
         #expect(got.count == bodies.count)
         #expect(got.map(\.body) == bodies)
     }
@@ -206,7 +206,7 @@ struct AMQPMessagingTests {
         c.holdPublishes()
         try c.publish(routingKey: q, body: Array("held".utf8))
         // No flushPublishes(): waiting for events writes what is held first.
-        let got = try Broker.collect(on: c, count: 1)
+        let got = try Broker.collect(on: c, count: 1, ack: false)
         #expect(got.map(\.body) == [Array("held".utf8)])
     }
 
