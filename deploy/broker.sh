@@ -20,6 +20,7 @@ TLS=${TOLLGATE_BROKER_TLS:-1}
 TLS_DIR=/var/lib/rabbitmq/tollgate-tls
 CONF_DIR=/etc/rabbitmq/conf.d
 TLS_CONF=$CONF_DIR/50-tollgate-tls.conf
+ENV_CONF=/etc/rabbitmq/rabbitmq-env.conf
 LOG_DIR=/var/log/rabbitmq
 
 if [ "$(id -u)" -eq 0 ]; then SUDO=(); else SUDO=(sudo); fi
@@ -81,6 +82,18 @@ setup_tls() {
     fi
 }
 
+# Started as root, the server runs through `su rabbitmq`, which gives it an open-files soft limit
+# of 1024. RabbitMQ 3.10's file-handle cache allows about 90% of that, every quorum queue holds
+# some (test runs leave theirs behind), and at the limit new connections hang in the handshake
+# (seen with 309 leftover quorum queues; docs/benchmarks-worker.md). rabbitmq-env.conf is sourced
+# by the server's start script: raise the soft limit to the hard one there.
+raise_open_files() {
+    "${SUDO[@]}" grep -qs "tollgate: open files" "$ENV_CONF" && return 0
+    printf '%s\n' "# tollgate: open files: soft limit = hard limit (su gives 1024); written by deploy/broker.sh" \
+        'ulimit -S -n "$(ulimit -H -n)" 2>/dev/null || true' | "${SUDO[@]}" tee -a "$ENV_CONF" >/dev/null
+    say "raised the server's open-files soft limit to the hard limit ($ENV_CONF)"
+}
+
 start_node() {
     if have_systemd; then
         say "starting rabbitmq-server (systemctl)"
@@ -122,6 +135,7 @@ plugin_enabled() { plugins -q list -e 2>/dev/null | grep -q "$PLUGIN"; }
 cmd_start() {
     require_installed
     setup_tls
+    raise_open_files
     if answers; then
         say "a broker already answers"
         if [ "$TLS" = "1" ] && [ -s "$TLS_CONF" ] && ! port_open 5671; then

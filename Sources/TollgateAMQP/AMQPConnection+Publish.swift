@@ -14,16 +14,28 @@ import Glibc
 /// straight from the caller's memory. rabbitmq-c keeps no outbound buffer, so writing to its
 /// socket between its own calls (on the owning thread) cannot interleave frames. TLS connections
 /// and multi-frame bodies take the library path.
+///
+/// Held publishes (`AMQPConnection.holdPublishes()`): the frames of many publishes are copied
+/// into one buffer and written with one `sendmsg` (`flush`), for a burst of replies.
 struct FrameWriter {
     private let buffer: UnsafeMutableRawPointer
     private let capacity: Int
+    /// Publishes held for one write (`hold`, `flush`).
+    private let held: UnsafeMutableRawPointer
+    private let heldCapacity: Int
+    private(set) var heldCount = 0
 
     init(frameMax: Int) {
         capacity = 2 * max(frameMax, 4096) + 64
         buffer = .allocate(byteCount: capacity, alignment: 8)
+        heldCapacity = max(256 << 10, capacity)
+        held = .allocate(byteCount: heldCapacity, alignment: 8)
     }
 
-    func deallocate() { buffer.deallocate() }
+    func deallocate() {
+        buffer.deallocate()
+        held.deallocate()
+    }
 
     enum Outcome {
         case sent
@@ -33,13 +45,13 @@ struct FrameWriter {
         case stalled
     }
 
-    /// Sends basic.publish + header + one body frame on `channel` through `fd`, waiting at most
-    /// `stallLimitMs` (or forever when negative) for the socket to accept more data.
-    func publish(
-        fd: Int32, channel: amqp_channel_t, method: inout amqp_basic_publish_t,
-        properties: inout amqp_basic_properties_t, body: UnsafeRawBufferPointer, frameMax: Int, stallLimitMs: Int32
-    ) -> Outcome {
-        guard body.count <= frameMax - 8 else { return .unsuitable }
+    /// Encodes the method frame, the content header frame and, for a non-empty body, the body
+    /// frame's header into `buffer`; returns their length (the body and one frame-end byte
+    /// follow when the body is not empty), or nil when they do not fit.
+    private func encodeHead(
+        channel: amqp_channel_t, method: inout amqp_basic_publish_t, properties: inout amqp_basic_properties_t,
+        bodyCount: Int
+    ) -> Int? {
         var at = 0
         func put8(_ v: UInt8) {
             buffer.storeBytes(of: v, toByteOffset: at, as: UInt8.self)
@@ -59,7 +71,7 @@ struct FrameWriter {
         at += 4
         let methodLength = amqp_encode_method(
             AMQPMethod.basicPublish, &method, amqp_bytes_t(len: capacity - at - 64, bytes: buffer + at))
-        guard methodLength >= 0 else { return .unsuitable }
+        guard methodLength >= 0 else { return nil }
         at += Int(methodLength)
         put32(UInt32(methodLength) + 4, at: methodSizeAt)
         put8(UInt8(AMQP_FRAME_END))
@@ -70,30 +82,83 @@ struct FrameWriter {
         at += 4
         put16(60)
         put16(0)
-        buffer.storeBytes(of: UInt64(body.count).bigEndian, toByteOffset: at, as: UInt64.self)
+        buffer.storeBytes(of: UInt64(bodyCount).bigEndian, toByteOffset: at, as: UInt64.self)
         at += 8
         let propertiesLength = amqp_encode_properties(
             60, &properties, amqp_bytes_t(len: capacity - at - 64, bytes: buffer + at))
-        guard propertiesLength >= 0 else { return .unsuitable }
+        guard propertiesLength >= 0 else { return nil }
         at += Int(propertiesLength)
         put32(UInt32(propertiesLength) + 12, at: headerSizeAt)
         put8(UInt8(AMQP_FRAME_END))
-        // Body frame header here, the body from the caller, then frame-end.
-        var iovecs = [iovec](repeating: iovec(), count: 3)
-        var count = 1
-        if body.count > 0 {
+        // Body frame header; the body from the caller and a frame-end follow.
+        if bodyCount > 0 {
             put8(UInt8(AMQP_FRAME_BODY))
             put16(channel)
-            put32(UInt32(body.count), at: at)
+            put32(UInt32(bodyCount), at: at)
             at += 4
+        }
+        return at
+    }
+
+    /// Sends basic.publish + header + one body frame on `channel` through `fd`, waiting at most
+    /// `stallLimitMs` (or forever when negative) for the socket to accept more data.
+    func publish(
+        fd: Int32, channel: amqp_channel_t, method: inout amqp_basic_publish_t,
+        properties: inout amqp_basic_properties_t, body: UnsafeRawBufferPointer, frameMax: Int, stallLimitMs: Int32
+    ) -> Outcome {
+        guard body.count <= frameMax - 8,
+            let head = encodeHead(channel: channel, method: &method, properties: &properties, bodyCount: body.count)
+        else { return .unsuitable }
+        var iovecs = [iovec](repeating: iovec(), count: 3)
+        var count = 1
+        iovecs[0] = iovec(iov_base: buffer, iov_len: head)
+        if body.count > 0 {
+            buffer.storeBytes(of: UInt8(AMQP_FRAME_END), toByteOffset: head, as: UInt8.self)
             iovecs[1] = iovec(iov_base: UnsafeMutableRawPointer(mutating: body.baseAddress), iov_len: body.count)
+            iovecs[2] = iovec(iov_base: buffer + head, iov_len: 1)
             count = 3
         }
-        let endAt = at
-        put8(UInt8(AMQP_FRAME_END))
-        iovecs[0] = iovec(iov_base: buffer, iov_len: endAt)
-        if body.count > 0 { iovecs[2] = iovec(iov_base: buffer + endAt, iov_len: 1) }
         return iovecs.withUnsafeMutableBufferPointer { send(fd: fd, $0, count: count, stallLimitMs: stallLimitMs) }
+    }
+
+    enum HoldOutcome {
+        case held
+        /// Not enough room left: flush, then hold again.
+        case full
+        /// Too big to hold, or the frames cannot be encoded here: publish it another way.
+        case unsuitable
+    }
+
+    /// Appends the frames of a single-frame publish to the held bytes (the body is copied).
+    mutating func hold(
+        channel: amqp_channel_t, method: inout amqp_basic_publish_t, properties: inout amqp_basic_properties_t,
+        body: UnsafeRawBufferPointer, frameMax: Int
+    ) -> HoldOutcome {
+        guard body.count <= frameMax - 8,
+            let head = encodeHead(channel: channel, method: &method, properties: &properties, bodyCount: body.count)
+        else { return .unsuitable }
+        let total = head + (body.count > 0 ? body.count + 1 : 0)
+        guard total <= heldCapacity else { return .unsuitable }
+        guard total <= heldCapacity - heldCount else { return .full }
+        let at = held + heldCount
+        at.copyMemory(from: buffer, byteCount: head)
+        if body.count > 0 {
+            (at + head).copyMemory(from: body.baseAddress!, byteCount: body.count)
+            (at + head + body.count).storeBytes(of: UInt8(AMQP_FRAME_END), as: UInt8.self)
+        }
+        heldCount += total
+        return .held
+    }
+
+    /// Writes the held publishes (one `sendmsg` unless the socket takes less at a time).
+    mutating func flush(fd: Int32, stallLimitMs: Int32) -> Outcome {
+        guard heldCount > 0 else { return .sent }
+        var one = iovec(iov_base: held, iov_len: heldCount)
+        let outcome = withUnsafeMutablePointer(to: &one) {
+            send(fd: fd, UnsafeMutableBufferPointer(start: $0, count: 1), count: 1, stallLimitMs: stallLimitMs)
+        }
+        if case .sent = outcome { heldCount = 0 }
+        return outcome
     }
 
     private func send(fd: Int32, _ iov: UnsafeMutableBufferPointer<iovec>, count: Int, stallLimitMs: Int32) -> Outcome {

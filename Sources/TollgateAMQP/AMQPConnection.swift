@@ -53,6 +53,8 @@ public final class AMQPConnection {
     private var propertyCaches = PropertyStringCaches()
     /// Coalesced publishing on plain TCP (nil for TLS): see `FrameWriter`.
     private var frameWriter: FrameWriter?
+    /// Publishes are held in `frameWriter` until `flushPublishes()` (`holdPublishes()`).
+    private var holding = false
 
     static let channel: amqp_channel_t = 1
 
@@ -406,7 +408,7 @@ public final class AMQPConnection {
         exchange: String = "", routingKey: String, body: some ContiguousBytes,
         properties: AMQPProperties = AMQPProperties(), mandatory: Bool = false
     ) throws(AMQPError) -> UInt64 {
-        let st = try usable("publishing")
+        let st = try usable("publishing", flushingHeld: false)
         if exchange.utf8.count > 255 || routingKey.utf8.count > 255 {
             throw AMQPError(
                 .invalidArgument, message: "exchange names and routing keys are at most 255 bytes",
@@ -417,13 +419,31 @@ public final class AMQPConnection {
         let ex = arena.bytes(exchange)
         let rk = arena.bytes(routingKey)
         let status: Int32 = body.withUnsafeBytes { raw in
-            if let writer = frameWriter {
+            if frameWriter != nil {
                 var method = amqp_basic_publish_t(
                     ticket: 0, exchange: ex, routing_key: rk, mandatory: mandatory ? 1 : 0, immediate: 0)
-                let stallLimit = heartbeatSeconds > 0 ? Int32(min(heartbeatSeconds * 2, 600) * 1000) : -1
-                switch writer.publish(
+                if holding {
+                    switch frameWriter!.hold(
+                        channel: Self.channel, method: &method, properties: &props, body: raw, frameMax: frameMax)
+                    {
+                    case .held: return AMQP_STATUS_OK.rawValue
+                    case .full:
+                        let flushed = flushHeld(st)
+                        guard flushed == AMQP_STATUS_OK.rawValue else { return flushed }
+                        if case .held = frameWriter!.hold(
+                            channel: Self.channel, method: &method, properties: &props, body: raw, frameMax: frameMax)
+                        {
+                            return AMQP_STATUS_OK.rawValue
+                        }
+                    case .unsuitable:
+                        // Sent on its own below, after what is held, so the order stays.
+                        let flushed = flushHeld(st)
+                        guard flushed == AMQP_STATUS_OK.rawValue else { return flushed }
+                    }
+                }
+                switch frameWriter!.publish(
                     fd: amqp_get_sockfd(st), channel: Self.channel, method: &method, properties: &props, body: raw,
-                    frameMax: frameMax, stallLimitMs: stallLimit)
+                    frameMax: frameMax, stallLimitMs: stallLimitMs)
                 {
                 case .sent: return AMQP_STATUS_OK.rawValue
                 case .unsuitable: break
@@ -443,6 +463,36 @@ public final class AMQPConnection {
         guard confirming else { return 0 }
         defer { nextSequence += 1 }
         return nextSequence
+    }
+
+    /// Holds the publishes that follow in memory until `flushPublishes()`, then writes them with
+    /// one `sendmsg` instead of one each: for a burst of publishes, such as the replies to a batch
+    /// of deliveries. Also written when 256 KiB are held, and before any other call on this
+    /// connection (`nextEvent`, acks, declarations, `close`), so nothing waits behind a call that
+    /// blocks. Sequence numbers and confirms are as without holding. Only plain TCP connections
+    /// with `coalescePublishFrames` hold; elsewhere this changes nothing.
+    public func holdPublishes() {
+        holding = frameWriter != nil
+    }
+
+    /// Writes the held publishes and stops holding.
+    public func flushPublishes() throws(AMQPError) {
+        holding = false
+        _ = try usable("writing held publishes")
+    }
+
+    private var stallLimitMs: Int32 { heartbeatSeconds > 0 ? Int32(min(heartbeatSeconds * 2, 600) * 1000) : -1 }
+
+    /// Writes what `frameWriter` holds; returns a rabbitmq-c status.
+    private func flushHeld(_ st: amqp_connection_state_t) -> Int32 {
+        guard frameWriter?.heldCount ?? 0 > 0 else { return AMQP_STATUS_OK.rawValue }
+        switch frameWriter!.flush(fd: amqp_get_sockfd(st), stallLimitMs: stallLimitMs) {
+        case .sent, .unsuitable: return AMQP_STATUS_OK.rawValue
+        case .failed(let status, let e):
+            errno = e
+            return status
+        case .stalled: return AMQP_STATUS_HEARTBEAT_TIMEOUT.rawValue
+        }
     }
 
     // MARK: Events
@@ -590,6 +640,7 @@ public final class AMQPConnection {
     public func close() {
         guard let st = state else { return }
         if failure == nil {
+            _ = flushHeld(st)
             // Do not let a broker that vanished unnoticed hold up shutdown for the full rpcTimeout.
             var closeTimeout = timeval(min(configuration.rpcTimeout, .seconds(5)))
             _ = amqp_set_rpc_timeout(st, &closeTimeout)
@@ -606,8 +657,18 @@ public final class AMQPConnection {
 
     // MARK: Errors
 
-    private func usable(_ context: @autoclosure () -> String) throws(AMQPError) -> amqp_connection_state_t {
-        if let state, failure == nil { return state }
+    /// The connection state for a call, after writing held publishes (unless `flushingHeld` is
+    /// false: a publish), so that they never wait behind a call.
+    private func usable(
+        _ context: @autoclosure () -> String, flushingHeld: Bool = true
+    ) throws(AMQPError) -> amqp_connection_state_t {
+        if let state, failure == nil {
+            if flushingHeld, frameWriter?.heldCount ?? 0 > 0 {
+                let status = flushHeld(state)
+                if status != AMQP_STATUS_OK.rawValue { throw fail(status, "writing held publishes") }
+            }
+            return state
+        }
         let why = failure.map { $0.kind == .closed ? $0.message : "after an earlier error: \($0)" } ?? "closed"
         throw AMQPError(.closed, message: why, context: context(), endpoint: configuration.url.endpoint)
     }

@@ -86,6 +86,7 @@ final class Gate {
     var policy: LoadedPolicy
     private(set) var counters = WorkerCounters()
     private let crashingTool = FaultPoints.crashingTool()
+    private var requestIDs: RequestIDGenerator
 
     init(configuration: WorkerConfiguration, store: Store, policy: LoadedPolicy, logger: Logger) {
         self.configuration = configuration
@@ -93,6 +94,7 @@ final class Gate {
         self.store = store
         self.policy = policy
         self.logger = logger
+        self.requestIDs = RequestIDGenerator(workerID: configuration.workerID)
     }
 
     // MARK: - Tool calls
@@ -550,9 +552,7 @@ final class Gate {
 
     // MARK: -
 
-    private func makeRequestID() -> String {
-        "\(configuration.workerID)-\(UUID().uuidString.lowercased())"
-    }
+    private func makeRequestID() -> String { requestIDs.next() }
 
     func countUnroutable() { counters.unroutable += 1 }
     func countPublishNack() { counters.publishNacks += 1 }

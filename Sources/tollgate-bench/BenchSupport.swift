@@ -84,3 +84,67 @@ final class Counter: Sendable {
     func increment() { count.add(1, ordering: .relaxed) }
     var value: Int { count.load(ordering: .relaxed) }
 }
+
+/// CPU time used so far by this process and by the broker, when it runs on this machine (a
+/// process named `beam.smp`), for CPU per message: on a 2-core machine the broker, the load
+/// generator and the system under test share the cores.
+struct CPUSnapshot: Sendable {
+    var process: Double
+    var broker: Double?
+
+    static func now() -> CPUSnapshot {
+        var usage = rusage()
+        getrusage(RUSAGE_SELF.rawValue, &usage)
+        let process = Double(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec)
+            + Double(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6
+        return CPUSnapshot(process: process, broker: brokerPID.flatMap(cpuSeconds(pid:)))
+    }
+
+    /// CPU seconds used from `self` to `later`.
+    func until(_ later: CPUSnapshot) -> CPUUsage {
+        CPUUsage(processSeconds: later.process - process, brokerSeconds: later.broker.flatMap { b in broker.map { b - $0 } })
+    }
+
+    private static let brokerPID: Int32? = {
+        guard let entries = try? FileManager.default.contentsOfDirectory(atPath: "/proc") else { return nil }
+        for entry in entries {
+            guard let pid = Int32(entry),
+                let comm = try? String(contentsOfFile: "/proc/\(entry)/comm", encoding: .utf8),
+                comm.trimmingCharacters(in: .whitespacesAndNewlines) == "beam.smp"
+            else { continue }
+            return pid
+        }
+        return nil
+    }()
+
+    private static func cpuSeconds(pid: Int32) -> Double? {
+        guard let text = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+            let close = text.lastIndex(of: ")")
+        else { return nil }
+        // Fields after "(comm)": state is field 3; utime and stime are fields 14 and 15.
+        let fields = text[text.index(after: close)...].split(separator: " ")
+        guard fields.count > 13, let user = Double(fields[11]), let system = Double(fields[12]) else { return nil }
+        return (user + system) / Double(sysconf(Int32(_SC_CLK_TCK)))
+    }
+}
+
+/// CPU seconds spent during a measurement.
+struct CPUUsage: Sendable {
+    /// This process: the load generator, plus the relay or the in-process worker.
+    var processSeconds: Double
+    /// The broker, when it runs here.
+    var brokerSeconds: Double?
+
+    /// "process 41 µs/msg, broker 52 µs/msg".
+    func perMessage(_ messages: Int) -> String {
+        guard messages > 0 else { return "-" }
+        let us = { (s: Double) in String(format: "%.0f", s * 1e6 / Double(messages)) }
+        return "this process \(us(processSeconds)) µs/msg, broker \(brokerSeconds.map(us) ?? "?") µs/msg"
+    }
+
+    func json(_ messages: Int) -> [String: Any] {
+        var o: [String: Any] = ["process_us_per_message": (processSeconds * 1e7 / Double(max(1, messages))).rounded() / 10]
+        if let brokerSeconds { o["broker_us_per_message"] = (brokerSeconds * 1e7 / Double(max(1, messages))).rounded() / 10 }
+        return o
+    }
+}

@@ -37,6 +37,19 @@ struct LoadGenerator: Sendable {
         var correlationId: @Sendable (AMQPDelivery) -> String? = { $0.properties.correlationId }
         /// Give up when no new reply arrived for this long.
         var idleTimeout: Duration = .seconds(30)
+        /// Routing key of message `index` (e.g. its agent id); nil: `routingKey` for all.
+        var routingKeyFor: (@Sendable (Int) -> String)? = nil
+        /// `message_id` of message `index`; nil: none.
+        var messageIdFor: (@Sendable (Int) -> String)? = nil
+        /// Send `reply_to` (off when the answer reaches the reply queue by another path, e.g. a
+        /// vote whose final decision goes to the agent's queue).
+        var setReplyTo = true
+        /// Matches a reply that does not carry this message's correlation id to the index of the
+        /// message that caused it (nil: not a reply to count); the latency is then measured from
+        /// the publish time the publisher recorded. nil: match by `correlationId`.
+        var replyIndex: (@Sendable (AMQPDelivery) -> Int?)? = nil
+        /// Called on the collector's thread with the first reply to each message.
+        var onReply: (@Sendable (Int, AMQPDelivery) -> Void)? = nil
     }
 
     struct Result: Sendable {
@@ -65,11 +78,12 @@ struct LoadGenerator: Sendable {
         let publisherDone = StopFlag()
         let publisherFailed = StopFlag()
         let replies = Counter()
+        let sentAt = PublishTimes(count: config.messages)
 
         async let collected = onThread("load-collector") {
             try Self.collect(
                 config, logger: logger, ready: replyQueueReady, publisherDone: publisherDone,
-                publisherFailed: publisherFailed, replies: replies)
+                publisherFailed: publisherFailed, replies: replies, sentAt: sentAt)
         }
         let replyQueue: String
         do {
@@ -83,7 +97,7 @@ struct LoadGenerator: Sendable {
         do {
             published = try await onThread("load-publisher") {
                 defer { publisherDone.set() }
-                return try Self.publish(config, replyQueue: replyQueue, logger: logger, replies: replies)
+                return try Self.publish(config, replyQueue: replyQueue, logger: logger, replies: replies, sentAt: sentAt)
             }
         } catch {
             publisherFailed.set()
@@ -107,7 +121,7 @@ struct LoadGenerator: Sendable {
     }
 
     private static func publish(
-        _ config: Configuration, replyQueue: String, logger: Logger, replies: Counter
+        _ config: Configuration, replyQueue: String, logger: Logger, replies: Counter, sentAt: PublishTimes
     ) throws -> PublishStats {
         var connection = config.connection
         connection.connectionName = connection.connectionName ?? "tollgate-bench load publisher"
@@ -126,7 +140,7 @@ struct LoadGenerator: Sendable {
             }
         }
         var properties = config.properties
-        properties.replyTo = replyQueue
+        properties.replyTo = config.setReplyTo ? replyQueue : nil
         let window = max(1, config.confirmWindow)
         let interval = config.ratePerSecond.map { UInt64(1e9 / $0) }
         for index in 0..<config.messages {
@@ -157,7 +171,11 @@ struct LoadGenerator: Sendable {
             let now = monotonicNanos()
             if index == 0 { stats.firstPublishNanos = now }
             properties.correlationId = "\(index):\(now)"
-            _ = try c.publish(exchange: config.exchange, routingKey: config.routingKey, body: body, properties: properties)
+            if let messageIdFor = config.messageIdFor { properties.messageId = messageIdFor(index) }
+            if config.replyIndex != nil { sentAt.record(index, now) }
+            _ = try c.publish(
+                exchange: config.exchange, routingKey: config.routingKeyFor?(index) ?? config.routingKey, body: body,
+                properties: properties)
             tracker.published += 1
         }
         while tracker.confirmed < tracker.published {
@@ -180,7 +198,7 @@ struct LoadGenerator: Sendable {
 
     private static func collect(
         _ config: Configuration, logger: Logger, ready: OneShot<String>, publisherDone: StopFlag,
-        publisherFailed: StopFlag, replies: Counter
+        publisherFailed: StopFlag, replies: Counter, sentAt: PublishTimes
     ) throws -> CollectStats {
         var connection = config.connection
         connection.connectionName = connection.connectionName ?? "tollgate-bench load collector"
@@ -217,8 +235,13 @@ struct LoadGenerator: Sendable {
             }
             guard case .delivery(let d) = event else { continue }
             let now = monotonicNanos()
-            guard let id = config.correlationId(d), let (index, sent) = Self.parse(id), index < config.messages
-            else {
+            let match: (Int, UInt64)?
+            if let replyIndex = config.replyIndex {
+                match = replyIndex(d).flatMap { $0 >= 0 && $0 < config.messages ? ($0, sentAt[$0]) : nil }
+            } else {
+                match = config.correlationId(d).flatMap(Self.parse)
+            }
+            guard let (index, sent) = match, index >= 0, index < config.messages else {
                 stats.unknown += 1
                 continue
             }
@@ -232,6 +255,7 @@ struct LoadGenerator: Sendable {
             stats.lastReplyNanos = now
             lastProgress = now
             stats.latency.record(now > sent ? now - sent : 0)
+            config.onReply?(index, d)
         }
         return stats
     }
@@ -289,4 +313,16 @@ struct ConfirmTracker {
         confirmed += UInt64(newly)
         return newly
     }
+}
+
+/// When each message was published, for replies matched by `replyIndex` (written by the
+/// publisher before the publish, read by the collector after the reply).
+final class PublishTimes: Sendable {
+    private let times: Mutex<[UInt64]>
+
+    init(count: Int) { times = Mutex([UInt64](repeating: 0, count: count)) }
+
+    func record(_ index: Int, _ nanos: UInt64) { times.withLock { $0[index] = nanos } }
+
+    subscript(index: Int) -> UInt64 { times.withLock { $0[index] } }
 }

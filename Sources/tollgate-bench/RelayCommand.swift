@@ -66,6 +66,8 @@ struct RelayBenchmarkResult: Sendable {
     var inFlight: Int?
     var load: LoadGenerator.Result
     var relay: Relay.Stats
+    /// CPU used during the measured load (not the warm-up).
+    var cpu: CPUUsage
     /// Throughput of every run when the command repeated the measurement; this result is the median.
     var allRuns: [Double] = []
 
@@ -83,6 +85,7 @@ struct RelayBenchmarkResult: Sendable {
               throughput          \(Int(load.messagesPerSecond.rounded())) msg/s (first publish -> last reply, \(String(format: "%.2f", load.elapsed.seconds)) s)\(allRuns.count > 1 ? ", median of \(allRuns.map { String(Int($0.rounded())) }.joined(separator: ", "))" : "")
               publish rate        \(Int(load.publishedPerSecond.rounded())) msg/s (first publish -> last confirm)
               latency ms          p50 \(ms(l.percentile(50)))  p90 \(ms(l.percentile(90)))  p99 \(ms(l.percentile(99)))  max \(ms(l.max))
+              CPU                 \(cpu.perMessage(messages))
             """
     }
 
@@ -95,7 +98,7 @@ struct RelayBenchmarkResult: Sendable {
             "messages_per_second": (load.messagesPerSecond * 10).rounded() / 10,
             "publish_messages_per_second": (load.publishedPerSecond * 10).rounded() / 10,
             "elapsed_seconds": load.elapsed.seconds, "relay_ack_frames": relay.ackFrames,
-            "runs_messages_per_second": allRuns.map { ($0 * 10).rounded() / 10 },
+            "runs_messages_per_second": allRuns.map { ($0 * 10).rounded() / 10 }, "cpu": cpu.json(messages),
             "latency_ms": [
                 "p50": Double(l.percentile(50)) / 1e6, "p90": Double(l.percentile(90)) / 1e6,
                 "p99": Double(l.percentile(99)) / 1e6, "max": Double(l.max) / 1e6, "mean": l.mean / 1e6,
@@ -135,10 +138,14 @@ func runRelayBenchmark(
             logger: logger)
     }
     let outcome: Result<LoadGenerator.Result, any Error>
+    var cpu = CPUUsage(processSeconds: 0)
     do {
         try await relayReady.value
         if warmup > 0 { _ = try await load(warmup).run() }
-        outcome = .success(try await load(messages).run())
+        let before = CPUSnapshot.now()
+        let result = try await load(messages).run()
+        cpu = before.until(CPUSnapshot.now())
+        outcome = .success(result)
     } catch {
         outcome = .failure(error)
     }
@@ -152,5 +159,5 @@ func runRelayBenchmark(
     return RelayBenchmarkResult(
         url: connection.url, brokerVersion: brokerVersion, messages: messages, bodyBytes: bodyBytes,
         prefetch: prefetch, confirmWindow: confirmWindow, rate: rate, inFlight: inFlight, load: try outcome.get(),
-        relay: stats)
+        relay: stats, cpu: cpu)
 }

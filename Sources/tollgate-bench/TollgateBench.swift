@@ -9,6 +9,8 @@ struct TollgateBench: AsyncParsableCommand {
         subcommands: [
             // One per line so parallel work merges cleanly.
             RelayCommand.self,
+            WorkerBenchCommand.self,
+            EscalationBenchCommand.self,
             PolicyBench.self,
         ]
     )

@@ -168,10 +168,46 @@ struct AMQPMessagingTests {
         try c.publish(routingKey: q, body: [UInt8]())  // no body frame
         try c.publish(routingKey: q, body: exactlyOneFrame)
         try c.publish(routingKey: q, body: exactlyOneFrame + [8])  // two body frames
-        let got = try Broker.collect(on: c, count: 4)
+        let got = try Broker.collect(on: c, count: 4, ack: false)  // a no-ack consumer: acking would close the channel (406)
         #expect(got.map(\.body.count) == [big.count, 0, exactlyOneFrame.count, exactlyOneFrame.count + 1])
         #expect(got.first?.body == big)
         #expect(got.last?.body == exactlyOneFrame + [8])
+    }
+
+    @Test func heldPublishesArriveInOrderWithTheirSequenceNumbers() throws {
+        let publisher = try Broker.connect()
+        defer { publisher.close() }
+        let consumer = try Broker.connect()
+        defer { consumer.close() }
+        let q = try Broker.declareReplyQueue(on: consumer)
+        try publisher.confirmSelect()
+        var bodies = (0..<600).map { Array("message \($0)".utf8) }
+        let oneFrame = [UInt8](repeating: 7, count: publisher.frameMax - 8)
+        bodies.insert([], at: 10)  // no body frame
+        // Three one-frame bodies overflow the 256 KiB held: written when full.
+        bodies.insert(contentsOf: [oneFrame, oneFrame, oneFrame], at: 20)
+        // Several frames: not held; what is held goes first.
+        bodies.insert((0..<(1 << 20)).map { UInt8(truncatingIfNeeded: $0 &* 31) }, at: 300)
+        publisher.holdPublishes()
+        for (i, body) in bodies.enumerated() {
+            #expect(try publisher.publish(routingKey: q, body: body) == UInt64(i + 1))
+        }
+        try publisher.flushPublishes()
+        try Broker.waitForConfirms(on: publisher, through: UInt64(bodies.count))
+        let got = try Broker.collect(on: consumer, count: bodies.count, ack: false)
+        #expect(got.count == bodies.count)
+        #expect(got.map(\.body) == bodies)
+    }
+
+    @Test func heldPublishesAreWrittenBeforeTheNextCall() throws {
+        let c = try Broker.connect()
+        defer { c.close() }
+        let q = try Broker.declareReplyQueue(on: c)
+        c.holdPublishes()
+        try c.publish(routingKey: q, body: Array("held".utf8))
+        // No flushPublishes(): waiting for events writes what is held first.
+        let got = try Broker.collect(on: c, count: 1, ack: false)
+        #expect(got.map(\.body) == [Array("held".utf8)])
     }
 
     @Test func deletingTheQueueCancelsTheConsumer() throws {

@@ -1,0 +1,58 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Request ids `<worker-id>-<uuid>`: a time-ordered UUID (version 7: 48 bits of Unix time in
+/// milliseconds, 74 random bits from the system's CSPRNG) in lowercase, the format
+/// `UUID().uuidString.lowercased()` writes.
+///
+/// Time-ordered, because the escalations table is keyed by request id: a random (version 4) key
+/// lands on a random page of that index, so with 1,000,000 escalations pending each parked call
+/// dirtied (and wrote to the WAL) a page of its own, and parking was 23% slower than with an
+/// empty table (`tollgate-bench escalations`); new time-ordered keys go to the end of the index.
+/// And not Foundation's `UUID()`, which opens, reads and closes `/dev/urandom` on every call on
+/// Linux (about 8% of the worker thread in `tollgate-bench worker`); `SystemRandomNumberGenerator`
+/// asks `getrandom(2)`.
+struct RequestIDGenerator {
+    private let prefix: [UInt8]
+    private var random = SystemRandomNumberGenerator()
+
+    init(workerID: String) {
+        prefix = Array(workerID.utf8) + [UInt8(ascii: "-")]
+    }
+
+    mutating func next() -> String {
+        var now = timespec()
+        clock_gettime(CLOCK_REALTIME, &now)
+        let millis = UInt64(now.tv_sec) &* 1000 &+ UInt64(now.tv_nsec / 1_000_000)
+        // Bytes 0-5: time; byte 6: version 7 and random; byte 8: RFC 9562 variant and random.
+        let high: UInt64 = (millis << 16) | 0x7000 | (random.next() & 0x0fff)
+        let low: UInt64 = (random.next() & ~(0xc0 << 56)) | (0x80 << 56)
+        return format(high, low)
+    }
+
+    private func format(_ high: UInt64, _ low: UInt64) -> String {
+        let digits: StaticString = "0123456789abcdef"
+        return String(unsafeUninitializedCapacity: prefix.count + 36) { out in
+            var at = 0
+            for b in prefix {
+                out[at] = b
+                at += 1
+            }
+            digits.withUTF8Buffer { hex in
+                for i in 0..<16 {
+                    if i == 4 || i == 6 || i == 8 || i == 10 {
+                        out[at] = UInt8(ascii: "-")
+                        at += 1
+                    }
+                    let word = i < 8 ? high : low
+                    let b = UInt8(truncatingIfNeeded: word >> UInt64(56 - 8 * (i % 8)))
+                    out[at] = hex[Int(b >> 4)]
+                    out[at + 1] = hex[Int(b & 0x0f)]
+                    at += 2
+                }
+            }
+            return at
+        }
+    }
+}

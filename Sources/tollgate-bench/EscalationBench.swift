@@ -1,0 +1,326 @@
+import ArgumentParser
+import Foundation
+import Logging
+import Synchronization
+import TollgateAMQP
+import TollgateJSON
+import TollgateStore
+import TollgateWorker
+
+/// `tollgate-bench escalations`: escalations parked per second, votes turned into final
+/// decisions per second, and the latency from a vote's publish to the agent's final decision,
+/// with 0, 100,000 and 1,000,000 requests already pending.
+struct EscalationBenchCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "escalations",
+        abstract: "Measure parking, voting and vote-to-decision latency with a backlog of pending escalations.",
+        discussion: """
+            For each --pending N: a new database is filled with N pending escalations (deadlines 30 days \
+            away) through the Store API, a worker is started on it in this process (start-up time = until \
+            it consumes), and then, in order: (1) --calls allowed and denied tool calls at full speed \
+            (decisions/s with the backlog); (2) --park + --latency-votes calls of transfer_funds, which the \
+            seed policy escalates, at full speed (parked/s: first publish -> last `pending` reply); (3) \
+            --voter approves the first --park of them at full speed (final decisions/s: first vote -> last \
+            final `allow` in the agent's reply queue); (4) it approves the rest at --vote-rate per second \
+            (latency from each vote's publish to the agent receiving the final decision). Needs a broker \
+            with the test users (deploy/broker.sh start && deploy/broker-users.sh).
+            """)
+
+    @Option(help: "Backlogs of pending escalations to measure, comma-separated.") var pending = "0,100000,1000000"
+    @Option(help: "Escalations parked and approved at full speed per backlog.") var park = 20_000
+    @Option(help: "Escalations approved at --vote-rate for the latency figures.") var latencyVotes = 5_000
+    @Option(help: "Votes per second for the latency figures.") var voteRate = 500.0
+    @Option(help: "Allowed and denied tool calls per backlog (decision rate with the backlog; 0: skip).") var calls = 50_000
+    @Option(help: "Distinct agent ids.") var agents = 1000
+    @Option(help: "Body size of tool calls in bytes.") var bodyBytes = 256
+    @Option(help: "Worker durability: full or normal.") var durability = "full"
+    @Option(help: "Pending escalations inserted per transaction when filling the database.") var chunk = 50_000
+    @Option(help: "Policy file (transfer_funds must escalate).") var policy = "policies/approval-workflow.yaml"
+    @Option(help: "The RabbitMQ user who votes (user_id).") var voter = "manager@corp.com"
+    @Option(help: "The voter's password.") var voterPassword = "secret"
+    @Option(help: "Broker URL for the worker and the agents (amqp:// or amqps://).") var amqpURL = "amqp://guest:guest@127.0.0.1:5672/"
+    @Flag(help: "Print the result as one JSON object.") var json = false
+
+    func run() async throws {
+        var logger = Logger(label: "tollgate-bench")
+        logger.logLevel = .warning
+        guard let durability = StoreDurability(rawValue: durability) else {
+            throw ValidationError("unknown durability '\(self.durability)': use full or normal")
+        }
+        let backlogs = try pending.split(separator: ",").map { text -> Int in
+            guard let n = Int(text.trimmingCharacters(in: .whitespaces).replacingOccurrences(of: "_", with: "")), n >= 0 else {
+                throw ValidationError("--pending takes counts separated by commas, e.g. 0,100000,1000000")
+            }
+            return n
+        }
+        guard FileManager.default.fileExists(atPath: policy) else {
+            throw ValidationError("no policy at \(policy): run from the package root or give --policy")
+        }
+        let url = try AMQPURL(parsing: amqpURL)
+        var voterURL = url
+        voterURL.user = voter
+        voterURL.password = voterPassword
+        let agentConnection = AMQPConfiguration(url: url)
+        let voterConnection = AMQPConfiguration(url: voterURL)
+
+        var results: [EscalationMeasurement] = []
+        var brokerVersion = "?"
+        for n in backlogs {
+            let m = try await measure(
+                backlog: n, durability: durability, agents: agentConnection, voters: voterConnection, logger: logger)
+            brokerVersion = m.brokerVersion
+            if !json { print(m.line) }
+            results.append(m)
+        }
+        let report = EscalationReport(command: self, durability: durability, results: results, machine: machineSummary(brokerVersion: brokerVersion))
+        print(json ? report.json : report.table)
+        if results.contains(where: { !$0.complete }) { throw ExitCode(1) }
+    }
+
+    private func measure(
+        backlog: Int, durability: StoreDurability, agents: AMQPConfiguration, voters: AMQPConfiguration, logger: Logger
+    ) async throws -> EscalationMeasurement {
+        let folder = try makeScratchFolder()
+        let databasePath = "\(folder)/bench.db"
+        defer {
+            for suffix in ["", "-wal", "-shm"] { unlink(databasePath + suffix) }
+            rmdir(folder)
+        }
+        var m = EscalationMeasurement(backlog: backlog)
+        let fillStart = monotonicNanos()
+        try fill(databasePath, pending: backlog)
+        m.fillSeconds = Double(monotonicNanos() - fillStart) / 1e9
+        m.databaseBytes = (try? FileManager.default.attributesOfItem(atPath: databasePath)[.size] as? Int) ?? 0
+
+        let worker = try InProcessWorker(
+            amqpURL: amqpURL, policy: policy, durability: durability, databasePath: databasePath)
+        defer { worker.removeFiles() }
+        let t = worker.topology
+        let agentQueue = "\(worker.prefix).bench-agent"
+        m.brokerVersion = try await onThread("escalation-setup") {
+            let c = try AMQPConnection(configuration: agents, logger: logger)
+            defer { c.close() }
+            try c.queueDeclare(agentQueue, durable: true)
+            return c.serverProperties["version"]?.stringValue ?? "?"
+        }
+        let outcome: Result<Void, any Error>
+        do {
+            m.startup = try await worker.start()
+            if calls > 0 {
+                let mix = ToolCallMix(agents: self.agents, bodyBytes: bodyBytes, tag: "c", tools: ToolCallMix.allowAndDeny)
+                m.calls = try await mix.load(topology: t, connection: agents, messages: calls, logger: logger).run()
+            }
+
+            // Park: every reply is `pending`, with the request id to vote on.
+            let total = park + latencyVotes
+            let requestIDs = RequestIDs(count: total)
+            let mix = ToolCallMix(agents: self.agents, bodyBytes: bodyBytes, tag: "p", tools: ToolCallMix.escalating)
+            m.park = try await mix.load(
+                topology: t, connection: agents, messages: total, replyQueue: agentQueue,
+                onReply: { index, delivery in requestIDs.record(index, from: delivery.body) }, logger: logger
+            ).run()
+            m.pendingReplies = requestIDs.pendingCount
+            let ids = requestIDs.all
+
+            // Votes at full speed, then paced.
+            m.votes = try await votes(ids, range: 0..<park, topology: t, connection: voters, agentQueue: agentQueue, rate: nil, logger: logger).run()
+            if latencyVotes > 0 {
+                m.pacedVotes = try await votes(
+                    ids, range: park..<total, topology: t, connection: voters, agentQueue: agentQueue, rate: voteRate,
+                    logger: logger
+                ).run()
+            }
+            m.counters = worker.control.status.counters
+            outcome = .success(())
+        } catch {
+            outcome = .failure(error)
+        }
+        try await worker.stop()
+        await worker.deleteTopology(connection: agents, logger: logger)
+        _ = try? await onThread("escalation-cleanup") {
+            let c = try AMQPConnection(configuration: agents, logger: logger)
+            defer { c.close() }
+            _ = try c.queueDelete(agentQueue)
+        }
+        try outcome.get()
+        let store = try Store(readingExisting: databasePath)
+        m.pendingAfter = try store.pendingCount()
+        store.close()
+        return m
+    }
+
+    /// `pending` escalations through the public Store API, `chunk` per transaction.
+    private func fill(_ path: String, pending: Int) throws {
+        let store = try Store(path: path, workerID: "bench")
+        defer { store.close() }
+        let now = Millis(Date().timeIntervalSince1970 * 1000)
+        let deadline = now + 30 * 24 * 3600 * 1000
+        var ids = RequestIDSource(workerID: "bench")
+        var done = 0
+        while done < pending {
+            let count = min(chunk, pending - done)
+            try store.transaction {
+                for i in done..<done + count {
+                    try store.insertEscalation(
+                        EscalationRecord(
+                            requestID: ids.next(), workerID: "bench", agentID: "backlog-agent-\(i % 5000)",
+                            sessionID: "backlog-\(i / 40_000)", toolName: "transfer_funds",
+                            argumentsJSON: #"{"amount":\#(1000 + i % 9000),"to":"vendor-\#(i % 977)"}"#,
+                            reason: "Agent wants to transfer funds to a vendor account", rule: "escalate-transfer-funds",
+                            message: "Sensitive action: transfer_funds requires human approval",
+                            policyVersion: "approval-workflow-policy@1.0#backlog", approvers: [], requiredApprovals: 1,
+                            requiredDenials: 1, timeoutAction: "deny", createdAt: now,
+                            // Spread over a minute so the deadline index is not one value.
+                            deadline: deadline + Millis(i % 60_000), replyTo: "backlog-replies",
+                            correlationID: "backlog-\(i)", charged: true))
+                }
+            }
+            done += count
+        }
+    }
+
+    /// Approvals of `ids[range]` from the voter; each one's reply is the final decision in the
+    /// agent's queue, matched by the parking call's correlation id ("<index>:<ns>").
+    private func votes(
+        _ ids: [String], range: Range<Int>, topology: Topology, connection: AMQPConfiguration, agentQueue: String,
+        rate: Double?, logger: Logger
+    ) -> LoadGenerator {
+        let base = range.lowerBound
+        let voter = self.voter
+        var properties = AMQPProperties(contentType: "application/json", deliveryMode: AMQPProperties.persistent)
+        properties.userId = voter
+        var c = LoadGenerator.Configuration(
+            connection: connection, exchange: topology.approvalsExchange, routingKey: topology.workerID,
+            replyQueue: agentQueue, messages: range.count, ratePerSecond: rate, properties: properties,
+            body: { k in Array(#"{"request_id":"\#(ids[base + k])","decision":"approve"}"#.utf8) })
+        c.setReplyTo = false
+        c.messageIdFor = { k in "vote-\(base + k)" }
+        c.replyIndex = { delivery in
+            guard let id = delivery.properties.correlationId, let (parked, _) = LoadGenerator.parse(id),
+                case .object(let body)? = try? JSONValue.parse(delivery.body),
+                body["final"]?.boolValue == true, body["decision"]?.stringValue == "allow"
+            else { return nil }
+            return parked - base
+        }
+        return LoadGenerator(configuration: c, logger: logger)
+    }
+}
+
+/// Request ids like the worker's (`<worker-id>-<uuid>`, a version-7 UUID: time, then random).
+struct RequestIDSource {
+    let workerID: String
+    var random = SystemRandomNumberGenerator()
+
+    mutating func next() -> String {
+        let millis = UInt64(Date().timeIntervalSince1970 * 1000)
+        let high: UInt64 = (millis << 16) | 0x7000 | (random.next() & 0x0fff)
+        let low: UInt64 = (random.next() & ~(0xc0 << 56)) | (0x80 << 56)
+        let uuid = UUID(uuid: withUnsafeBytes(of: (high.bigEndian, low.bigEndian)) { raw in
+            var u: uuid_t = (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
+            withUnsafeMutableBytes(of: &u) { $0.copyMemory(from: raw) }
+            return u
+        })
+        return "\(workerID)-\(uuid.uuidString.lowercased())"
+    }
+}
+
+/// The request ids of parked calls, by call index, from their `pending` replies.
+final class RequestIDs: Sendable {
+    private let state: Mutex<(ids: [String], pending: Int)>
+
+    init(count: Int) { state = Mutex((ids: [String](repeating: "", count: count), pending: 0)) }
+
+    func record(_ index: Int, from body: [UInt8]) {
+        guard case .object(let reply)? = try? JSONValue.parse(body), let id = reply["request_id"]?.stringValue else { return }
+        let pending = reply["decision"]?.stringValue == "pending"
+        state.withLock {
+            $0.ids[index] = id
+            if pending { $0.pending += 1 }
+        }
+    }
+
+    var all: [String] { state.withLock { $0.ids } }
+    var pendingCount: Int { state.withLock { $0.pending } }
+}
+
+struct EscalationMeasurement: Sendable {
+    var backlog: Int
+    var brokerVersion = "?"
+    var fillSeconds = 0.0
+    var databaseBytes = 0
+    var startup: Duration = .zero
+    var calls: LoadGenerator.Result?
+    var park: LoadGenerator.Result?
+    var pendingReplies = 0
+    var votes: LoadGenerator.Result?
+    var pacedVotes: LoadGenerator.Result?
+    var counters = WorkerCounters()
+    var pendingAfter = 0
+
+    var complete: Bool {
+        [calls, park, votes, pacedVotes].allSatisfy { r in r.map { $0.replies == $0.messages } ?? true }
+            && pendingReplies == (park?.messages ?? 0)
+    }
+
+    var line: String {
+        "pending \(backlog): start-up \(String(format: "%.0f", startup.seconds * 1000)) ms"
+            + (calls.map { " | calls \(rateText($0.messagesPerSecond))/s" } ?? "")
+            + (park.map { " | parked \(rateText($0.messagesPerSecond))/s" } ?? "")
+            + (votes.map { " | final decisions \(rateText($0.messagesPerSecond))/s" } ?? "")
+            + (pacedVotes.map { " | vote -> decision p50 \(millisText($0.latency.percentile(50))) ms p99 \(millisText($0.latency.percentile(99))) ms" } ?? "")
+    }
+}
+
+struct EscalationReport {
+    var command: EscalationBenchCommand
+    var durability: StoreDurability
+    var results: [EscalationMeasurement]
+    var machine: [String: String]
+
+    var table: String {
+        let c = command
+        var lines = [
+            "tollgate-bench escalations: parking, voting and vote -> decision latency with a backlog of pending escalations",
+            "  machine     \(machine["nproc"] ?? "?") cores, \(machine["cpu"] ?? "?"), \(machine["memory_gib"] ?? "?") GiB, Linux \(machine["kernel"] ?? "?"), RabbitMQ \(machine["rabbitmq"] ?? "?")",
+            "  worker      in-process WorkerService, --durability \(durability.rawValue), \(c.policy), prefetch 200, maxBatch 256",
+            "  load        \(c.calls) tool calls; \(c.park) parked then approved at full speed; \(c.latencyVotes) approved at \(Int(c.voteRate))/s by \(c.voter)",
+            "",
+            "  pending     fill s  db MB  start-up ms  calls/s  parked/s  final/s  vote->final ms p50   p90    p99    max",
+        ]
+        for r in results {
+            let paced = r.pacedVotes?.latency
+            lines.append(
+                "  \(pad(rateText(Double(r.backlog)), 9))  \(pad(String(format: "%.1f", r.fillSeconds), 6))  \(pad(String(r.databaseBytes >> 20), 5))  \(pad(String(format: "%.0f", r.startup.seconds * 1000), 11))  \(pad(r.calls.map { rateText($0.messagesPerSecond) } ?? "-", 7))  \(pad(r.park.map { rateText($0.messagesPerSecond) } ?? "-", 8))  \(pad(r.votes.map { rateText($0.messagesPerSecond) } ?? "-", 7))  "
+                    + (paced.map { "\(pad(millisText($0.percentile(50)), 18)) \(pad(millisText($0.percentile(90)), 6)) \(pad(millisText($0.percentile(99)), 6)) \(pad(millisText($0.max), 6))" } ?? "-"))
+        }
+        lines.append("")
+        for r in results {
+            lines.append(
+                "  pending \(rateText(Double(r.backlog))): pending replies \(r.pendingReplies) of \(r.park?.messages ?? 0), finals \((r.votes?.replies ?? 0) + (r.pacedVotes?.replies ?? 0)) of \((r.votes?.messages ?? 0) + (r.pacedVotes?.messages ?? 0)), votes accepted \(r.counters.votesAccepted) rejected \(r.counters.votesRejected), still pending after \(rateText(Double(r.pendingAfter)))"
+                    + (r.votes.map { "; full-speed vote -> final latency \($0.latency.summary) (queueing)" } ?? ""))
+        }
+        return lines.joined(separator: "\n")
+    }
+
+    var json: String {
+        let c = command
+        func rate(_ r: LoadGenerator.Result?) -> Any { r.map { ($0.messagesPerSecond * 10).rounded() / 10 } ?? NSNull() }
+        let rows: [[String: Any]] = results.map { r in
+            [
+                "pending": r.backlog, "fill_seconds": r.fillSeconds, "database_bytes": r.databaseBytes,
+                "startup_ms": r.startup.seconds * 1000, "calls_per_second": rate(r.calls), "parked_per_second": rate(r.park),
+                "final_decisions_per_second": rate(r.votes),
+                "vote_to_final_ms": r.pacedVotes.map { $0.latency.jsonMillis } as Any,
+                "vote_to_final_full_speed_ms": r.votes.map { $0.latency.jsonMillis } as Any,
+                "pending_replies": r.pendingReplies, "votes_accepted": r.counters.votesAccepted,
+                "votes_rejected": r.counters.votesRejected, "pending_after": r.pendingAfter,
+            ]
+        }
+        let object: [String: Any] = [
+            "benchmark": "escalations", "machine": machine, "durability": durability.rawValue, "calls": c.calls,
+            "park": c.park, "latency_votes": c.latencyVotes, "vote_rate": c.voteRate, "results": rows,
+        ]
+        let data = try! JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])
+        return String(decoding: data, as: UTF8.self)
+    }
+}
