@@ -171,6 +171,23 @@ final class WorkerProcess {
             Glibc.kill(p.processIdentifier, SIGKILL)
             p.waitUntilExit()
         }
+        removeTopology()
+    }
+
+    /// Deletes this worker's queues and its prefix's exchanges, so test runs do not pile up
+    /// quorum queues on the broker (each holds files and memory).
+    func removeTopology() {
+        guard let c = try? AMQPConnection(
+            configuration: AMQPConfiguration(url: Broker.url, connectionName: "test cleanup"), logger: Broker.logger)
+        else { return }
+        defer { c.close() }
+        let t = topology
+        for queue in ["\(prefix).toolcalls.\(workerID)", "\(prefix).approvals.\(workerID)", t.dead] {
+            guard (try? c.queueDelete(queue)) != nil else { return }
+        }
+        for exchange in [t.toolcalls, t.approvals, t.escalations, t.decisions, t.dead] {
+            guard (try? c.exchangeDelete(exchange)) != nil else { return }
+        }
     }
 
     /// Runs a `tollgate` subcommand against this worker's database; returns status and output.
