@@ -379,7 +379,7 @@ struct EscalationTests {
         }
         #expect(f.worker.terminate() == 0)
         #expect(try runTollgate(["audit", "verify", "--db", f.worker.databasePath]).status == 0)
-        try sqlite(f.worker.databasePath, "UPDATE audit SET decision = 'allow' WHERE seq = 2")
+        _ = try sqlite(f.worker.databasePath, "UPDATE audit SET decision = 'allow' WHERE seq = 2")
         let result = try runTollgate(["audit", "verify", "--db", f.worker.databasePath])
         #expect(result.status == 1)
         #expect(result.output.contains("TAMPERED: entry 2 was edited"), "\(result.output)")

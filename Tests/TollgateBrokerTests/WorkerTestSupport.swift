@@ -66,7 +66,7 @@ final class WorkerProcess {
         self.logPath = scratch.path("\(workerID).log")
         self.arguments = policies.flatMap { ["--policy", $0] } + arguments
         self.environment = environment
-        FileManager.default.createFile(atPath: logPath, contents: nil)
+        _ = FileManager.default.createFile(atPath: logPath, contents: nil)
     }
 
     var topology: (toolcalls: String, approvals: String, escalations: String, decisions: String, dead: String) {

@@ -186,7 +186,7 @@ struct StoreTests {
             }
         }
         #expect(try store.budgetUsed(agentID: "a", sessionID: "") == 0)
-        try store.transaction { try store.appendAudit(auditEntry(2)) }
+        _ = try store.transaction { try store.appendAudit(auditEntry(2)) }
         let check = try store.verifyAudit()
         #expect(check.isIntact)
         #expect(check.headSeq == 1)
@@ -207,7 +207,7 @@ struct StoreTests {
         let tmp = try TemporaryDatabase()
         let missing = #expect(throws: StoreError.self) { try Store(readingExisting: tmp.path) }
         #expect(missing?.description.contains("no database at") == true)
-        FileManager.default.createFile(atPath: tmp.path, contents: Data("not sqlite at all, just text".utf8))
+        _ = FileManager.default.createFile(atPath: tmp.path, contents: Data("not sqlite at all, just text".utf8))
         #expect(throws: StoreError.self) { try Store(readingExisting: tmp.path) }
     }
 }
@@ -237,7 +237,7 @@ struct AuditChainTests {
     @Test("entries chain across transactions")
     func acrossTransactions() throws {
         let (_, store) = try chain(3)
-        try store.transaction { try store.appendAudit(auditEntry(4)) }
+        _ = try store.transaction { try store.appendAudit(auditEntry(4)) }
         var seqs: [Int64] = []
         var previous = AuditRecord.genesisHash
         try store.forEachAudit { record in
