@@ -8,15 +8,17 @@ import TollgateAMQP
     "Broker restart", .serialized,
     .enabled(if: ProcessInfo.processInfo.environment["TOLLGATE_DISRUPTIVE_TESTS"] == "1", "set TOLLGATE_DISRUPTIVE_TESTS=1"))
 struct BrokerRestartTests {
-    /// Runs deploy/broker.sh with `command`.
-    func broker(_ command: String) throws {
-        let p = Process()
-        p.executableURL = packageRoot.appendingPathComponent("deploy/broker.sh")
-        p.arguments = [command]
-        p.environment = ProcessInfo.processInfo.environment.merging(["TOLLGATE_BROKER_TLS": "0"]) { $1 }
-        try p.run()
-        p.waitUntilExit()
-        guard p.terminationStatus == 0 else { throw BrokerTestError("deploy/broker.sh \(command) failed") }
+    /// Runs deploy/broker.sh with `command`, its output in `log`.
+    ///
+    /// Through system(3), not Foundation's Process: `start` leaves a detached broker behind that
+    /// inherits the descriptors Process watches to learn that its child exited, and
+    /// `waitUntilExit()` would then wait for the broker to stop.
+    func broker(_ command: String, log: String) throws {
+        let script = packageRoot.appendingPathComponent("deploy/broker.sh").path
+        let status = system("'\(script)' \(command) >>'\(log)' 2>&1 </dev/null")
+        guard status == 0 else {
+            throw BrokerTestError("deploy/broker.sh \(command) failed (\(status)): \((try? String(contentsOfFile: log, encoding: .utf8)) ?? "")")
+        }
     }
 
     @Test("the broker restarts under load: the worker reconnects, carries on, and every call is answered")
@@ -40,8 +42,8 @@ struct BrokerRestartTests {
         _ = try agent.await(count: 500, timeout: .seconds(30))
         var answered = Set(agent.messages().compactMap(\.correlationID))
 
-        try broker("stop")
-        try broker("start")
+        try broker("stop", log: scratch.path("broker.log"))
+        try broker("start", log: scratch.path("broker.log"))
         // The worker finds the broker again by itself.
         #expect(worker.waitForLog("] consuming", count: 2, timeout: .seconds(60)), "\(worker.log.suffix(2000))")
         #expect(worker.log.contains("broker connection lost; reconnecting"))
