@@ -6,8 +6,8 @@
 #   deploy/test.sh --filter Store  passes its arguments to `swift test`
 #
 # Steps: apt packages (deploy/install-deps.sh), a local RabbitMQ with the consistent-hash plugin
-# (deploy/broker.sh start), the test users (deploy/broker-users.sh), a build in which a warning in
-# Tollgate's own code is an error, then `swift test`.
+# (deploy/broker.sh start), the test users (deploy/broker-users.sh), `swift format lint`, a build
+# in which a warning in Tollgate's own code is an error, then `swift test`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -23,6 +23,12 @@ deploy/install-deps.sh
 step "broker"
 deploy/broker.sh start
 deploy/broker-users.sh
+
+step "format (swift format lint --strict, rules in .swift-format)"
+if ! swift format lint --strict --recursive Sources Tests Package.swift; then
+    echo "test: formatting differs from .swift-format: run 'swift format format -i -r Sources Tests Package.swift'" >&2
+    exit 1
+fi
 
 step "build (warnings in Tollgate's code are errors)"
 log=$(mktemp)

@@ -14,8 +14,11 @@ public struct AMQPConfiguration: Sendable {
         public var clientKeyPath: String?
 
         public init(
-            caCertificatePath: String? = nil, verifyPeer: Bool = true, verifyHostname: Bool = true,
-            clientCertificatePath: String? = nil, clientKeyPath: String? = nil
+            caCertificatePath: String? = nil,
+            verifyPeer: Bool = true,
+            verifyHostname: Bool = true,
+            clientCertificatePath: String? = nil,
+            clientKeyPath: String? = nil
         ) {
             self.caCertificatePath = caCertificatePath
             self.verifyPeer = verifyPeer
@@ -45,8 +48,13 @@ public struct AMQPConfiguration: Sendable {
     public var coalescePublishFrames: Bool = true
 
     public init(
-        url: AMQPURL, heartbeatSeconds: Int = 30, frameMax: Int = 131_072, channelMax: Int = 0,
-        connectionName: String? = nil, tls: TLSOptions = TLSOptions(), connectTimeout: Duration = .seconds(10),
+        url: AMQPURL,
+        heartbeatSeconds: Int = 30,
+        frameMax: Int = 131_072,
+        channelMax: Int = 0,
+        connectionName: String? = nil,
+        tls: TLSOptions = TLSOptions(),
+        connectTimeout: Duration = .seconds(10),
         rpcTimeout: Duration = .seconds(30)
     ) {
         self.url = url

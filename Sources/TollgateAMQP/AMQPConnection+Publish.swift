@@ -49,7 +49,9 @@ struct FrameWriter {
     /// frame's header into `buffer`; returns their length (the body and one frame-end byte
     /// follow when the body is not empty), or nil when they do not fit.
     private func encodeHead(
-        channel: amqp_channel_t, method: inout amqp_basic_publish_t, properties: inout amqp_basic_properties_t,
+        channel: amqp_channel_t,
+        method: inout amqp_basic_publish_t,
+        properties: inout amqp_basic_properties_t,
         bodyCount: Int
     ) -> Int? {
         var at = 0
@@ -61,7 +63,9 @@ struct FrameWriter {
             buffer.storeBytes(of: v.bigEndian, toByteOffset: at, as: UInt16.self)
             at += 2
         }
-        func put32(_ v: UInt32, at offset: Int) { buffer.storeBytes(of: v.bigEndian, toByteOffset: offset, as: UInt32.self) }
+        func put32(_ v: UInt32, at offset: Int) {
+            buffer.storeBytes(of: v.bigEndian, toByteOffset: offset, as: UInt32.self)
+        }
         // Method frame: type, channel, size, class+method id, arguments, frame-end.
         put8(UInt8(AMQP_FRAME_METHOD))
         put16(channel)
@@ -70,7 +74,10 @@ struct FrameWriter {
         put32(AMQPMethod.basicPublish, at: at)
         at += 4
         let methodLength = amqp_encode_method(
-            AMQPMethod.basicPublish, &method, amqp_bytes_t(len: capacity - at - 64, bytes: buffer + at))
+            AMQPMethod.basicPublish,
+            &method,
+            amqp_bytes_t(len: capacity - at - 64, bytes: buffer + at)
+        )
         guard methodLength >= 0 else { return nil }
         at += Int(methodLength)
         put32(UInt32(methodLength) + 4, at: methodSizeAt)
@@ -85,7 +92,10 @@ struct FrameWriter {
         buffer.storeBytes(of: UInt64(bodyCount).bigEndian, toByteOffset: at, as: UInt64.self)
         at += 8
         let propertiesLength = amqp_encode_properties(
-            60, &properties, amqp_bytes_t(len: capacity - at - 64, bytes: buffer + at))
+            60,
+            &properties,
+            amqp_bytes_t(len: capacity - at - 64, bytes: buffer + at)
+        )
         guard propertiesLength >= 0 else { return nil }
         at += Int(propertiesLength)
         put32(UInt32(propertiesLength) + 12, at: headerSizeAt)
@@ -103,8 +113,13 @@ struct FrameWriter {
     /// Sends basic.publish + header + one body frame on `channel` through `fd`, waiting at most
     /// `stallLimitMs` (or forever when negative) for the socket to accept more data.
     func publish(
-        fd: Int32, channel: amqp_channel_t, method: inout amqp_basic_publish_t,
-        properties: inout amqp_basic_properties_t, body: UnsafeRawBufferPointer, frameMax: Int, stallLimitMs: Int32
+        fd: Int32,
+        channel: amqp_channel_t,
+        method: inout amqp_basic_publish_t,
+        properties: inout amqp_basic_properties_t,
+        body: UnsafeRawBufferPointer,
+        frameMax: Int,
+        stallLimitMs: Int32
     ) -> Outcome {
         guard body.count <= frameMax - 8,
             let head = encodeHead(channel: channel, method: &method, properties: &properties, bodyCount: body.count)
@@ -131,8 +146,11 @@ struct FrameWriter {
 
     /// Appends the frames of a single-frame publish to the held bytes (the body is copied).
     mutating func hold(
-        channel: amqp_channel_t, method: inout amqp_basic_publish_t, properties: inout amqp_basic_properties_t,
-        body: UnsafeRawBufferPointer, frameMax: Int
+        channel: amqp_channel_t,
+        method: inout amqp_basic_publish_t,
+        properties: inout amqp_basic_properties_t,
+        body: UnsafeRawBufferPointer,
+        frameMax: Int
     ) -> HoldOutcome {
         guard body.count <= frameMax - 8,
             let head = encodeHead(channel: channel, method: &method, properties: &properties, bodyCount: body.count)
@@ -177,7 +195,9 @@ struct FrameWriter {
             if n < 0 {
                 let e = errno
                 if e == EINTR { continue }
-                guard e == EAGAIN || e == EWOULDBLOCK else { return .failed(status: AMQP_STATUS_SOCKET_ERROR.rawValue, errno: e) }
+                guard e == EAGAIN || e == EWOULDBLOCK else {
+                    return .failed(status: AMQP_STATUS_SOCKET_ERROR.rawValue, errno: e)
+                }
                 var pfd = pollfd(fd: fd, events: Int16(POLLOUT), revents: 0)
                 let ready = poll(&pfd, 1, stallLimitMs)
                 if ready == 0 { return .stalled }

@@ -78,7 +78,8 @@ public final class AMQPConnection {
         }
         logger.debug(
             "AMQP connection open",
-            metadata: [AMQPLogKey.heartbeat: "\(heartbeatSeconds)", AMQPLogKey.frameMax: "\(frameMax)"])
+            metadata: [AMQPLogKey.heartbeat: "\(heartbeatSeconds)", AMQPLogKey.frameMax: "\(frameMax)"]
+        )
     }
 
     deinit {
@@ -95,8 +96,15 @@ public final class AMQPConnection {
         let context = "connecting to \(url.endpoint)"
         func error(_ kind: AMQPError.Kind, _ message: String, status: Int32? = nil, code: UInt16? = nil) -> AMQPError {
             AMQPError(
-                kind, message: message, context: context, libraryStatus: status, replyCode: code,
-                endpoint: url.endpoint, user: url.user, vhost: url.vhost)
+                kind,
+                message: message,
+                context: context,
+                libraryStatus: status,
+                replyCode: code,
+                endpoint: url.endpoint,
+                user: url.user,
+                vhost: url.vhost
+            )
         }
         for (what, value) in [("host", url.host), ("user", url.user), ("password", url.password), ("vhost", url.vhost)]
         where value.utf8.contains(0) {
@@ -116,8 +124,11 @@ public final class AMQPConnection {
             if let cert = tls.clientCertificatePath, let key = tls.clientKeyPath {
                 let status = amqp_ssl_socket_set_key(socket, cert, key)
                 guard status == AMQP_STATUS_OK.rawValue else {
-                    throw error(.invalidArgument, "cannot load the client certificate '\(cert)' or key '\(key)'",
-                                status: status)
+                    throw error(
+                        .invalidArgument,
+                        "cannot load the client certificate '\(cert)' or key '\(key)'",
+                        status: status
+                    )
                 }
             }
             amqp_ssl_socket_set_verify_peer(socket, tls.verifyPeer ? 1 : 0)
@@ -143,8 +154,15 @@ public final class AMQPConnection {
         arena.recycle()
         var clientProperties = arena.table(clientPropertiesTable())
         let reply = tollgate_amqp_login_plain(
-            st, url.vhost, Int32(configuration.channelMax), Int32(configuration.frameMax),
-            Int32(configuration.heartbeatSeconds), &clientProperties, url.user, url.password)
+            st,
+            url.vhost,
+            Int32(configuration.channelMax),
+            Int32(configuration.frameMax),
+            Int32(configuration.heartbeatSeconds),
+            &clientProperties,
+            url.user,
+            url.password
+        )
         try checkLogin(st, reply, error)
         heartbeatSeconds = Int(amqp_get_heartbeat(st))
         frameMax = Int(amqp_get_frame_max(st))
@@ -196,11 +214,13 @@ public final class AMQPConnection {
     private func setUserTimeout(_ fd: Int32) {
         guard fd >= 0, configuration.heartbeatSeconds > 0 else { return }
         var ms = UInt32(min(configuration.heartbeatSeconds * 2, 600) * 1000)
-        _ = setsockopt(fd, Int32(IPPROTO_TCP), 18 /* TCP_USER_TIMEOUT */, &ms, socklen_t(MemoryLayout<UInt32>.size))
+        let tcpUserTimeout: Int32 = 18  // TCP_USER_TIMEOUT, not exported by Glibc's module
+        _ = setsockopt(fd, Int32(IPPROTO_TCP), tcpUserTimeout, &ms, socklen_t(MemoryLayout<UInt32>.size))
     }
 
     private func checkLogin(
-        _ st: amqp_connection_state_t, _ reply: amqp_rpc_reply_t,
+        _ st: amqp_connection_state_t,
+        _ reply: amqp_rpc_reply_t,
         _ error: (AMQPError.Kind, String, Int32?, UInt16?) -> AMQPError
     ) throws(AMQPError) {
         switch reply.reply_type {
@@ -236,7 +256,11 @@ public final class AMQPConnection {
 
     /// Declares an exchange (`direct`, `topic`, `fanout`, `headers`, `x-consistent-hash`, ...).
     public func exchangeDeclare(
-        _ name: String, type: String, durable: Bool = true, autoDelete: Bool = false, internal isInternal: Bool = false,
+        _ name: String,
+        type: String,
+        durable: Bool = true,
+        autoDelete: Bool = false,
+        internal isInternal: Bool = false,
         arguments: AMQPTable = AMQPTable()
     ) throws(AMQPError) {
         let context = "declaring exchange '\(name)' of type '\(type)'"
@@ -244,8 +268,16 @@ public final class AMQPConnection {
         try validate(name, "exchange name", context)
         arena.recycle()
         _ = amqp_exchange_declare(
-            st, Self.channel, arena.bytes(name), arena.bytes(type), 0, durable ? 1 : 0, autoDelete ? 1 : 0,
-            isInternal ? 1 : 0, arena.table(arguments))
+            st,
+            Self.channel,
+            arena.bytes(name),
+            arena.bytes(type),
+            0,
+            durable ? 1 : 0,
+            autoDelete ? 1 : 0,
+            isInternal ? 1 : 0,
+            arena.table(arguments)
+        )
         try check(amqp_get_rpc_reply(st), context, exchangeType: type)
     }
 
@@ -263,25 +295,41 @@ public final class AMQPConnection {
     /// For a quorum queue pass `arguments: ["x-queue-type": "quorum"]` (durable, not exclusive).
     @discardableResult
     public func queueDeclare(
-        _ name: String, durable: Bool = true, exclusive: Bool = false, autoDelete: Bool = false,
-        passive: Bool = false, arguments: AMQPTable = AMQPTable()
+        _ name: String,
+        durable: Bool = true,
+        exclusive: Bool = false,
+        autoDelete: Bool = false,
+        passive: Bool = false,
+        arguments: AMQPTable = AMQPTable()
     ) throws(AMQPError) -> AMQPQueueInfo {
         let context = "declaring queue '\(name)'"
         let st = try usable(context)
         try validate(name, "queue name", context)
         arena.recycle()
         let ok = amqp_queue_declare(
-            st, Self.channel, arena.bytes(name), passive ? 1 : 0, durable ? 1 : 0, exclusive ? 1 : 0,
-            autoDelete ? 1 : 0, arena.table(arguments))
+            st,
+            Self.channel,
+            arena.bytes(name),
+            passive ? 1 : 0,
+            durable ? 1 : 0,
+            exclusive ? 1 : 0,
+            autoDelete ? 1 : 0,
+            arena.table(arguments)
+        )
         try check(amqp_get_rpc_reply(st), context)
         guard let ok else { throw fail(.protocolError, "no queue.declare-ok", context) }
         return AMQPQueueInfo(
-            name: ok.pointee.queue.string, messageCount: ok.pointee.message_count,
-            consumerCount: ok.pointee.consumer_count)
+            name: ok.pointee.queue.string,
+            messageCount: ok.pointee.message_count,
+            consumerCount: ok.pointee.consumer_count
+        )
     }
 
     public func queueBind(
-        queue: String, exchange: String, routingKey: String, arguments: AMQPTable = AMQPTable()
+        queue: String,
+        exchange: String,
+        routingKey: String,
+        arguments: AMQPTable = AMQPTable()
     ) throws(AMQPError) {
         let context = "binding queue '\(queue)' to exchange '\(exchange)' with routing key '\(routingKey)'"
         let st = try usable(context)
@@ -290,20 +338,33 @@ public final class AMQPConnection {
         try validate(routingKey, "routing key", context)
         arena.recycle()
         _ = amqp_queue_bind(
-            st, Self.channel, arena.bytes(queue), arena.bytes(exchange), arena.bytes(routingKey),
-            arena.table(arguments))
+            st,
+            Self.channel,
+            arena.bytes(queue),
+            arena.bytes(exchange),
+            arena.bytes(routingKey),
+            arena.table(arguments)
+        )
         try check(amqp_get_rpc_reply(st), context)
     }
 
     public func queueUnbind(
-        queue: String, exchange: String, routingKey: String, arguments: AMQPTable = AMQPTable()
+        queue: String,
+        exchange: String,
+        routingKey: String,
+        arguments: AMQPTable = AMQPTable()
     ) throws(AMQPError) {
         let context = "unbinding queue '\(queue)' from exchange '\(exchange)'"
         let st = try usable(context)
         arena.recycle()
         _ = amqp_queue_unbind(
-            st, Self.channel, arena.bytes(queue), arena.bytes(exchange), arena.bytes(routingKey),
-            arena.table(arguments))
+            st,
+            Self.channel,
+            arena.bytes(queue),
+            arena.bytes(exchange),
+            arena.bytes(routingKey),
+            arena.table(arguments)
+        )
         try check(amqp_get_rpc_reply(st), context)
     }
 
@@ -345,7 +406,10 @@ public final class AMQPConnection {
     /// (the broker's choice when `consumerTag` is empty).
     @discardableResult
     public func basicConsume(
-        queue: String, consumerTag: String = "", noAck: Bool = false, exclusive: Bool = false,
+        queue: String,
+        consumerTag: String = "",
+        noAck: Bool = false,
+        exclusive: Bool = false,
         arguments: AMQPTable = AMQPTable()
     ) throws(AMQPError) -> String {
         let context = "starting a consumer on queue '\(queue)'"
@@ -353,8 +417,15 @@ public final class AMQPConnection {
         try validate(queue, "queue name", context)
         arena.recycle()
         let ok = amqp_basic_consume(
-            st, Self.channel, arena.bytes(queue), arena.bytes(consumerTag), 0, noAck ? 1 : 0, exclusive ? 1 : 0,
-            arena.table(arguments))
+            st,
+            Self.channel,
+            arena.bytes(queue),
+            arena.bytes(consumerTag),
+            0,
+            noAck ? 1 : 0,
+            exclusive ? 1 : 0,
+            arena.table(arguments)
+        )
         try check(amqp_get_rpc_reply(st), context)
         guard let ok else { throw fail(.protocolError, "no basic.consume-ok", context) }
         return ok.pointee.consumer_tag.string
@@ -405,14 +476,19 @@ public final class AMQPConnection {
     /// no queue takes comes back as a `.returned` event (before its ack).
     @discardableResult
     public func publish(
-        exchange: String = "", routingKey: String, body: some ContiguousBytes,
-        properties: AMQPProperties = AMQPProperties(), mandatory: Bool = false
+        exchange: String = "",
+        routingKey: String,
+        body: some ContiguousBytes,
+        properties: AMQPProperties = AMQPProperties(),
+        mandatory: Bool = false
     ) throws(AMQPError) -> UInt64 {
         let st = try usable("publishing", flushingHeld: false)
         if exchange.utf8.count > 255 || routingKey.utf8.count > 255 {
             throw AMQPError(
-                .invalidArgument, message: "exchange names and routing keys are at most 255 bytes",
-                context: "publishing to exchange '\(exchange)'")
+                .invalidArgument,
+                message: "exchange names and routing keys are at most 255 bytes",
+                context: "publishing to exchange '\(exchange)'"
+            )
         }
         arena.recycle()
         var props = arena.properties(properties)
@@ -421,18 +497,32 @@ public final class AMQPConnection {
         let status: Int32 = body.withUnsafeBytes { raw in
             if frameWriter != nil {
                 var method = amqp_basic_publish_t(
-                    ticket: 0, exchange: ex, routing_key: rk, mandatory: mandatory ? 1 : 0, immediate: 0)
+                    ticket: 0,
+                    exchange: ex,
+                    routing_key: rk,
+                    mandatory: mandatory ? 1 : 0,
+                    immediate: 0
+                )
                 if holding {
                     switch frameWriter!.hold(
-                        channel: Self.channel, method: &method, properties: &props, body: raw, frameMax: frameMax)
+                        channel: Self.channel,
+                        method: &method,
+                        properties: &props,
+                        body: raw,
+                        frameMax: frameMax
+                    )
                     {
                     case .held: return AMQP_STATUS_OK.rawValue
                     case .full:
                         let flushed = flushHeld(st)
                         guard flushed == AMQP_STATUS_OK.rawValue else { return flushed }
                         if case .held = frameWriter!.hold(
-                            channel: Self.channel, method: &method, properties: &props, body: raw, frameMax: frameMax)
-                        {
+                            channel: Self.channel,
+                            method: &method,
+                            properties: &props,
+                            body: raw,
+                            frameMax: frameMax
+                        ) {
                             return AMQP_STATUS_OK.rawValue
                         }
                     case .unsuitable:
@@ -442,8 +532,14 @@ public final class AMQPConnection {
                     }
                 }
                 switch frameWriter!.publish(
-                    fd: amqp_get_sockfd(st), channel: Self.channel, method: &method, properties: &props, body: raw,
-                    frameMax: frameMax, stallLimitMs: stallLimitMs)
+                    fd: amqp_get_sockfd(st),
+                    channel: Self.channel,
+                    method: &method,
+                    properties: &props,
+                    body: raw,
+                    frameMax: frameMax,
+                    stallLimitMs: stallLimitMs
+                )
                 {
                 case .sent: return AMQP_STATUS_OK.rawValue
                 case .unsuitable: break
@@ -454,8 +550,15 @@ public final class AMQPConnection {
                 }
             }
             return amqp_basic_publish(
-                st, Self.channel, ex, rk, mandatory ? 1 : 0, 0, &props,
-                amqp_bytes_t(len: raw.count, bytes: UnsafeMutableRawPointer(mutating: raw.baseAddress)))
+                st,
+                Self.channel,
+                ex,
+                rk,
+                mandatory ? 1 : 0,
+                0,
+                &props,
+                amqp_bytes_t(len: raw.count, bytes: UnsafeMutableRawPointer(mutating: raw.baseAddress))
+            )
         }
         if status != AMQP_STATUS_OK.rawValue {
             throw fail(status, "publishing to exchange '\(exchange)' with routing key '\(routingKey)'")
@@ -528,8 +631,11 @@ public final class AMQPConnection {
 
     private func handle(_ st: amqp_connection_state_t, _ frame: amqp_frame_t) throws(AMQPError) -> AMQPEvent? {
         guard frame.frame_type == UInt8(AMQP_FRAME_METHOD) else {
-            throw fail(.protocolError, "a content frame (type \(frame.frame_type)) outside a message",
-                       "waiting for broker events")
+            throw fail(
+                .protocolError,
+                "a content frame (type \(frame.frame_type)) outside a message",
+                "waiting for broker events"
+            )
         }
         let method = frame.payload.method
         switch method.id {
@@ -538,9 +644,15 @@ public final class AMQPConnection {
             let (properties, body) = try readContent(st, "reading a delivery")
             return .delivery(
                 AMQPDelivery(
-                    consumerTag: consumerTags.string(d.consumer_tag), deliveryTag: d.delivery_tag,
-                    redelivered: d.redelivered != 0, exchange: exchanges.string(d.exchange),
-                    routingKey: routingKeys.string(d.routing_key), properties: properties, body: body))
+                    consumerTag: consumerTags.string(d.consumer_tag),
+                    deliveryTag: d.delivery_tag,
+                    redelivered: d.redelivered != 0,
+                    exchange: exchanges.string(d.exchange),
+                    routingKey: routingKeys.string(d.routing_key),
+                    properties: properties,
+                    body: body
+                )
+            )
         case AMQPMethod.basicAck:
             let a = method.decoded.assumingMemoryBound(to: amqp_basic_ack_t.self).pointee
             return .publishAck(a.delivery_tag, multiple: a.multiple != 0)
@@ -552,8 +664,14 @@ public final class AMQPConnection {
             let (properties, body) = try readContent(st, "reading a returned message")
             return .returned(
                 AMQPReturn(
-                    replyCode: r.reply_code, replyText: r.reply_text.string, exchange: r.exchange.string,
-                    routingKey: r.routing_key.string, properties: properties, body: body))
+                    replyCode: r.reply_code,
+                    replyText: r.reply_text.string,
+                    exchange: r.exchange.string,
+                    routingKey: r.routing_key.string,
+                    properties: properties,
+                    body: body
+                )
+            )
         case AMQPMethod.basicCancel:
             let c = method.decoded.assumingMemoryBound(to: amqp_basic_cancel_t.self).pointee
             let tag = c.consumer_tag.string
@@ -583,7 +701,8 @@ public final class AMQPConnection {
 
     /// Reads the content header and body frames that follow basic.deliver / basic.return.
     private func readContent(
-        _ st: amqp_connection_state_t, _ context: String
+        _ st: amqp_connection_state_t,
+        _ context: String
     ) throws(AMQPError) -> (AMQPProperties, [UInt8]) {
         var frame = amqp_frame_t()
         var status = amqp_simple_wait_frame_noblock(st, &frame, nil)
@@ -598,7 +717,9 @@ public final class AMQPConnection {
         }
         let header = frame.payload.properties
         let properties = decodeProperties(
-            header.decoded.assumingMemoryBound(to: amqp_basic_properties_t.self).pointee, caches: &propertyCaches)
+            header.decoded.assumingMemoryBound(to: amqp_basic_properties_t.self).pointee,
+            caches: &propertyCaches
+        )
         guard header.body_size <= UInt64(Int32.max) else {
             throw fail(.protocolError, "a message body of \(header.body_size) bytes", context)
         }
@@ -613,8 +734,11 @@ public final class AMQPConnection {
                     return
                 }
                 guard frame.frame_type == UInt8(AMQP_FRAME_BODY), frame.channel == Self.channel else {
-                    bodyError = fail(.protocolError, "expected a body frame, got frame type \(frame.frame_type)",
-                                     context)
+                    bodyError = fail(
+                        .protocolError,
+                        "expected a body frame, got frame type \(frame.frame_type)",
+                        context
+                    )
                     return
                 }
                 let fragment = frame.payload.body_fragment
@@ -624,7 +748,9 @@ public final class AMQPConnection {
                 }
                 if fragment.len > 0 {
                     UnsafeMutableRawPointer(buffer.baseAddress! + count).copyMemory(
-                        from: fragment.bytes, byteCount: fragment.len)
+                        from: fragment.bytes,
+                        byteCount: fragment.len
+                    )
                 }
                 count += fragment.len
             }
@@ -660,7 +786,8 @@ public final class AMQPConnection {
     /// The connection state for a call, after writing held publishes (unless `flushingHeld` is
     /// false: a publish), so that they never wait behind a call.
     private func usable(
-        _ context: @autoclosure () -> String, flushingHeld: Bool = true
+        _ context: @autoclosure () -> String,
+        flushingHeld: Bool = true
     ) throws(AMQPError) -> amqp_connection_state_t {
         if let state, failure == nil {
             if flushingHeld, frameWriter?.heldCount ?? 0 > 0 {
@@ -706,12 +833,19 @@ public final class AMQPConnection {
         let savedErrno = errno
         return fail(
             AMQPError(
-                Self.kind(status), message: Self.message(status, savedErrno), context: context, libraryStatus: status))
+                Self.kind(status),
+                message: Self.message(status, savedErrno),
+                context: context,
+                libraryStatus: status
+            )
+        )
     }
 
     /// Checks a synchronous call's reply; a broker exception is answered (close-ok) and thrown.
     private func check(
-        _ reply: amqp_rpc_reply_t, _ context: String, exchangeType: String? = nil
+        _ reply: amqp_rpc_reply_t,
+        _ context: String,
+        exchangeType: String? = nil
     ) throws(AMQPError) {
         switch reply.reply_type {
         case AMQP_RESPONSE_NORMAL:
@@ -728,7 +862,10 @@ public final class AMQPConnection {
 
     /// Answers a channel.close or connection.close from the broker and returns the error it means.
     private func closedByBroker(
-        _ st: amqp_connection_state_t, _ method: amqp_method_t, _ context: String, exchangeType: String? = nil
+        _ st: amqp_connection_state_t,
+        _ method: amqp_method_t,
+        _ context: String,
+        exchangeType: String? = nil
     ) -> AMQPError {
         let code: UInt16
         let text: String

@@ -57,8 +57,14 @@ public struct AMQPError: Error, Sendable, CustomStringConvertible, CustomDebugSt
     public var vhost: String?
 
     public init(
-        _ kind: Kind, message: String, context: String, libraryStatus: Int32? = nil, replyCode: UInt16? = nil,
-        endpoint: String? = nil, user: String? = nil, vhost: String? = nil
+        _ kind: Kind,
+        message: String,
+        context: String,
+        libraryStatus: Int32? = nil,
+        replyCode: UInt16? = nil,
+        endpoint: String? = nil,
+        user: String? = nil,
+        vhost: String? = nil
     ) {
         self.kind = kind
         self.message = message
@@ -94,7 +100,8 @@ public struct AMQPError: Error, Sendable, CustomStringConvertible, CustomDebugSt
         case .invalidArgument:
             return "\(context) failed: \(message)"
         case .connectionRefused:
-            return "\(context) failed: no broker at \(endpoint ?? "the given host and port") (connection refused): is RabbitMQ running? "
+            return
+                "\(context) failed: no broker at \(endpoint ?? "the given host and port") (connection refused): is RabbitMQ running? "
                 + "try deploy/broker.sh start"
         case .hostNotFound:
             return "\(context) failed: the host name does not resolve: check the host in the AMQP URL"

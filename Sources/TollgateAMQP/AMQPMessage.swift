@@ -22,10 +22,19 @@ public struct AMQPProperties: Sendable, Hashable {
     public static let persistent: UInt8 = 2
 
     public init(
-        contentType: String? = nil, contentEncoding: String? = nil, headers: AMQPTable? = nil,
-        deliveryMode: UInt8? = nil, priority: UInt8? = nil, correlationId: String? = nil, replyTo: String? = nil,
-        expiration: String? = nil, messageId: String? = nil, timestamp: UInt64? = nil, type: String? = nil,
-        userId: String? = nil, appId: String? = nil
+        contentType: String? = nil,
+        contentEncoding: String? = nil,
+        headers: AMQPTable? = nil,
+        deliveryMode: UInt8? = nil,
+        priority: UInt8? = nil,
+        correlationId: String? = nil,
+        replyTo: String? = nil,
+        expiration: String? = nil,
+        messageId: String? = nil,
+        timestamp: UInt64? = nil,
+        type: String? = nil,
+        userId: String? = nil,
+        appId: String? = nil
     ) {
         self.contentType = contentType
         self.contentEncoding = contentEncoding
@@ -56,8 +65,13 @@ public struct AMQPDelivery: Sendable {
     public var body: [UInt8]
 
     public init(
-        consumerTag: String, deliveryTag: UInt64, redelivered: Bool, exchange: String, routingKey: String,
-        properties: AMQPProperties, body: [UInt8]
+        consumerTag: String,
+        deliveryTag: UInt64,
+        redelivered: Bool,
+        exchange: String,
+        routingKey: String,
+        properties: AMQPProperties,
+        body: [UInt8]
     ) {
         self.consumerTag = consumerTag
         self.deliveryTag = deliveryTag
@@ -83,7 +97,11 @@ public struct AMQPReturn: Sendable {
     public var body: [UInt8]
 
     public init(
-        replyCode: UInt16, replyText: String, exchange: String, routingKey: String, properties: AMQPProperties,
+        replyCode: UInt16,
+        replyText: String,
+        exchange: String,
+        routingKey: String,
+        properties: AMQPProperties,
         body: [UInt8]
     ) {
         self.replyCode = replyCode

@@ -15,8 +15,12 @@ public struct AMQPURL: Sendable, Hashable, CustomStringConvertible {
     public var tls: Bool
 
     public init(
-        host: String = "localhost", port: Int? = nil, user: String = "guest", password: String = "guest",
-        vhost: String = "/", tls: Bool = false
+        host: String = "localhost",
+        port: Int? = nil,
+        user: String = "guest",
+        password: String = "guest",
+        vhost: String = "/",
+        tls: Bool = false
     ) {
         self.host = host
         self.port = port ?? (tls ? 5671 : 5672)
@@ -59,7 +63,9 @@ public struct AMQPURL: Sendable, Hashable, CustomStringConvertible {
             if let colon = userInfo.firstIndex(of: ":") {
                 user = try AMQPURL.decode(userInfo[..<colon], invalid("bad percent-encoding in the user"))
                 password = try AMQPURL.decode(
-                    userInfo[userInfo.index(after: colon)...], invalid("bad percent-encoding in the password"))
+                    userInfo[userInfo.index(after: colon)...],
+                    invalid("bad percent-encoding in the password")
+                )
             } else {
                 user = try AMQPURL.decode(userInfo, invalid("bad percent-encoding in the user"))
             }

@@ -18,7 +18,9 @@ public struct Backoff: Sendable, Hashable {
     public private(set) var attempts: Int = 0
 
     public init(
-        initial: Duration = .milliseconds(100), maximum: Duration = .seconds(30), multiplier: Double = 2,
+        initial: Duration = .milliseconds(100),
+        maximum: Duration = .seconds(30),
+        multiplier: Double = 2,
         jitter: Double = 0.5
     ) {
         precondition(initial > .zero && maximum >= initial && multiplier >= 1 && (0...1).contains(jitter))

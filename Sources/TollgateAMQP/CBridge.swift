@@ -77,22 +77,54 @@ final class Arena {
         var f = amqp_field_value_t()
         func kind(_ c: Character) { f.kind = c.asciiValue! }
         switch v {
-        case .bool(let b): kind("t"); f.value.boolean = b ? 1 : 0
-        case .int8(let x): kind("b"); f.value.i8 = x
-        case .uint8(let x): kind("B"); f.value.u8 = x
-        case .int16(let x): kind("s"); f.value.i16 = x
-        case .uint16(let x): kind("u"); f.value.u16 = x
-        case .int32(let x): kind("I"); f.value.i32 = x
-        case .uint32(let x): kind("i"); f.value.u32 = x
-        case .int64(let x): kind("l"); f.value.i64 = x
-        case .uint64(let x): kind("L"); f.value.u64 = x
-        case .float(let x): kind("f"); f.value.f32 = x
-        case .double(let x): kind("d"); f.value.f64 = x
-        case .decimal(let scale, let value): kind("D"); f.value.decimal = amqp_decimal_t(decimals: scale, value: value)
-        case .string(let s): kind("S"); f.value.bytes = bytes(s)
-        case .bytes(let b): kind("x"); f.value.bytes = b.withUnsafeBytes { bytes($0) }
-        case .timestamp(let x): kind("T"); f.value.u64 = x
-        case .table(let t): kind("F"); f.value.table = table(t)
+        case .bool(let b):
+            kind("t")
+            f.value.boolean = b ? 1 : 0
+        case .int8(let x):
+            kind("b")
+            f.value.i8 = x
+        case .uint8(let x):
+            kind("B")
+            f.value.u8 = x
+        case .int16(let x):
+            kind("s")
+            f.value.i16 = x
+        case .uint16(let x):
+            kind("u")
+            f.value.u16 = x
+        case .int32(let x):
+            kind("I")
+            f.value.i32 = x
+        case .uint32(let x):
+            kind("i")
+            f.value.u32 = x
+        case .int64(let x):
+            kind("l")
+            f.value.i64 = x
+        case .uint64(let x):
+            kind("L")
+            f.value.u64 = x
+        case .float(let x):
+            kind("f")
+            f.value.f32 = x
+        case .double(let x):
+            kind("d")
+            f.value.f64 = x
+        case .decimal(let scale, let value):
+            kind("D")
+            f.value.decimal = amqp_decimal_t(decimals: scale, value: value)
+        case .string(let s):
+            kind("S")
+            f.value.bytes = bytes(s)
+        case .bytes(let b):
+            kind("x")
+            f.value.bytes = b.withUnsafeBytes { bytes($0) }
+        case .timestamp(let x):
+            kind("T")
+            f.value.u64 = x
+        case .table(let t):
+            kind("F")
+            f.value.table = table(t)
         case .array(let a):
             kind("A")
             if a.isEmpty {

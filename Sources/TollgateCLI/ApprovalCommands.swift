@@ -10,7 +10,9 @@ func workerID(ofRequest requestID: String) -> String? {
     // A UUID is 36 characters; the worker id may itself contain dashes.
     guard requestID.count > 37 else { return nil }
     let split = requestID.index(requestID.endIndex, offsetBy: -37)
-    guard requestID[split] == "-", UUID(uuidString: String(requestID[requestID.index(after: split)...])) != nil else { return nil }
+    guard requestID[split] == "-", UUID(uuidString: String(requestID[requestID.index(after: split)...])) != nil else {
+        return nil
+    }
     return String(requestID[..<split])
 }
 
@@ -51,20 +53,26 @@ func castVote(_ decision: String, _ options: VoteOptions) throws {
         w.endObject()
         let correlation = UUID().uuidString.lowercased()
         try client.publish(
-            exchange: "\(options.broker.resolvedPrefix).approvals", routingKey: worker, body: w.bytes,
-            correlationID: correlation, messageID: correlation, userID: client.user)
+            exchange: "\(options.broker.resolvedPrefix).approvals",
+            routingKey: worker,
+            body: w.bytes,
+            correlationID: correlation,
+            messageID: correlation,
+            userID: client.user
+        )
         guard let reply = try client.nextReply(timeout: .seconds(options.timeout)) else {
-            print("no answer from worker \(worker) within \(options.timeout) s: the vote is queued and will be applied when it runs")
+            print(
+                "no answer from worker \(worker) within \(options.timeout) s: the vote is queued and will be applied when it runs"
+            )
             throw ExitCode(2)
         }
         let answer = try? JSONValue.parse(reply.body)
-        if answer?["accepted"]?.boolValue == true {
-            let status = answer?["status"]?.stringValue ?? "?"
-            print("accepted: \(client.user) voted \(decision) on \(options.requestID); request is now \(status)")
-        } else {
+        guard answer?["accepted"]?.boolValue == true else {
             print("rejected: \(answer?["error"]?.stringValue ?? String(decoding: reply.body, as: UTF8.self))")
             throw ExitCode(1)
         }
+        let status = answer?["status"]?.stringValue ?? "?"
+        print("accepted: \(client.user) voted \(decision) on \(options.requestID); request is now \(status)")
     } catch let error as ExitCode {
         throw error
     } catch {
@@ -85,7 +93,8 @@ struct ApproveCommand: ParsableCommand {
             Example:
               tollgate approve w1-5b0c9c6e-0d1e-4f5a-9b8c-7d6e5f4a3b2c --comment "vendor verified" \\
                   --amqp-url amqp://manager%40corp.com:secret@127.0.0.1:5672/
-            """)
+            """
+    )
 
     @OptionGroup var options: VoteOptions
 
@@ -102,7 +111,8 @@ struct DenyCommand: ParsableCommand {
             Example:
               tollgate deny w1-5b0c9c6e-0d1e-4f5a-9b8c-7d6e5f4a3b2c --comment "not this quarter" \\
                   --amqp-url amqp://compliance%40corp.com:secret@127.0.0.1:5672/
-            """)
+            """
+    )
 
     @OptionGroup var options: VoteOptions
 
@@ -118,7 +128,8 @@ struct PendingCommand: ParsableCommand {
 
             Example:
               tollgate pending --db var/tollgate.db
-            """)
+            """
+    )
 
     @Option(help: "The worker's SQLite file (env TOLLGATE_DB).")
     var db: String?
@@ -127,7 +138,9 @@ struct PendingCommand: ParsableCommand {
     var json = false
 
     func run() throws {
-        guard let path = db ?? environment("DB") else { throw ValidationError("give --db FILE (the worker's database)") }
+        guard let path = db ?? environment("DB") else {
+            throw ValidationError("give --db FILE (the worker's database)")
+        }
         let store: Store
         let pending: [EscalationRecord]
         do {

@@ -8,7 +8,8 @@ struct AuditCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "audit",
         abstract: "Check or export the hash-chained audit trail of a worker's database.",
-        subcommands: [AuditVerifyCommand.self, AuditExportCommand.self])
+        subcommands: [AuditVerifyCommand.self, AuditExportCommand.self]
+    )
 }
 
 struct AuditVerifyCommand: ParsableCommand {
@@ -23,7 +24,8 @@ struct AuditVerifyCommand: ParsableCommand {
 
             Example:
               tollgate audit verify --db var/tollgate.db
-            """)
+            """
+    )
 
     @Option(help: "The worker's SQLite file (env TOLLGATE_DB).")
     var db: String?
@@ -32,7 +34,9 @@ struct AuditVerifyCommand: ParsableCommand {
     var expectHead: String?
 
     func run() throws {
-        guard let path = db ?? environment("DB") else { throw ValidationError("give --db FILE (the worker's database)") }
+        guard let path = db ?? environment("DB") else {
+            throw ValidationError("give --db FILE (the worker's database)")
+        }
         let result: AuditVerification
         do {
             let store = try Store(readingExisting: path)
@@ -41,7 +45,9 @@ struct AuditVerifyCommand: ParsableCommand {
                 var found = false
                 try store.forEachAudit { if $0.hash.hexString == expected { found = true } }
                 if !found {
-                    print("TAMPERED: the recorded head \(expected) is not in the chain (entries were removed or rewritten)")
+                    print(
+                        "TAMPERED: the recorded head \(expected) is not in the chain (entries were removed or rewritten)"
+                    )
                     throw ExitCode(1)
                 }
             }
@@ -72,7 +78,8 @@ struct AuditExportCommand: ParsableCommand {
             Examples:
               tollgate audit export --db var/tollgate.db > audit.jsonl
               tollgate audit export --db var/tollgate.db --from-seq 1001 --output new.jsonl
-            """)
+            """
+    )
 
     @Option(help: "The worker's SQLite file (env TOLLGATE_DB).")
     var db: String?
@@ -84,7 +91,9 @@ struct AuditExportCommand: ParsableCommand {
     var fromSeq: Int64 = 1
 
     func run() throws {
-        guard let path = db ?? environment("DB") else { throw ValidationError("give --db FILE (the worker's database)") }
+        guard let path = db ?? environment("DB") else {
+            throw ValidationError("give --db FILE (the worker's database)")
+        }
         let sink: FileHandle
         if let output {
             guard FileManager.default.createFile(atPath: output, contents: nil) else {

@@ -28,7 +28,11 @@ final class BrokerClient {
     /// Publishes `body` with `reply_to` set to this client's queue, and waits for the broker's
     /// confirm. Throws when the message could not be routed.
     func publish(
-        exchange: String, routingKey: String, body: [UInt8], correlationID: String, messageID: String,
+        exchange: String,
+        routingKey: String,
+        body: [UInt8],
+        correlationID: String,
+        messageID: String,
         userID: String? = nil
     ) throws {
         var properties = AMQPProperties()
@@ -39,7 +43,13 @@ final class BrokerClient {
         properties.messageId = messageID
         properties.userId = userID
         properties.appId = "tollgate-cli"
-        let seq = try connection.publish(exchange: exchange, routingKey: routingKey, body: body, properties: properties, mandatory: true)
+        let seq = try connection.publish(
+            exchange: exchange,
+            routingKey: routingKey,
+            body: body,
+            properties: properties,
+            mandatory: true
+        )
         let deadline = ContinuousClock.now + .seconds(10)
         while ContinuousClock.now < deadline {
             guard let event = try connection.nextEvent(timeout: .milliseconds(200)) else { continue }
@@ -47,7 +57,8 @@ final class BrokerClient {
             case .returned(let returned):
                 throw CLIError(
                     "the broker could not route the message (\(returned.replyText)) to exchange '\(exchange)' with key '\(routingKey)': "
-                        + "is a worker running and is the name right?")
+                        + "is a worker running and is the name right?"
+                )
             case .publishAck(let acked, let multiple) where acked == seq || (multiple && acked >= seq):
                 return
             case .publishNack:

@@ -16,7 +16,8 @@ struct CallCommand: ParsableCommand {
             Examples:
               tollgate call --agent finance-agent --tool search_documents
               tollgate call --agent finance-agent --tool transfer_funds --arguments '{"amount": 5000}' --wait 300
-            """)
+            """
+    )
 
     @Option(help: "The agent_id (also the routing key).")
     var agent: String
@@ -68,7 +69,12 @@ struct CallCommand: ParsableCommand {
             let client = try BrokerClient(broker, logger: logger)
             let id = UUID().uuidString.lowercased()
             try client.publish(
-                exchange: "\(broker.resolvedPrefix).toolcalls", routingKey: agent, body: w.bytes, correlationID: id, messageID: id)
+                exchange: "\(broker.resolvedPrefix).toolcalls",
+                routingKey: agent,
+                body: w.bytes,
+                correlationID: id,
+                messageID: id
+            )
             var waitFor = Duration.seconds(timeout)
             while true {
                 guard let reply = try client.nextReply(timeout: waitFor) else {
@@ -82,8 +88,11 @@ struct CallCommand: ParsableCommand {
                     let d = decision?["decision"]?.stringValue ?? "?"
                     let mark = d == "allow" ? "✅" : d == "deny" ? "🚫" : "⏳"
                     var line = "\(mark) \(d)  \(decision?["reason"]?.stringValue ?? "")"
-                    line += "  [\(decision?["resolution"]?.stringValue ?? "-"), rule \(decision?["rule"]?.stringValue ?? "none"), \(decision?["request_id"]?.stringValue ?? "")]"
-                    if d == "pending", let deadline = decision?["deadline"]?.stringValue { line += " deadline \(deadline)" }
+                    line +=
+                        "  [\(decision?["resolution"]?.stringValue ?? "-"), rule \(decision?["rule"]?.stringValue ?? "none"), \(decision?["request_id"]?.stringValue ?? "")]"
+                    if d == "pending", let deadline = decision?["deadline"]?.stringValue {
+                        line += " deadline \(deadline)"
+                    }
                     print(line)
                 }
                 switch decision?["decision"]?.stringValue {

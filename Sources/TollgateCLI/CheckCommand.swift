@@ -41,7 +41,10 @@ public struct CheckCommand: OfflineCommand {
             """
     )
 
-    @Option(name: .long, help: ArgumentHelp("A policy file or folder (*.yaml then *.yml). Repeatable.", valueName: "file-or-dir"))
+    @Option(
+        name: .long,
+        help: ArgumentHelp("A policy file or folder (*.yaml then *.yml). Repeatable.", valueName: "file-or-dir")
+    )
     public var policy: [String] = []
 
     @Option(name: .long, help: ArgumentHelp("A tool name to decide (one row each). Repeatable.", valueName: "name"))
@@ -62,7 +65,10 @@ public struct CheckCommand: OfflineCommand {
     @Flag(name: .long, help: "Print JSON (one object per tool call) instead of a table.")
     public var json = false
 
-    @Flag(name: .customLong("no-escalation-keyword"), help: "Do not route deny decisions whose reason says 'requires human approval' to escalate.")
+    @Flag(
+        name: .customLong("no-escalation-keyword"),
+        help: "Do not route deny decisions whose reason says 'requires human approval' to escalate."
+    )
     public var noEscalationKeyword = false
 
     public init() {}
@@ -183,8 +189,11 @@ public struct CheckCommand: OfflineCommand {
 
     /// One decision line per input line, streaming.
     func runBatch(
-        _ set: PolicySet, _ options: EvaluationOptions, path: String,
-        stdout: inout some TextOutputStream, stderr: inout some TextOutputStream
+        _ set: PolicySet,
+        _ options: EvaluationOptions,
+        path: String,
+        stdout: inout some TextOutputStream,
+        stderr: inout some TextOutputStream
     ) -> Int32 {
         guard var reader = LineReader(path: path) else {
             print("error: --input \(path): cannot open the file", to: &stderr)

@@ -31,7 +31,10 @@ public struct TestCommand: OfflineCommand {
     @Argument(help: ArgumentHelp("Policy files or folders, then the scenario file.", valueName: "policy... scenarios"))
     public var paths: [String] = []
 
-    @Flag(name: .customLong("no-escalation-keyword"), help: "Do not route deny decisions whose reason says 'requires human approval' to escalate.")
+    @Flag(
+        name: .customLong("no-escalation-keyword"),
+        help: "Do not route deny decisions whose reason says 'requires human approval' to escalate."
+    )
     public var noEscalationKeyword = false
 
     public init() {}

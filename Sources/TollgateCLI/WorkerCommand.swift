@@ -19,7 +19,10 @@ struct BrokerOptions: ParsableArguments {
     @Option(help: "Prefix of every exchange and queue name (env TOLLGATE_PREFIX; default tollgate).")
     var prefix: String?
 
-    @Option(help: "For amqps://: PEM file of the CA that signed the broker's certificate (env TOLLGATE_TLS_CA_FILE; default the system's /etc/ssl/certs/ca-certificates.crt).")
+    @Option(
+        help:
+            "For amqps://: PEM file of the CA that signed the broker's certificate (env TOLLGATE_TLS_CA_FILE; default the system's /etc/ssl/certs/ca-certificates.crt)."
+    )
     var tlsCAFile: String?
 
     @Option(help: "For amqps:// brokers that ask for one: client certificate, PEM (env TOLLGATE_TLS_CERT_FILE).")
@@ -35,12 +38,17 @@ struct BrokerOptions: ParsableArguments {
 
     var tls: AMQPConfiguration.TLSOptions {
         let systemBundle = "/etc/ssl/certs/ca-certificates.crt"
-        let ca = tlsCAFile ?? environment("TLS_CA_FILE") ?? (FileManager.default.fileExists(atPath: systemBundle) ? systemBundle : nil)
+        let ca =
+            tlsCAFile ?? environment("TLS_CA_FILE")
+            ?? (FileManager.default.fileExists(atPath: systemBundle) ? systemBundle : nil)
         let verify = !tlsNoVerify
         return AMQPConfiguration.TLSOptions(
-            caCertificatePath: ca, verifyPeer: verify, verifyHostname: verify,
+            caCertificatePath: ca,
+            verifyPeer: verify,
+            verifyHostname: verify,
             clientCertificatePath: tlsCertFile ?? environment("TLS_CERT_FILE"),
-            clientKeyPath: tlsKeyFile ?? environment("TLS_KEY_FILE"))
+            clientKeyPath: tlsKeyFile ?? environment("TLS_KEY_FILE")
+        )
     }
     var resolvedPrefix: String { prefix ?? environment("PREFIX") ?? "tollgate" }
 }
@@ -53,7 +61,9 @@ struct LoggingOptions: ParsableArguments {
     func makeLogger(label: String) throws -> Logger {
         let text = logLevel ?? environment("LOG_LEVEL") ?? "info"
         guard let level = Logger.Level(rawValue: text.lowercased()) else {
-            throw ValidationError("unknown log level '\(text)': use trace, debug, info, notice, warning, error or critical")
+            throw ValidationError(
+                "unknown log level '\(text)': use trace, debug, info, notice, warning, error or critical"
+            )
         }
         var logger = Logger(label: label) { StreamLogHandler.standardError(label: $0) }
         logger.logLevel = level
@@ -82,12 +92,16 @@ struct WorkerCommand: AsyncParsableCommand {
               tollgate worker --policy policies/approval-workflow.yaml
               tollgate worker --policy policies/ --worker-id w2 --db var/w2.db \\
                   --amqp-url amqp://tollgate-worker:secret@127.0.0.1:5672/ --trusted-gateway tollgate-gateway
-            """)
+            """
+    )
 
     @OptionGroup var broker: BrokerOptions
     @OptionGroup var logging: LoggingOptions
 
-    @Option(name: .customLong("policy"), help: "Policy file or folder (*.yaml then *.yml); repeatable (env TOLLGATE_POLICY).")
+    @Option(
+        name: .customLong("policy"),
+        help: "Policy file or folder (*.yaml then *.yml); repeatable (env TOLLGATE_POLICY)."
+    )
     var policies: [String] = []
 
     @Option(help: "SQLite state file, one per worker (env TOLLGATE_DB; default tollgate-<worker-id>.db).")
@@ -102,25 +116,44 @@ struct WorkerCommand: AsyncParsableCommand {
     @Option(help: "Largest accepted message body in bytes (env TOLLGATE_MAX_MESSAGE_BYTES; default 1048576).")
     var maxMessageBytes: Int?
 
-    @Option(name: .customLong("trusted-gateway"), help: "RabbitMQ user allowed to name the approver in a vote's body; repeatable (env TOLLGATE_TRUSTED_GATEWAY).")
+    @Option(
+        name: .customLong("trusted-gateway"),
+        help: "RabbitMQ user allowed to name the approver in a vote's body; repeatable (env TOLLGATE_TRUSTED_GATEWAY)."
+    )
     var trustedGateways: [String] = []
 
-    @Option(help: "Escalation deadline in seconds when the policy sets none (env TOLLGATE_ESCALATION_TIMEOUT; default 300).")
+    @Option(
+        help: "Escalation deadline in seconds when the policy sets none (env TOLLGATE_ESCALATION_TIMEOUT; default 300)."
+    )
     var escalationTimeout: Int?
 
-    @Flag(help: "Treat deny rules whose message says \"requires human approval\" as plain denials (env TOLLGATE_NO_ESCALATION_KEYWORD=1).")
+    @Flag(
+        help:
+            "Treat deny rules whose message says \"requires human approval\" as plain denials (env TOLLGATE_NO_ESCALATION_KEYWORD=1)."
+    )
     var noEscalationKeyword = false
 
-    @Option(help: "full: fsync every commit; normal: survive a process crash, not a power cut (env TOLLGATE_DURABILITY; default full).")
+    @Option(
+        help:
+            "full: fsync every commit; normal: survive a process crash, not a power cut (env TOLLGATE_DURABILITY; default full)."
+    )
     var durability: String?
 
-    @Option(help: "Deliveries of one message before it is answered as poison and dead-lettered (env TOLLGATE_DELIVERY_LIMIT; default 10).")
+    @Option(
+        help:
+            "Deliveries of one message before it is answered as poison and dead-lettered (env TOLLGATE_DELIVERY_LIMIT; default 10)."
+    )
     var deliveryLimit: Int?
 
-    @Option(help: "Weight of this worker's shard in the consistent-hash exchange (env TOLLGATE_SHARD_WEIGHT; default 10).")
+    @Option(
+        help: "Weight of this worker's shard in the consistent-hash exchange (env TOLLGATE_SHARD_WEIGHT; default 10)."
+    )
     var shardWeight: Int?
 
-    @Option(help: "Seconds a call's message_id is remembered for redeliveries (env TOLLGATE_DEDUPE_RETENTION; default 604800).")
+    @Option(
+        help:
+            "Seconds a call's message_id is remembered for redeliveries (env TOLLGATE_DEDUPE_RETENTION; default 604800)."
+    )
     var dedupeRetention: Int?
 
     @Option(help: "Seconds between progress log lines (env TOLLGATE_STATS_INTERVAL; default 30).")
@@ -131,17 +164,32 @@ struct WorkerCommand: AsyncParsableCommand {
         c.amqpURL = broker.resolvedURL
         c.tls = broker.tls
         c.prefix = broker.resolvedPrefix
-        c.policyPaths = policies.isEmpty ? (environment("POLICY")?.split(separator: ":").map(String.init) ?? []) : policies
-        c.workerID = workerID ?? environment("WORKER_ID") ?? ProcessInfo.processInfo.hostName.split(separator: ".").first.map(String.init) ?? "w1"
+        c.policyPaths =
+            policies.isEmpty ? (environment("POLICY")?.split(separator: ":").map(String.init) ?? []) : policies
+        c.workerID =
+            workerID ?? environment("WORKER_ID") ?? ProcessInfo.processInfo.hostName.split(separator: ".").first.map(
+                String.init
+            ) ?? "w1"
         c.databasePath = db ?? environment("DB") ?? "tollgate-\(c.workerID).db"
         c.prefetch = try setting(prefetch, "PREFETCH", default: c.prefetch)
         c.maxMessageBytes = try setting(maxMessageBytes, "MAX_MESSAGE_BYTES", default: c.maxMessageBytes)
-        let gateways = trustedGateways.isEmpty ? (environment("TRUSTED_GATEWAY")?.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) } ?? []) : trustedGateways
+        let gateways =
+            trustedGateways.isEmpty
+            ? (environment("TRUSTED_GATEWAY")?.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
+                ?? []) : trustedGateways
         c.trustedGateways = Set(gateways.filter { !$0.isEmpty })
-        c.defaultEscalationTimeoutSeconds = try setting(escalationTimeout, "ESCALATION_TIMEOUT", default: c.defaultEscalationTimeoutSeconds)
-        c.escalationKeyword = !(noEscalationKeyword || ["1", "true", "yes"].contains(environment("NO_ESCALATION_KEYWORD")?.lowercased() ?? ""))
+        c.defaultEscalationTimeoutSeconds = try setting(
+            escalationTimeout,
+            "ESCALATION_TIMEOUT",
+            default: c.defaultEscalationTimeoutSeconds
+        )
+        c.escalationKeyword =
+            !(noEscalationKeyword
+            || ["1", "true", "yes"].contains(environment("NO_ESCALATION_KEYWORD")?.lowercased() ?? ""))
         if let text = durability ?? environment("DURABILITY") {
-            guard let value = StoreDurability(rawValue: text) else { throw ValidationError("durability must be full or normal, not '\(text)'") }
+            guard let value = StoreDurability(rawValue: text) else {
+                throw ValidationError("durability must be full or normal, not '\(text)'")
+            }
             c.durability = value
         }
         c.deliveryLimit = try setting(deliveryLimit, "DELIVERY_LIMIT", default: c.deliveryLimit)

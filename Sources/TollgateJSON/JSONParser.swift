@@ -6,19 +6,24 @@ extension JSONValue {
     /// invalid UTF-8, raw control characters in strings or unpaired surrogate escapes.
     /// Surrounding whitespace is allowed; anything else after the value is an error.
     public static func parse(
-        _ bytes: UnsafeRawBufferPointer, depthLimit: Int = defaultDepthLimit
+        _ bytes: UnsafeRawBufferPointer,
+        depthLimit: Int = defaultDepthLimit
     ) throws(JSONError) -> JSONValue {
         guard let base = bytes.baseAddress, bytes.count > 0 else {
             throw JSONError(.unexpectedEnd, at: 0)
         }
         var parser = JSONParser(
-            base: base.assumingMemoryBound(to: UInt8.self), count: bytes.count, depthLimit: depthLimit)
+            base: base.assumingMemoryBound(to: UInt8.self),
+            count: bytes.count,
+            depthLimit: depthLimit
+        )
         return try parser.parseDocument()
     }
 
     /// Parses JSON from any collection of bytes (contiguous ones are not copied).
     public static func parse<C: Collection>(
-        _ bytes: C, depthLimit: Int = defaultDepthLimit
+        _ bytes: C,
+        depthLimit: Int = defaultDepthLimit
     ) throws(JSONError) -> JSONValue where C.Element == UInt8 {
         let direct = bytes.withContiguousStorageIfAvailable { buffer in
             Result { () throws(JSONError) -> JSONValue in
@@ -34,7 +39,10 @@ extension JSONValue {
     }
 
     /// Parses JSON text held in a string or substring.
-    public static func parse(_ text: some StringProtocol, depthLimit: Int = defaultDepthLimit) throws(JSONError) -> JSONValue {
+    public static func parse(
+        _ text: some StringProtocol,
+        depthLimit: Int = defaultDepthLimit
+    ) throws(JSONError) -> JSONValue {
         try parse(Array(text.utf8), depthLimit: depthLimit)
     }
 }
@@ -94,9 +102,15 @@ struct JSONParser {
         case ASCII.openBrace: return try parseObject()
         case ASCII.openBracket: return try parseArray()
         case ASCII.minus, ASCII.zero...ASCII.nine: return try parseNumber()
-        case UInt8(ascii: "t"): try expectLiteral("true"); return .bool(true)
-        case UInt8(ascii: "f"): try expectLiteral("false"); return .bool(false)
-        case UInt8(ascii: "n"): try expectLiteral("null"); return .null
+        case UInt8(ascii: "t"):
+            try expectLiteral("true")
+            return .bool(true)
+        case UInt8(ascii: "f"):
+            try expectLiteral("false")
+            return .bool(false)
+        case UInt8(ascii: "n"):
+            try expectLiteral("null")
+            return .null
         case let b: throw JSONError(b >= 0x80 ? .invalidUTF8 : .unexpectedByte(b), at: pos)
         }
     }
@@ -388,12 +402,20 @@ func utf8SequenceLength(_ base: UnsafePointer<UInt8>, at pos: Int, count: Int) -
     switch lead {
     case 0x00..<0x80: return .valid(1)
     case 0xC2...0xDF: length = 2
-    case 0xE0: length = 3; low = 0xA0
+    case 0xE0:
+        length = 3
+        low = 0xA0
     case 0xE1...0xEC, 0xEE...0xEF: length = 3
-    case 0xED: length = 3; high = 0x9F
-    case 0xF0: length = 4; low = 0x90
+    case 0xED:
+        length = 3
+        high = 0x9F
+    case 0xF0:
+        length = 4
+        low = 0x90
     case 0xF1...0xF3: length = 4
-    case 0xF4: length = 4; high = 0x8F
+    case 0xF4:
+        length = 4
+        high = 0x8F
     default: return .invalid
     }
     for i in 1..<length {

@@ -86,12 +86,24 @@ extension JSONValue: Hashable {
     public func hash(into hasher: inout Hasher) {
         switch self {
         case .null: hasher.combine(0 as UInt8)
-        case .bool(let b): hasher.combine(1 as UInt8); hasher.combine(b)
-        case .int(let i): hasher.combine(2 as UInt8); hasher.combine(i)
-        case .double(let d): hasher.combine(3 as UInt8); hasher.combine(d)
-        case .string(let s): hasher.combine(4 as UInt8); hasher.combine(ExactString(s))
-        case .array(let a): hasher.combine(5 as UInt8); hasher.combine(a)
-        case .object(let o): hasher.combine(6 as UInt8); hasher.combine(o)
+        case .bool(let b):
+            hasher.combine(1 as UInt8)
+            hasher.combine(b)
+        case .int(let i):
+            hasher.combine(2 as UInt8)
+            hasher.combine(i)
+        case .double(let d):
+            hasher.combine(3 as UInt8)
+            hasher.combine(d)
+        case .string(let s):
+            hasher.combine(4 as UInt8)
+            hasher.combine(ExactString(s))
+        case .array(let a):
+            hasher.combine(5 as UInt8)
+            hasher.combine(a)
+        case .object(let o):
+            hasher.combine(6 as UInt8)
+            hasher.combine(o)
         }
     }
 }
@@ -140,7 +152,8 @@ public struct ExactString: Hashable, Sendable {
 /// Whether two strings hold the same Unicode scalars (Python's `==` on `str`).
 @inlinable
 public func exactEquals(_ a: String, _ b: String) -> Bool {
-    let au = a.utf8, bu = b.utf8
+    let au = a.utf8
+    let bu = b.utf8
     guard au.count == bu.count else { return false }
     if let result = au.withContiguousStorageIfAvailable({ ab in
         bu.withContiguousStorageIfAvailable { bb in

@@ -172,12 +172,24 @@ struct CompiledPolicy: Sendable {
             let reason = rule.message.isEmpty ? "Matched rule '\(rule.name)'" : rule.message
             rules.append(
                 CompiledRule(
-                    rule: rule, condition: CompiledCondition(rule.condition),
+                    rule: rule,
+                    condition: CompiledCondition(rule.condition),
                     withKeyword: .make(
-                        action: rule.action, rule: rule.name, reason: reason, escalation: rule.escalation, keyword: true),
+                        action: rule.action,
+                        rule: rule.name,
+                        reason: reason,
+                        escalation: rule.escalation,
+                        keyword: true
+                    ),
                     withoutKeyword: .make(
-                        action: rule.action, rule: rule.name, reason: reason, escalation: rule.escalation,
-                        keyword: false)))
+                        action: rule.action,
+                        rule: rule.name,
+                        reason: reason,
+                        escalation: rule.escalation,
+                        keyword: false
+                    )
+                )
+            )
             if case .leaf(let leaf) = rule.condition, leaf.op == .eq, case .str(let value) = leaf.value {
                 if tables[leaf.field] == nil { fieldOrder.append(leaf.field) }
                 tables[leaf.field, default: []].append((value, position))
@@ -192,18 +204,27 @@ struct CompiledPolicy: Sendable {
         }
         let defaults = documents.first?.defaults ?? PolicyDefaults()
         defaultWithKeyword = .make(
-            action: defaults.action, rule: nil, reason: PolicyDecision.noMatchReason, escalation: defaults.escalation,
-            keyword: true)
+            action: defaults.action,
+            rule: nil,
+            reason: PolicyDecision.noMatchReason,
+            escalation: defaults.escalation,
+            keyword: true
+        )
         defaultWithoutKeyword = .make(
-            action: defaults.action, rule: nil, reason: PolicyDecision.noMatchReason, escalation: defaults.escalation,
-            keyword: false)
+            action: defaults.action,
+            rule: nil,
+            reason: PolicyDecision.noMatchReason,
+            escalation: defaults.escalation,
+            keyword: false
+        )
     }
 
     func evaluate(_ context: JSONObject, keyword: Bool) -> PolicyDecision {
         var best = Int.max
         indexes.withUnsafeBufferPointer { buffer in
             for index in buffer {
-                if case .string(let s)? = index.path.lookup(context), let position = index.firstPosition.position(of: s),
+                if case .string(let s)? = index.path.lookup(context),
+                    let position = index.firstPosition.position(of: s),
                     position < best
                 {
                     best = position

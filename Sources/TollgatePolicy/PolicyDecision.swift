@@ -42,8 +42,15 @@ public struct PolicyDecision: Sendable, Equatable {
         let errorDetail: String?
 
         init(
-            allowed: Bool, action: String, rule: String?, reason: String, outcome: Outcome,
-            escalation: EscalationSpec?, audit: Bool, failedClosed: Bool, errorDetail: String?
+            allowed: Bool,
+            action: String,
+            rule: String?,
+            reason: String,
+            outcome: Outcome,
+            escalation: EscalationSpec?,
+            audit: Bool,
+            failedClosed: Bool,
+            errorDetail: String?
         ) {
             self.allowed = allowed
             self.action = action
@@ -60,12 +67,27 @@ public struct PolicyDecision: Sendable, Equatable {
     let storage: Storage
 
     public init(
-        allowed: Bool, action: String, rule: String?, reason: String, outcome: Outcome,
-        escalation: EscalationSpec? = nil, audit: Bool = false, failedClosed: Bool = false, errorDetail: String? = nil
+        allowed: Bool,
+        action: String,
+        rule: String?,
+        reason: String,
+        outcome: Outcome,
+        escalation: EscalationSpec? = nil,
+        audit: Bool = false,
+        failedClosed: Bool = false,
+        errorDetail: String? = nil
     ) {
         storage = Storage(
-            allowed: allowed, action: action, rule: rule, reason: reason, outcome: outcome, escalation: escalation,
-            audit: audit, failedClosed: failedClosed, errorDetail: errorDetail)
+            allowed: allowed,
+            action: action,
+            rule: rule,
+            reason: reason,
+            outcome: outcome,
+            escalation: escalation,
+            audit: audit,
+            failedClosed: failedClosed,
+            errorDetail: errorDetail
+        )
     }
 
     public static func == (a: PolicyDecision, b: PolicyDecision) -> Bool {
@@ -81,13 +103,25 @@ public struct PolicyDecision: Sendable, Equatable {
 
     static func failClosed(_ detail: String) -> PolicyDecision {
         PolicyDecision(
-            allowed: false, action: "deny", rule: nil, reason: failClosedReason, outcome: .deny, escalation: nil,
-            audit: false, failedClosed: true, errorDetail: detail)
+            allowed: false,
+            action: "deny",
+            rule: nil,
+            reason: failClosedReason,
+            outcome: .deny,
+            escalation: nil,
+            audit: false,
+            failedClosed: true,
+            errorDetail: detail
+        )
     }
 
     /// The decision for a rule or default action, given whether the keyword convention is on.
     static func make(
-        action: PolicyAction, rule: String?, reason: String, escalation: EscalationSpec, keyword: Bool
+        action: PolicyAction,
+        rule: String?,
+        reason: String,
+        escalation: EscalationSpec,
+        keyword: Bool
     ) -> PolicyDecision {
         let allowed = action.isAllowed
         let outcome: Outcome
@@ -101,9 +135,16 @@ public struct PolicyDecision: Sendable, Equatable {
             outcome = .deny
         }
         return PolicyDecision(
-            allowed: allowed, action: action.rawValue, rule: rule, reason: reason, outcome: outcome,
-            escalation: outcome == .escalate ? escalation : nil, audit: action == .audit, failedClosed: false,
-            errorDetail: nil)
+            allowed: allowed,
+            action: action.rawValue,
+            rule: rule,
+            reason: reason,
+            outcome: outcome,
+            escalation: outcome == .escalate ? escalation : nil,
+            audit: action == .audit,
+            failedClosed: false,
+            errorDetail: nil
+        )
     }
 
     /// Writes `{"allowed","action","rule","reason","decision","policy_version"}`, the line format

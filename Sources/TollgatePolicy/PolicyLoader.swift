@@ -87,7 +87,9 @@ public enum PolicyLoader {
             if isDirectory.boolValue {
                 files = policyFiles(inFolder: path)
                 if files.isEmpty {
-                    diagnostics.append(PolicyDiagnostic(file: path, location: nil, message: "folder holds no *.yaml or *.yml files"))
+                    diagnostics.append(
+                        PolicyDiagnostic(file: path, location: nil, message: "folder holds no *.yaml or *.yml files")
+                    )
                 }
             } else {
                 files = [path]
@@ -113,7 +115,8 @@ public enum PolicyLoader {
                 .map { base + $0 }
                 .filter { path in
                     var isDirectory: ObjCBool = false
-                    return FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) && !isDirectory.boolValue
+                    return FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory)
+                        && !isDirectory.boolValue
                 }
         }
         return files(".yaml") + files(".yml")
@@ -125,14 +128,20 @@ public enum PolicyLoader {
             .failure(
                 PolicyLoadError(
                     kind: .invalid,
-                    diagnostics: problems.map { PolicyDiagnostic(file: source.path, location: $0.0, message: $0.1) }))
+                    diagnostics: problems.map { PolicyDiagnostic(file: source.path, location: $0.0, message: $0.1) }
+                )
+            )
         }
         if let offset = firstInvalidUTF8Offset(source.bytes) {
-            return failure([(location(ofByte: offset, in: source.bytes), "the file is not valid UTF-8 (byte \(offset))")])
+            return failure([
+                (location(ofByte: offset, in: source.bytes), "the file is not valid UTF-8 (byte \(offset))")
+            ])
         }
         let text = String(decoding: source.bytes, as: UTF8.self)
         if let deep = tooDeepFlowNesting(source.bytes) {
-            return failure([(location(ofByte: deep, in: source.bytes), "YAML nested more than \(maxFlowDepth) levels deep")])
+            return failure([
+                (location(ofByte: deep, in: source.bytes), "YAML nested more than \(maxFlowDepth) levels deep")
+            ])
         }
         let root: Node?
         do {

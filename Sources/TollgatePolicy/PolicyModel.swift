@@ -46,8 +46,11 @@ public struct EscalationSpec: Sendable, Equatable {
     public var timeoutAction: TimeoutAction
 
     public init(
-        approvers: [String] = [], requiredApprovals: Int = 1, requiredDenials: Int = 1,
-        timeoutSeconds: Int? = nil, timeoutAction: TimeoutAction = .deny
+        approvers: [String] = [],
+        requiredApprovals: Int = 1,
+        requiredDenials: Int = 1,
+        timeoutSeconds: Int? = nil,
+        timeoutAction: TimeoutAction = .deny
     ) {
         self.approvers = approvers
         self.requiredApprovals = requiredApprovals
@@ -73,14 +76,18 @@ struct EscalationBlock: Sendable {
             requiredApprovals: requiredApprovals ?? base?.requiredApprovals,
             requiredDenials: requiredDenials ?? base?.requiredDenials,
             timeoutSeconds: timeoutSeconds ?? base?.timeoutSeconds,
-            timeoutAction: timeoutAction ?? base?.timeoutAction)
+            timeoutAction: timeoutAction ?? base?.timeoutAction
+        )
     }
 
     var spec: EscalationSpec {
         EscalationSpec(
-            approvers: approvers ?? [], requiredApprovals: requiredApprovals ?? 1,
-            requiredDenials: requiredDenials ?? 1, timeoutSeconds: timeoutSeconds,
-            timeoutAction: timeoutAction ?? .deny)
+            approvers: approvers ?? [],
+            requiredApprovals: requiredApprovals ?? 1,
+            requiredDenials: requiredDenials ?? 1,
+            timeoutSeconds: timeoutSeconds,
+            timeoutAction: timeoutAction ?? .deny
+        )
     }
 }
 

@@ -42,10 +42,16 @@ public struct PolicyScenario: Sendable {
         func fail() -> PolicyLoadError {
             PolicyLoadError(
                 kind: .invalid,
-                diagnostics: problems.map { PolicyDiagnostic(file: source.path, location: $0.0, message: $0.1) })
+                diagnostics: problems.map { PolicyDiagnostic(file: source.path, location: $0.0, message: $0.1) }
+            )
         }
         if let offset = firstInvalidUTF8Offset(source.bytes) {
-            problems.append((PolicyLoader.location(ofByte: offset, in: source.bytes), "the file is not valid UTF-8 (byte \(offset))"))
+            problems.append(
+                (
+                    PolicyLoader.location(ofByte: offset, in: source.bytes),
+                    "the file is not valid UTF-8 (byte \(offset))"
+                )
+            )
             throw fail()
         }
         if let deep = PolicyLoader.tooDeepFlowNesting(source.bytes) {
@@ -68,7 +74,14 @@ public struct PolicyScenario: Sendable {
             let list = top.first(where: { $0.key == "scenarios" })?.value
         else {
             problems += v.problems
-            if problems.isEmpty { problems.append((tree?.location ?? SourceLocation(line: 1, column: 1), "no scenarios: expected 'scenarios:' with a list")) }
+            if problems.isEmpty {
+                problems.append(
+                    (
+                        tree?.location ?? SourceLocation(line: 1, column: 1),
+                        "no scenarios: expected 'scenarios:' with a list"
+                    )
+                )
+            }
             throw fail()
         }
         guard case .sequence(let items) = list.kind, !items.isEmpty else {
@@ -91,11 +104,16 @@ public struct PolicyScenario: Sendable {
                 if case .scalar(.str(let s)) = node.kind, PolicyAction(rawValue: s) != nil {
                     scenario.expectedAction = s
                 } else {
-                    v.fail(node, "'expected_action' must be one of: \(PolicyAction.allCases.map(\.rawValue).joined(separator: ", "))")
+                    v.fail(
+                        node,
+                        "'expected_action' must be one of: \(PolicyAction.allCases.map(\.rawValue).joined(separator: ", "))"
+                    )
                 }
             }
             if let node = member("expected_allowed") {
-                if case .scalar(.bool(let b)) = node.kind { scenario.expectedAllowed = b } else {
+                if case .scalar(.bool(let b)) = node.kind {
+                    scenario.expectedAllowed = b
+                } else {
                     v.fail(node, "'expected_allowed' must be true or false")
                 }
             }
@@ -114,7 +132,10 @@ public struct PolicyScenario: Sendable {
                 }
             }
             if !members.contains(where: { $0.key.hasPrefix("expected_") }) {
-                v.fail(item, "scenario '\(scenario.name)' expects nothing (give expected_action, expected_allowed, expected_decision or expected_rule)")
+                v.fail(
+                    item,
+                    "scenario '\(scenario.name)' expects nothing (give expected_action, expected_allowed, expected_decision or expected_rule)"
+                )
             }
             scenarios.append(scenario)
         }

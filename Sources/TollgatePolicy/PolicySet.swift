@@ -33,7 +33,9 @@ public struct PolicySet: Sendable {
 
     /// No document: every call is allowed (agent-os's evaluator with no policies).
     public static let empty = PolicySet(
-        documents: [], version: PolicyVersion(documents: [], sha256: hex(SHA256.hash(data: [UInt8]()))))
+        documents: [],
+        version: PolicyVersion(documents: [], sha256: hex(SHA256.hash(data: [UInt8]())))
+    )
 
     /// `max_tool_calls` of the first document's defaults, only when it was written there.
     public var maxToolCalls: Int? { documents.first?.defaults.maxToolCalls }

@@ -15,7 +15,9 @@ struct PolicyValidator {
         "action", "max_tokens", "max_tool_calls", "confidence_threshold", "max_cpu", "max_memory_mb",
         "timeout_seconds", "network_default", "escalation",
     ]
-    static let escalationKeys = ["approvers", "required_approvals", "required_denials", "timeout_seconds", "timeout_action"]
+    static let escalationKeys = [
+        "approvers", "required_approvals", "required_denials", "timeout_seconds", "timeout_action",
+    ]
 
     typealias Member = (key: String, keyNode: YNode, value: YNode)
 
@@ -28,7 +30,12 @@ struct PolicyValidator {
     mutating func document(_ root: YNode?) -> PolicyDocument {
         var doc = PolicyDocument()
         guard let root else {
-            problems.append((SourceLocation(line: 1, column: 1), "empty policy file: expected a mapping with 'name', 'version' and 'rules'"))
+            problems.append(
+                (
+                    SourceLocation(line: 1, column: 1),
+                    "empty policy file: expected a mapping with 'name', 'version' and 'rules'"
+                )
+            )
             return doc
         }
         guard let members = members(root, of: "a policy document", allowed: Self.documentKeys) else { return doc }
@@ -65,7 +72,9 @@ struct PolicyValidator {
             for item in items where !item.isInvalid {
                 // Names are checked for duplicates even on rules with other errors.
                 if case .mapping(let pairs) = item.kind,
-                    let nameNode = pairs.first(where: { if case .scalar(.str("name")) = $0.key.kind { true } else { false } })?.value,
+                    let nameNode = pairs.first(where: {
+                        if case .scalar(.str("name")) = $0.key.kind { true } else { false }
+                    })?.value,
                     case .scalar(.str(let name)) = nameNode.kind
                 {
                     if let first = seen[ExactString(name)] {
@@ -153,7 +162,10 @@ struct PolicyValidator {
             }
         }
         if let escalationNode, let action, action.isAllowed {
-            fail(escalationNode, "an 'escalation' block on an '\(action.rawValue)' rule: only deny, block and escalate rules escalate")
+            fail(
+                escalationNode,
+                "an 'escalation' block on an '\(action.rawValue)' rule: only deny, block and escalate rules escalate"
+            )
         }
         var merged = (block ?? EscalationBlock()).over(defaults.escalationBlock)
         // The block checks itself; here only what the merge with the defaults brings together.
@@ -161,20 +173,33 @@ struct PolicyValidator {
         if fromDefaults, let escalationNode, let approvers = merged.approvers, !approvers.isEmpty,
             let required = merged.requiredApprovals, required > approvers.count
         {
-            fail(escalationNode, "required_approvals (\(required)) is more than the \(approvers.count) approvers listed")
+            fail(
+                escalationNode,
+                "required_approvals (\(required)) is more than the \(approvers.count) approvers listed"
+            )
             merged.requiredApprovals = approvers.count
         }
         guard ok, let name, let condition, let action else { return nil }
         return PolicyRule(
-            name: name, condition: condition, action: action, priority: priority, message: message,
-            override: override, escalation: merged.spec, location: node.location)
+            name: name,
+            condition: condition,
+            action: action,
+            priority: priority,
+            message: message,
+            override: override,
+            escalation: merged.spec,
+            location: node.location
+        )
     }
 
     // MARK: Conditions
 
     mutating func condition(_ node: YNode) -> PolicyCondition? {
         guard case .mapping(let pairs) = node.kind else {
-            fail(node, "a condition must be a mapping with 'field', 'operator' and 'value', or one of 'all', 'any', 'not' (got \(describe(node)))")
+            fail(
+                node,
+                "a condition must be a mapping with 'field', 'operator' and 'value', or one of 'all', 'any', 'not' (got \(describe(node)))"
+            )
             return nil
         }
         let keys = pairs.compactMap { pair -> String? in
@@ -202,7 +227,9 @@ struct PolicyValidator {
             guard parts.count == items.count else { return nil }
             return compound == "all" ? .all(parts) : .any(parts)
         }
-        guard let members = members(node, of: "a condition", allowed: ["field", "operator", "value"]) else { return nil }
+        guard let members = members(node, of: "a condition", allowed: ["field", "operator", "value"]) else {
+            return nil
+        }
         func member(_ key: String) -> YNode? { members.first { $0.key == key }?.value }
         var ok = true
         for key in ["field", "operator", "value"] where member(key) == nil {
@@ -217,7 +244,10 @@ struct PolicyValidator {
         if case .scalar(.str(let s)) = opNode.kind, let o = PolicyOperator(rawValue: s) {
             op = o
         } else {
-            fail(opNode, "unknown operator \(Python.repr(opNode.value)) (expected one of: \(PolicyOperator.allCases.map(\.rawValue).joined(separator: ", ")))")
+            fail(
+                opNode,
+                "unknown operator \(Python.repr(opNode.value)) (expected one of: \(PolicyOperator.allCases.map(\.rawValue).joined(separator: ", ")))"
+            )
         }
         guard let field, let op else { return nil }
         let value = valueNode.value
@@ -246,12 +276,15 @@ struct PolicyValidator {
         case .in, .notIn:
             switch value {
             case .list, .str, .dict: return nil
-            default: return "operator '\(op.rawValue)' needs a list, string or mapping value (got \(value.typeName) \(Python.repr(value)))"
+            default:
+                return
+                    "operator '\(op.rawValue)' needs a list, string or mapping value (got \(value.typeName) \(Python.repr(value)))"
             }
         case .gt, .lt, .gte, .lte:
             switch value {
             case .none, .dict, .date, .datetime:
-                return "operator '\(op.rawValue)' cannot order a context value against \(value.typeName) \(Python.repr(value))"
+                return
+                    "operator '\(op.rawValue)' cannot order a context value against \(value.typeName) \(Python.repr(value))"
             default: return nil
             }
         default:
@@ -312,7 +345,10 @@ struct PolicyValidator {
         var result: [Member] = []
         for pair in pairs where !pair.key.isInvalid {
             guard case .scalar(.str(let key)) = pair.key.kind, allowed.contains(where: { exactEquals($0, key) }) else {
-                fail(pair.key, "unknown key \(Python.repr(pair.key.value)) in \(what) (expected one of: \(allowed.joined(separator: ", ")))")
+                fail(
+                    pair.key,
+                    "unknown key \(Python.repr(pair.key.value)) in \(what) (expected one of: \(allowed.joined(separator: ", ")))"
+                )
                 continue
             }
             result.append((key, pair.key, pair.value))
@@ -364,7 +400,10 @@ struct PolicyValidator {
 
     mutating func action(_ node: YNode, _ name: String) -> PolicyAction? {
         if case .scalar(.str(let s)) = node.kind, let a = PolicyAction(rawValue: s) { return a }
-        fail(node, "unknown \(name == "action" ? "action" : "'\(name)'") \(Python.repr(node.value)) (expected one of: \(PolicyAction.allCases.map(\.rawValue).joined(separator: ", ")))")
+        fail(
+            node,
+            "unknown \(name == "action" ? "action" : "'\(name)'") \(Python.repr(node.value)) (expected one of: \(PolicyAction.allCases.map(\.rawValue).joined(separator: ", ")))"
+        )
         return nil
     }
 
@@ -426,4 +465,3 @@ struct PolicyValidator {
         return nil
     }
 }
-

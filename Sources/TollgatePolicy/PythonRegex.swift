@@ -129,7 +129,8 @@ struct PythonRegexTranslator {
             text += "|" + t
             width = Width(
                 min: Swift.min(width.min, w.min),
-                max: width.max.flatMap { a in w.max.map { Swift.max(a, $0) } })
+                max: width.max.flatMap { a in w.max.map { Swift.max(a, $0) } }
+            )
         }
         return (text, width)
     }
@@ -186,7 +187,10 @@ struct PythonRegexTranslator {
                 case (let m, nil): q = "{\(m),}"
                 case (let m, let n?): q = m == n ? "{\(m)}" : "{\(m),\(n)}"
                 }
-                let w = Width(min: saturating(atom.width.min, times: minimum), max: repeatedMax(atom.width.max, maximum))
+                let w = Width(
+                    min: saturating(atom.width.min, times: minimum),
+                    max: repeatedMax(atom.width.max, maximum)
+                )
                 last = (atom.text + q + suffix, w, .normal, true)
                 continue
             }
@@ -211,23 +215,32 @@ struct PythonRegexTranslator {
     mutating func quantifierHere() throws(RegexError) -> (Int, Int?)? {
         guard let c = peek else { return nil }
         switch c {
-        case "*": pos += 1; return (0, nil)
-        case "+": pos += 1; return (1, nil)
-        case "?": pos += 1; return (0, 1)
+        case "*":
+            pos += 1
+            return (0, nil)
+        case "+":
+            pos += 1
+            return (1, nil)
+        case "?":
+            pos += 1
+            return (0, 1)
         case "{":
             let start = pos
             var i = pos + 1
             if i < chars.count && chars[i] == "}" { return nil }
-            var lo = "", hi = ""
+            var lo = ""
+            var hi = ""
             while i < chars.count, chars[i].properties.numericType == .decimal, chars[i].isASCII {
-                lo.unicodeScalars.append(chars[i]); i += 1
+                lo.unicodeScalars.append(chars[i])
+                i += 1
             }
             var hasComma = false
             if i < chars.count && chars[i] == "," {
                 hasComma = true
                 i += 1
                 while i < chars.count, chars[i].properties.numericType == .decimal, chars[i].isASCII {
-                    hi.unicodeScalars.append(chars[i]); i += 1
+                    hi.unicodeScalars.append(chars[i])
+                    i += 1
                 }
             } else {
                 hi = lo
@@ -282,7 +295,8 @@ struct PythonRegexTranslator {
     }
 
     static let wordSet = "\\p{L}\\p{N}_"
-    static let spaceSet = "\\x{09}-\\x{0d}\\x{1c}-\\x{20}\\x{85}\\x{a0}\\x{1680}\\x{2000}-\\x{200a}\\x{2028}\\x{2029}\\x{202f}\\x{205f}\\x{3000}"
+    static let spaceSet =
+        "\\x{09}-\\x{0d}\\x{1c}-\\x{20}\\x{85}\\x{a0}\\x{1680}\\x{2000}-\\x{200a}\\x{2028}\\x{2029}\\x{202f}\\x{205f}\\x{3000}"
 
     /// The ICU set for `\d \D \s \S \w \W` under the current flags.
     func classEscape(_ c: Unicode.Scalar) -> String? {
@@ -345,7 +359,8 @@ struct PythonRegexTranslator {
 
     /// The character an escape stands for (`\n`, `\x41`, `\u00e9`, `\0`, `\.`); throws for an
     /// unknown ASCII-letter escape, as Python does.
-    mutating func escapedCharacter(_ c: Unicode.Scalar, start: Int, inClass: Bool) throws(RegexError) -> Unicode.Scalar {
+    mutating func escapedCharacter(_ c: Unicode.Scalar, start: Int, inClass: Bool) throws(RegexError) -> Unicode.Scalar
+    {
         switch c {
         case "n": return "\n"
         case "t": return "\t"
@@ -377,7 +392,9 @@ struct PythonRegexTranslator {
                 pos += 1
             }
             let value = Int(digits, radix: 8) ?? 0
-            guard value <= 0o377 else { throw error("octal escape value \\\(digits) outside of range 0-0o377", at: start) }
+            guard value <= 0o377 else {
+                throw error("octal escape value \\\(digits) outside of range 0-0o377", at: start)
+            }
             return Unicode.Scalar(UInt8(value))
         case "N":
             throw error("\\N{...} named characters are not supported by Tollgate", at: start)
@@ -438,7 +455,10 @@ struct PythonRegexTranslator {
                 pos += 1
                 let name = try groupName(terminator: ">")
                 guard groupNames[name] == nil else {
-                    throw error("redefinition of group name '\(name)' as group \(groupCount + 1); was group \(groupNames[name] ?? 0)", at: start)
+                    throw error(
+                        "redefinition of group name '\(name)' as group \(groupCount + 1); was group \(groupNames[name] ?? 0)",
+                        at: start
+                    )
                 }
                 groupCount += 1
                 let group = groupCount
@@ -478,7 +498,10 @@ struct PythonRegexTranslator {
                 throw error("global flags not at the start of the expression", at: start)
             }
             guard peek == ":", !(on.isEmpty && off.isEmpty) else {
-                throw error("unknown extension ?\(String(String.UnicodeScalarView(chars[(start + 2)..<Swift.min(pos + 1, chars.count)])))", at: start + 1)
+                throw error(
+                    "unknown extension ?\(String(String.UnicodeScalarView(chars[(start + 2)..<Swift.min(pos + 1, chars.count)])))",
+                    at: start + 1
+                )
             }
             if on.contains("L") || off.contains("L") || off.contains("a") || off.contains("u") {
                 throw error("bad inline flags: cannot use 'L' flag with a str pattern or turn off 'a'/'u'", at: start)

@@ -133,7 +133,8 @@ enum Python {
             return op.holds(x.instant < y.instant ? -1 : (x.instant == y.instant ? 0 : 1))
         default:
             throw PythonTypeError(
-                description: "'\(op.symbol)' not supported between instances of '\(a.typeName)' and '\(b.typeName)'")
+                description: "'\(op.symbol)' not supported between instances of '\(a.typeName)' and '\(b.typeName)'"
+            )
         }
     }
 
@@ -147,7 +148,9 @@ enum Python {
             return false
         case .str(let haystack):
             guard case .str(let needle) = item else {
-                throw PythonTypeError(description: "'in <string>' requires string as left operand, not \(item.typeName)")
+                throw PythonTypeError(
+                    description: "'in <string>' requires string as left operand, not \(item.typeName)"
+                )
             }
             return substring(needle, of: haystack)
         case .dict(let pairs):
@@ -196,7 +199,8 @@ enum Python {
         case .float(let d): return floatRepr(d)
         case .str(let s): return stringRepr(s)
         case .list(let elements): return "[" + elements.map(repr).joined(separator: ", ") + "]"
-        case .dict(let pairs): return "{" + pairs.map { repr($0.key) + ": " + repr($0.value) }.joined(separator: ", ") + "}"
+        case .dict(let pairs):
+            return "{" + pairs.map { repr($0.key) + ": " + repr($0.value) }.joined(separator: ", ") + "}"
         case .date(let d): return "datetime.date(\(d.year), \(d.month), \(d.day))"
         case .datetime(let d): return d.pythonRepr
         }

@@ -151,7 +151,8 @@ enum YAMLScalars {
     }
 
     static func constructTimestamp(_ text: String) -> Result<PolicyValue, ScalarError> {
-        let pattern = #/(?<year>[0-9]{4})-(?<month>[0-9][0-9]?)-(?<day>[0-9][0-9]?)(?:(?:[Tt]|[ \t]+)(?<hour>[0-9][0-9]?):(?<minute>[0-9][0-9]):(?<second>[0-9][0-9])(?:\.(?<fraction>[0-9]*))?(?:[ \t]*(?<tz>Z|(?<sign>[-+])(?<tzhour>[0-9][0-9]?)(?::(?<tzminute>[0-9][0-9]))?))?)?/#
+        let pattern =
+            #/(?<year>[0-9]{4})-(?<month>[0-9][0-9]?)-(?<day>[0-9][0-9]?)(?:(?:[Tt]|[ \t]+)(?<hour>[0-9][0-9]?):(?<minute>[0-9][0-9]):(?<second>[0-9][0-9])(?:\.(?<fraction>[0-9]*))?(?:[ \t]*(?<tz>Z|(?<sign>[-+])(?<tzhour>[0-9][0-9]?)(?::(?<tzminute>[0-9][0-9]))?))?)?/#
         guard let m = text.wholeMatch(of: pattern),
             let year = Int(m.year), let month = Int(m.month), let day = Int(m.day)
         else { return .failure(ScalarError("'\(text)' is not a timestamp")) }
@@ -175,7 +176,13 @@ enum YAMLScalars {
         }
         guard
             let dt = PyDateTime(
-                date: date, hour: hour, minute: minute, second: second, microsecond: microsecond, utcOffset: offset)
+                date: date,
+                hour: hour,
+                minute: minute,
+                second: second,
+                microsecond: microsecond,
+                utcOffset: offset
+            )
         else { return .failure(ScalarError("invalid timestamp '\(text)'")) }
         return .success(.datetime(dt))
     }

@@ -75,7 +75,9 @@ struct YAMLTreeBuilder {
         nodeCount += 1
         if nodeCount > Self.maxNodes {
             if nodeCount == Self.maxNodes + 1 {
-                problems.append((Self.location(node.mark), "YAML expands to more than \(Self.maxNodes) nodes (nested aliases?)"))
+                problems.append(
+                    (Self.location(node.mark), "YAML expands to more than \(Self.maxNodes) nodes (nested aliases?)")
+                )
             }
             return YNode(kind: .invalid, location: Self.location(node.mark))
         }
@@ -84,7 +86,10 @@ struct YAMLTreeBuilder {
         case .sequence(let sequence):
             let loc = Self.location(sequence.mark)
             let tag = sequence.tag.description
-            guard tag == Tag.Name.seq.rawValue || tag == Tag.Name.implicit.rawValue || tag == Tag.Name.nonSpecific.rawValue else {
+            guard
+                tag == Tag.Name.seq.rawValue || tag == Tag.Name.implicit.rawValue
+                    || tag == Tag.Name.nonSpecific.rawValue
+            else {
                 problems.append((loc, "unsupported YAML tag '\(tag)' on a sequence"))
                 return YNode(kind: .invalid, location: loc)
             }
@@ -117,7 +122,8 @@ struct YAMLTreeBuilder {
     mutating func build(_ mapping: Node.Mapping) -> YNode {
         let loc = Self.location(mapping.mark)
         let tag = mapping.tag.description
-        guard tag == Tag.Name.map.rawValue || tag == Tag.Name.implicit.rawValue || tag == Tag.Name.nonSpecific.rawValue else {
+        guard tag == Tag.Name.map.rawValue || tag == Tag.Name.implicit.rawValue || tag == Tag.Name.nonSpecific.rawValue
+        else {
             problems.append((loc, "unsupported YAML tag '\(tag)' on a mapping"))
             return YNode(kind: .invalid, location: loc)
         }
@@ -136,7 +142,8 @@ struct YAMLTreeBuilder {
             guard case .scalar = pair.key.kind else {
                 if !pair.key.isInvalid {
                     problems.append(
-                        (pair.key.location, "a mapping key must be a scalar (found an unhashable sequence or mapping)"))
+                        (pair.key.location, "a mapping key must be a scalar (found an unhashable sequence or mapping)")
+                    )
                 }
                 continue
             }
@@ -145,8 +152,11 @@ struct YAMLTreeBuilder {
                 let existingExplicit = explicit.contains { $0.key.location == pairs[existing].key.location }
                 if isExplicit && existingExplicit {
                     problems.append(
-                        (pair.key.location,
-                         "duplicate mapping key \(Python.repr(pair.key.value)) (first at line \(pairs[existing].key.location.line))"))
+                        (
+                            pair.key.location,
+                            "duplicate mapping key \(Python.repr(pair.key.value)) (first at line \(pairs[existing].key.location.line))"
+                        )
+                    )
                     continue
                 }
                 pairs[existing].value = pair.value

@@ -40,9 +40,21 @@ public struct AuditRecord: Sendable, Equatable {
     public var hash: [UInt8]
 
     public init(
-        seq: Int64 = 0, at: Millis, kind: Kind, requestID: String?, agentID: String?, toolName: String?,
-        decision: String?, resolution: String?, rule: String?, voter: String? = nil, accepted: Bool? = nil,
-        detail: String?, policyVersion: String?, previousHash: [UInt8] = [], hash: [UInt8] = []
+        seq: Int64 = 0,
+        at: Millis,
+        kind: Kind,
+        requestID: String?,
+        agentID: String?,
+        toolName: String?,
+        decision: String?,
+        resolution: String?,
+        rule: String?,
+        voter: String? = nil,
+        accepted: Bool? = nil,
+        detail: String?,
+        policyVersion: String?,
+        previousHash: [UInt8] = [],
+        hash: [UInt8] = []
     ) {
         self.seq = seq
         self.at = at
@@ -83,7 +95,9 @@ public struct AuditRecord: Sendable, Equatable {
         }
         func putLength(_ count: Int) {
             let n = UInt32(truncatingIfNeeded: count)
-            buffer.append(contentsOf: [UInt8(n >> 24), UInt8((n >> 16) & 0xff), UInt8((n >> 8) & 0xff), UInt8(n & 0xff)])
+            buffer.append(contentsOf: [
+                UInt8(n >> 24), UInt8((n >> 16) & 0xff), UInt8((n >> 8) & 0xff), UInt8(n & 0xff),
+            ])
         }
         func putInt(_ value: Int64) {
             let n = UInt64(bitPattern: value)

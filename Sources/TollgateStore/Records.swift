@@ -17,8 +17,13 @@ public struct CallRecord: Sendable, Equatable {
     public var reply: [UInt8]
 
     public init(
-        requestID: String, agentID: String, messageID: String?, fingerprint: [UInt8]?,
-        receivedAt: Millis, decision: String, reply: [UInt8]
+        requestID: String,
+        agentID: String,
+        messageID: String?,
+        fingerprint: [UInt8]?,
+        receivedAt: Millis,
+        decision: String,
+        reply: [UInt8]
     ) {
         self.requestID = requestID
         self.agentID = agentID
@@ -41,7 +46,14 @@ public struct OutboxMessage: Sendable, Equatable {
     /// Replies to an agent's `reply_to` are mandatory, so an unroutable one comes back and is counted.
     public var mandatory: Bool
 
-    public init(id: Int64 = 0, exchange: String, routingKey: String, correlationID: String?, body: [UInt8], mandatory: Bool) {
+    public init(
+        id: Int64 = 0,
+        exchange: String,
+        routingKey: String,
+        correlationID: String?,
+        body: [UInt8],
+        mandatory: Bool
+    ) {
         self.id = id
         self.exchange = exchange
         self.routingKey = routingKey
@@ -89,11 +101,28 @@ public struct EscalationRecord: Sendable, Equatable {
     public var charged: Bool
 
     public init(
-        requestID: String, workerID: String, agentID: String, sessionID: String, toolName: String,
-        argumentsJSON: String, reason: String?, rule: String?, message: String, policyVersion: String,
-        approvers: [String], requiredApprovals: Int, requiredDenials: Int, timeoutAction: String,
-        createdAt: Millis, deadline: Millis, replyTo: String?, correlationID: String?,
-        status: EscalationStatus = .pending, resolution: String? = nil, decidedAt: Millis? = nil, charged: Bool
+        requestID: String,
+        workerID: String,
+        agentID: String,
+        sessionID: String,
+        toolName: String,
+        argumentsJSON: String,
+        reason: String?,
+        rule: String?,
+        message: String,
+        policyVersion: String,
+        approvers: [String],
+        requiredApprovals: Int,
+        requiredDenials: Int,
+        timeoutAction: String,
+        createdAt: Millis,
+        deadline: Millis,
+        replyTo: String?,
+        correlationID: String?,
+        status: EscalationStatus = .pending,
+        resolution: String? = nil,
+        decidedAt: Millis? = nil,
+        charged: Bool
     ) {
         self.requestID = requestID
         self.workerID = workerID

@@ -46,7 +46,8 @@ final class SQLiteDatabase {
     init(path: String, readOnly: Bool = false, busyTimeoutMilliseconds: Int32 = 10_000) throws(StoreError) {
         self.path = path
         var db: OpaquePointer?
-        let flags = readOnly
+        let flags =
+            readOnly
             ? SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX
             : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX
         let rc = sqlite3_open_v2(path, &db, flags, nil)
@@ -175,7 +176,13 @@ final class SQLiteStatement {
         }
         blob.withUnsafeBytes { buffer in
             // A zero-length blob must still bind as a blob, not NULL.
-            _ = sqlite3_bind_blob(stmt, index, buffer.baseAddress ?? UnsafeRawPointer(bitPattern: 1), Int32(buffer.count), SQLITE_TRANSIENT)
+            _ = sqlite3_bind_blob(
+                stmt,
+                index,
+                buffer.baseAddress ?? UnsafeRawPointer(bitPattern: 1),
+                Int32(buffer.count),
+                SQLITE_TRANSIENT
+            )
         }
         return self
     }

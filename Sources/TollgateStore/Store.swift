@@ -70,7 +70,9 @@ public final class Store {
             guard Int(existing) == Self.schemaVersion else {
                 throw StoreError(
                     kind: .mismatch,
-                    message: "\(db.path) has schema version \(existing); this tollgate knows version \(Self.schemaVersion)")
+                    message:
+                        "\(db.path) has schema version \(existing); this tollgate knows version \(Self.schemaVersion)"
+                )
             }
             return
         }
@@ -168,7 +170,8 @@ public final class Store {
             );
             INSERT INTO meta(key, value) VALUES ('schema_version', '\(Self.schemaVersion)');
             COMMIT;
-            """)
+            """
+        )
     }
 
     private func bind(to workerID: String) throws(StoreError) {
@@ -178,7 +181,8 @@ public final class Store {
                     kind: .mismatch,
                     message: "\(db.path) belongs to worker '\(owner)', not '\(workerID)': "
                         + "each worker keeps its own database (its escalations are voted on through its own queue); "
-                        + "start this worker with --worker-id \(owner) or give it another --db")
+                        + "start this worker with --worker-id \(owner) or give it another --db"
+                )
             }
         } else {
             try setMeta("worker_id", workerID)
@@ -193,8 +197,10 @@ public final class Store {
     }
 
     func setMeta(_ key: String, _ value: String) throws(StoreError) {
-        try db.statement("INSERT INTO meta(key, value) VALUES (?1, ?2) ON CONFLICT(key) DO UPDATE SET value = excluded.value")
-            .bind(1, key).bind(2, value).run()
+        try db.statement(
+            "INSERT INTO meta(key, value) VALUES (?1, ?2) ON CONFLICT(key) DO UPDATE SET value = excluded.value"
+        )
+        .bind(1, key).bind(2, value).run()
     }
 
     /// The worker this database belongs to, if bound.
@@ -230,7 +236,8 @@ public final class Store {
 
     public func call(agentID: String, messageID: String) throws(StoreError) -> CallRecord? {
         let stmt = try db.statement(
-            "SELECT request_id, agent_id, message_id, fingerprint, received_at, decision, reply FROM calls WHERE agent_id = ?1 AND message_id = ?2")
+            "SELECT request_id, agent_id, message_id, fingerprint, received_at, decision, reply FROM calls WHERE agent_id = ?1 AND message_id = ?2"
+        )
         stmt.bind(1, agentID).bind(2, messageID)
         defer { stmt.reset() }
         return try stmt.step() ? Self.callRecord(stmt) : nil
@@ -238,7 +245,8 @@ public final class Store {
 
     public func call(fingerprint: [UInt8]) throws(StoreError) -> CallRecord? {
         let stmt = try db.statement(
-            "SELECT request_id, agent_id, message_id, fingerprint, received_at, decision, reply FROM calls WHERE fingerprint = ?1 ORDER BY seq DESC LIMIT 1")
+            "SELECT request_id, agent_id, message_id, fingerprint, received_at, decision, reply FROM calls WHERE fingerprint = ?1 ORDER BY seq DESC LIMIT 1"
+        )
         stmt.bind(1, blob: fingerprint)
         defer { stmt.reset() }
         return try stmt.step() ? Self.callRecord(stmt) : nil
@@ -246,8 +254,14 @@ public final class Store {
 
     private static func callRecord(_ stmt: SQLiteStatement) -> CallRecord {
         CallRecord(
-            requestID: stmt.string(0), agentID: stmt.string(1), messageID: stmt.optionalString(2),
-            fingerprint: stmt.optionalBlob(3), receivedAt: stmt.int64(4), decision: stmt.string(5), reply: stmt.blob(6))
+            requestID: stmt.string(0),
+            agentID: stmt.string(1),
+            messageID: stmt.optionalString(2),
+            fingerprint: stmt.optionalBlob(3),
+            receivedAt: stmt.int64(4),
+            decision: stmt.string(5),
+            reply: stmt.blob(6)
+        )
     }
 
     public func insertCall(_ call: CallRecord) throws(StoreError) {
@@ -263,11 +277,15 @@ public final class Store {
     /// is no longer recognised. The audit trail is never pruned.
     @discardableResult
     public func pruneInputs(receivedBefore cutoff: Millis, limit: Int = 10_000) throws(StoreError) -> Int {
-        try db.statement("DELETE FROM calls WHERE seq IN (SELECT seq FROM calls WHERE received_at < ?1 ORDER BY received_at LIMIT ?2)")
-            .bind(1, cutoff).bind(2, limit).run()
+        try db.statement(
+            "DELETE FROM calls WHERE seq IN (SELECT seq FROM calls WHERE received_at < ?1 ORDER BY received_at LIMIT ?2)"
+        )
+        .bind(1, cutoff).bind(2, limit).run()
         var removed = db.changes
-        try db.statement("DELETE FROM vote_inputs WHERE seq IN (SELECT seq FROM vote_inputs WHERE received_at < ?1 ORDER BY received_at LIMIT ?2)")
-            .bind(1, cutoff).bind(2, limit).run()
+        try db.statement(
+            "DELETE FROM vote_inputs WHERE seq IN (SELECT seq FROM vote_inputs WHERE received_at < ?1 ORDER BY received_at LIMIT ?2)"
+        )
+        .bind(1, cutoff).bind(2, limit).run()
         removed += db.changes
         return removed
     }
@@ -323,7 +341,8 @@ public final class Store {
     /// Pending escalations, earliest deadline first.
     public func pendingEscalations(limit: Int = .max) throws(StoreError) -> [EscalationRecord] {
         let stmt = try db.statement(
-            "SELECT \(Self.escalationColumns) FROM escalations WHERE status = 'pending' ORDER BY deadline LIMIT ?1")
+            "SELECT \(Self.escalationColumns) FROM escalations WHERE status = 'pending' ORDER BY deadline LIMIT ?1"
+        )
         stmt.bind(1, limit)
         defer { stmt.reset() }
         var result: [EscalationRecord] = []
@@ -334,7 +353,8 @@ public final class Store {
     /// Pending escalations whose deadline is at or before `now`, earliest first.
     public func dueEscalations(now: Millis, limit: Int) throws(StoreError) -> [EscalationRecord] {
         let stmt = try db.statement(
-            "SELECT \(Self.escalationColumns) FROM escalations WHERE status = 'pending' AND deadline <= ?1 ORDER BY deadline LIMIT ?2")
+            "SELECT \(Self.escalationColumns) FROM escalations WHERE status = 'pending' AND deadline <= ?1 ORDER BY deadline LIMIT ?2"
+        )
         stmt.bind(1, now).bind(2, limit)
         defer { stmt.reset() }
         var result: [EscalationRecord] = []
@@ -361,7 +381,11 @@ public final class Store {
     /// is never decided twice.
     @discardableResult
     public func decideEscalation(
-        requestID: String, status: EscalationStatus, resolution: String, at: Millis, finalReply: [UInt8] = []
+        requestID: String,
+        status: EscalationStatus,
+        resolution: String,
+        at: Millis,
+        finalReply: [UInt8] = []
     ) throws(StoreError) -> Bool {
         precondition(status != .pending)
         try db.statement(
@@ -381,13 +405,29 @@ public final class Store {
 
     private static func escalationRecord(_ s: SQLiteStatement) -> EscalationRecord {
         EscalationRecord(
-            requestID: s.string(0), workerID: s.string(1), agentID: s.string(2), sessionID: s.string(3),
-            toolName: s.string(4), argumentsJSON: s.string(5), reason: s.optionalString(6), rule: s.optionalString(7),
-            message: s.string(8), policyVersion: s.string(9), approvers: decodeList(s.string(10)),
-            requiredApprovals: s.int(11), requiredDenials: s.int(12), timeoutAction: s.string(13),
-            createdAt: s.int64(14), deadline: s.int64(15), replyTo: s.optionalString(16),
-            correlationID: s.optionalString(17), status: EscalationStatus(rawValue: s.string(18)) ?? .pending,
-            resolution: s.optionalString(19), decidedAt: s.optionalInt64(20), charged: s.int(21) != 0)
+            requestID: s.string(0),
+            workerID: s.string(1),
+            agentID: s.string(2),
+            sessionID: s.string(3),
+            toolName: s.string(4),
+            argumentsJSON: s.string(5),
+            reason: s.optionalString(6),
+            rule: s.optionalString(7),
+            message: s.string(8),
+            policyVersion: s.string(9),
+            approvers: decodeList(s.string(10)),
+            requiredApprovals: s.int(11),
+            requiredDenials: s.int(12),
+            timeoutAction: s.string(13),
+            createdAt: s.int64(14),
+            deadline: s.int64(15),
+            replyTo: s.optionalString(16),
+            correlationID: s.optionalString(17),
+            status: EscalationStatus(rawValue: s.string(18)) ?? .pending,
+            resolution: s.optionalString(19),
+            decidedAt: s.optionalInt64(20),
+            charged: s.int(21) != 0
+        )
     }
 
     static func encodeList(_ list: [String]) -> String {
@@ -402,13 +442,22 @@ public final class Store {
     // MARK: - Votes
 
     public func votes(requestID: String) throws(StoreError) -> [VoteRecord] {
-        let stmt = try db.statement("SELECT request_id, voter, decision, comment, at FROM votes WHERE request_id = ?1 ORDER BY at, voter")
+        let stmt = try db.statement(
+            "SELECT request_id, voter, decision, comment, at FROM votes WHERE request_id = ?1 ORDER BY at, voter"
+        )
         stmt.bind(1, requestID)
         defer { stmt.reset() }
         var result: [VoteRecord] = []
         while try stmt.step() {
             result.append(
-                VoteRecord(requestID: stmt.string(0), voter: stmt.string(1), decision: stmt.string(2), comment: stmt.optionalString(3), at: stmt.int64(4)))
+                VoteRecord(
+                    requestID: stmt.string(0),
+                    voter: stmt.string(1),
+                    decision: stmt.string(2),
+                    comment: stmt.optionalString(3),
+                    at: stmt.int64(4)
+                )
+            )
         }
         return result
     }
@@ -416,15 +465,18 @@ public final class Store {
     /// Records an accepted vote. Returns false when this voter already voted on the request.
     @discardableResult
     public func insertVote(_ vote: VoteRecord) throws(StoreError) -> Bool {
-        try db.statement("INSERT OR IGNORE INTO votes(request_id, voter, decision, comment, at) VALUES (?1, ?2, ?3, ?4, ?5)")
-            .bind(1, vote.requestID).bind(2, vote.voter).bind(3, vote.decision).bind(4, vote.comment).bind(5, vote.at)
-            .run()
+        try db.statement(
+            "INSERT OR IGNORE INTO votes(request_id, voter, decision, comment, at) VALUES (?1, ?2, ?3, ?4, ?5)"
+        )
+        .bind(1, vote.requestID).bind(2, vote.voter).bind(3, vote.decision).bind(4, vote.comment).bind(5, vote.at)
+        .run()
         return db.changes == 1
     }
 
     public func voteInput(publisher: String, messageID: String) throws(StoreError) -> VoteInputRecord? {
         let stmt = try db.statement(
-            "SELECT publisher, message_id, fingerprint, received_at, reply FROM vote_inputs WHERE publisher = ?1 AND message_id = ?2")
+            "SELECT publisher, message_id, fingerprint, received_at, reply FROM vote_inputs WHERE publisher = ?1 AND message_id = ?2"
+        )
         stmt.bind(1, publisher).bind(2, messageID)
         defer { stmt.reset() }
         return try stmt.step() ? Self.voteInputRecord(stmt) : nil
@@ -432,21 +484,30 @@ public final class Store {
 
     public func voteInput(fingerprint: [UInt8]) throws(StoreError) -> VoteInputRecord? {
         let stmt = try db.statement(
-            "SELECT publisher, message_id, fingerprint, received_at, reply FROM vote_inputs WHERE fingerprint = ?1 ORDER BY seq DESC LIMIT 1")
+            "SELECT publisher, message_id, fingerprint, received_at, reply FROM vote_inputs WHERE fingerprint = ?1 ORDER BY seq DESC LIMIT 1"
+        )
         stmt.bind(1, blob: fingerprint)
         defer { stmt.reset() }
         return try stmt.step() ? Self.voteInputRecord(stmt) : nil
     }
 
     private static func voteInputRecord(_ s: SQLiteStatement) -> VoteInputRecord {
-        VoteInputRecord(publisher: s.string(0), messageID: s.optionalString(1), fingerprint: s.optionalBlob(2), receivedAt: s.int64(3), reply: s.blob(4))
+        VoteInputRecord(
+            publisher: s.string(0),
+            messageID: s.optionalString(1),
+            fingerprint: s.optionalBlob(2),
+            receivedAt: s.int64(3),
+            reply: s.blob(4)
+        )
     }
 
     public func insertVoteInput(_ input: VoteInputRecord) throws(StoreError) {
-        try db.statement("INSERT OR IGNORE INTO vote_inputs(publisher, message_id, fingerprint, received_at, reply) VALUES (?1, ?2, ?3, ?4, ?5)")
-            .bind(1, input.publisher).bind(2, input.messageID).bind(3, blob: input.fingerprint).bind(4, input.receivedAt)
-            .bind(5, blob: input.reply)
-            .run()
+        try db.statement(
+            "INSERT OR IGNORE INTO vote_inputs(publisher, message_id, fingerprint, received_at, reply) VALUES (?1, ?2, ?3, ?4, ?5)"
+        )
+        .bind(1, input.publisher).bind(2, input.messageID).bind(3, blob: input.fingerprint).bind(4, input.receivedAt)
+        .bind(5, blob: input.reply)
+        .run()
     }
 
     // MARK: - Outbox
@@ -454,24 +515,34 @@ public final class Store {
     /// Adds a message to publish; returns its id.
     @discardableResult
     public func enqueue(_ message: OutboxMessage) throws(StoreError) -> Int64 {
-        try db.statement("INSERT INTO outbox(exchange, routing_key, correlation_id, body, mandatory) VALUES (?1, ?2, ?3, ?4, ?5)")
-            .bind(1, message.exchange).bind(2, message.routingKey).bind(3, message.correlationID)
-            .bind(4, blob: message.body).bind(5, message.mandatory)
-            .run()
+        try db.statement(
+            "INSERT INTO outbox(exchange, routing_key, correlation_id, body, mandatory) VALUES (?1, ?2, ?3, ?4, ?5)"
+        )
+        .bind(1, message.exchange).bind(2, message.routingKey).bind(3, message.correlationID)
+        .bind(4, blob: message.body).bind(5, message.mandatory)
+        .run()
         return db.lastInsertRowID
     }
 
     /// Messages not yet confirmed, oldest first.
     public func outbox(limit: Int = .max) throws(StoreError) -> [OutboxMessage] {
-        let stmt = try db.statement("SELECT id, exchange, routing_key, correlation_id, body, mandatory FROM outbox ORDER BY id LIMIT ?1")
+        let stmt = try db.statement(
+            "SELECT id, exchange, routing_key, correlation_id, body, mandatory FROM outbox ORDER BY id LIMIT ?1"
+        )
         stmt.bind(1, limit)
         defer { stmt.reset() }
         var result: [OutboxMessage] = []
         while try stmt.step() {
             result.append(
                 OutboxMessage(
-                    id: stmt.int64(0), exchange: stmt.string(1), routingKey: stmt.string(2),
-                    correlationID: stmt.optionalString(3), body: stmt.blob(4), mandatory: stmt.int(5) != 0))
+                    id: stmt.int64(0),
+                    exchange: stmt.string(1),
+                    routingKey: stmt.string(2),
+                    correlationID: stmt.optionalString(3),
+                    body: stmt.blob(4),
+                    mandatory: stmt.int(5) != 0
+                )
+            )
         }
         return result
     }
@@ -532,17 +603,28 @@ public final class Store {
             SELECT seq, at, kind, request_id, agent_id, tool_name, decision, resolution, rule, voter, accepted,
                    detail, policy_version, prev_hash, hash
             FROM audit WHERE seq >= ?1 ORDER BY seq
-            """)
+            """
+        )
         stmt.bind(1, fromSeq)
         defer { stmt.reset() }
         while try stmt.step() {
             let record = AuditRecord(
-                seq: stmt.int64(0), at: stmt.int64(1), kind: AuditRecord.Kind(rawValue: stmt.string(2)),
-                requestID: stmt.optionalString(3), agentID: stmt.optionalString(4), toolName: stmt.optionalString(5),
-                decision: stmt.optionalString(6), resolution: stmt.optionalString(7), rule: stmt.optionalString(8),
-                voter: stmt.optionalString(9), accepted: stmt.optionalInt64(10).map { $0 != 0 },
-                detail: stmt.optionalString(11), policyVersion: stmt.optionalString(12),
-                previousHash: stmt.blob(13), hash: stmt.blob(14))
+                seq: stmt.int64(0),
+                at: stmt.int64(1),
+                kind: AuditRecord.Kind(rawValue: stmt.string(2)),
+                requestID: stmt.optionalString(3),
+                agentID: stmt.optionalString(4),
+                toolName: stmt.optionalString(5),
+                decision: stmt.optionalString(6),
+                resolution: stmt.optionalString(7),
+                rule: stmt.optionalString(8),
+                voter: stmt.optionalString(9),
+                accepted: stmt.optionalInt64(10).map { $0 != 0 },
+                detail: stmt.optionalString(11),
+                policyVersion: stmt.optionalString(12),
+                previousHash: stmt.blob(13),
+                hash: stmt.blob(14)
+            )
             try body(record)
         }
     }
@@ -559,7 +641,8 @@ public final class Store {
             try forEachAudit { record in
                 if record.seq != expectedSeq {
                     if record.seq > expectedSeq {
-                        problem = "entry \(expectedSeq) is missing: the chain jumps from entry \(expectedSeq - 1) to \(record.seq)"
+                        problem =
+                            "entry \(expectedSeq) is missing: the chain jumps from entry \(expectedSeq - 1) to \(record.seq)"
                     } else {
                         problem = "entry \(record.seq) is out of order: expected entry \(expectedSeq)"
                     }
@@ -567,7 +650,8 @@ public final class Store {
                     throw Stop()
                 }
                 if record.previousHash != previous {
-                    problem = "entry \(record.seq) does not follow entry \(record.seq - 1): an entry before it was removed, replaced or reordered"
+                    problem =
+                        "entry \(record.seq) does not follow entry \(record.seq - 1): an entry before it was removed, replaced or reordered"
                     badSeq = record.seq
                     throw Stop()
                 }
@@ -586,7 +670,8 @@ public final class Store {
             let parts = head.split(separator: ":")
             if parts.count == 2, let recordedSeq = Int64(parts[0]) {
                 if recordedSeq > headSeq {
-                    problem = "entries \(headSeq + 1) to \(recordedSeq) were removed: the chain ends at entry \(headSeq) but its recorded head is entry \(recordedSeq)"
+                    problem =
+                        "entries \(headSeq + 1) to \(recordedSeq) were removed: the chain ends at entry \(headSeq) but its recorded head is entry \(recordedSeq)"
                     badSeq = headSeq + 1
                 } else if recordedSeq == headSeq, String(parts[1]) != previous.hexString {
                     problem = "entry \(headSeq) was replaced: its hash differs from the recorded head"
@@ -595,6 +680,11 @@ public final class Store {
             }
         }
         return AuditVerification(
-            checked: checked, headSeq: headSeq, headHash: previous.hexString, problem: problem, firstBadSeq: badSeq)
+            checked: checked,
+            headSeq: headSeq,
+            headHash: previous.hexString,
+            problem: problem,
+            firstBadSeq: badSeq
+        )
     }
 }

@@ -36,7 +36,9 @@ struct FaultPoints {
 
     /// The tool whose calls crash the worker (`crash-on-tool:NAME`), if any.
     static func crashingTool() -> String? {
-        guard let spec = ProcessInfo.processInfo.environment["TOLLGATE_FAULT"], spec.hasPrefix("crash-on-tool:") else { return nil }
+        guard let spec = ProcessInfo.processInfo.environment["TOLLGATE_FAULT"], spec.hasPrefix("crash-on-tool:") else {
+            return nil
+        }
         return String(spec.dropFirst("crash-on-tool:".count))
     }
 

@@ -32,7 +32,9 @@ struct Inbound {
         hasher.update(data: [source == .toolCall ? 1 : 2])
         for part in [userID, replyTo, correlationID] {
             let bytes = Array((part ?? "").utf8)
-            hasher.update(data: [UInt8(truncatingIfNeeded: bytes.count >> 8), UInt8(truncatingIfNeeded: bytes.count)] + bytes)
+            hasher.update(
+                data: [UInt8(truncatingIfNeeded: bytes.count >> 8), UInt8(truncatingIfNeeded: bytes.count)] + bytes
+            )
         }
         hasher.update(data: body)
         return Array(hasher.finalize())
@@ -105,7 +107,11 @@ final class Gate {
         let tooLarge = input.body.count > configuration.maxMessageBytes
         let parsed: Result<ToolCall, InvalidInput> =
             tooLarge
-            ? .failure(InvalidInput("message of \(input.body.count) bytes exceeds the limit of \(configuration.maxMessageBytes) bytes"))
+            ? .failure(
+                InvalidInput(
+                    "message of \(input.body.count) bytes exceeds the limit of \(configuration.maxMessageBytes) bytes"
+                )
+            )
             : ToolCall.parse(input.body)
         let agentForKey: String?
         switch parsed {
@@ -122,21 +128,35 @@ final class Gate {
         var call: ToolCall
         switch parsed {
         case .failure(let problem):
-            return try rejectToolCall(input, reason: problem.description, agentID: agentForKey, fingerprint: fingerprint, now: now)
+            return try rejectToolCall(
+                input,
+                reason: problem.description,
+                agentID: agentForKey,
+                fingerprint: fingerprint,
+                now: now
+            )
         case .success(let ok):
             call = ok
         }
         if input.deliveryCount >= configuration.deliveryLimit {
             return try rejectToolCall(
                 input,
-                reason: "delivered \(input.deliveryCount + 1) times without being settled (it may crash workers); not evaluated",
-                agentID: call.agentID, fingerprint: fingerprint, now: now)
+                reason:
+                    "delivered \(input.deliveryCount + 1) times without being settled (it may crash workers); not evaluated",
+                agentID: call.agentID,
+                fingerprint: fingerprint,
+                now: now
+            )
         }
         if !input.routingKey.isEmpty, input.routingKey != call.agentID {
             return try rejectToolCall(
                 input,
-                reason: "routing key '\(input.routingKey)' is not the agent_id '\(call.agentID)': publish tool calls to \(topology.toolCallsExchange) with routing key = agent_id",
-                agentID: call.agentID, fingerprint: fingerprint, now: now)
+                reason:
+                    "routing key '\(input.routingKey)' is not the agent_id '\(call.agentID)': publish tool calls to \(topology.toolCallsExchange) with routing key = agent_id",
+                agentID: call.agentID,
+                fingerprint: fingerprint,
+                now: now
+            )
         }
 
         if let crashingTool, call.toolName == crashingTool { FaultPoints.crash("crash-on-tool \(crashingTool)") }
@@ -151,10 +171,16 @@ final class Gate {
                 counters.limited += 1
                 let scope = session.isEmpty ? "agent \(call.agentID)" : "agent \(call.agentID) in session \(session)"
                 let message = DecisionMessage(
-                    requestID: requestID, correlationID: input.correlationID, agentID: call.agentID,
-                    toolName: call.toolName, decision: "deny", resolution: "limit", rule: verdict.rule,
+                    requestID: requestID,
+                    correlationID: input.correlationID,
+                    agentID: call.agentID,
+                    toolName: call.toolName,
+                    decision: "deny",
+                    resolution: "limit",
+                    rule: verdict.rule,
                     reason: "max_tool_calls budget of \(budget) is spent for \(scope)",
-                    policyVersion: policy.versionString)
+                    policyVersion: policy.versionString
+                )
                 return try finishImmediate(input, call: call, message: message, fingerprint: fingerprint, now: now)
             }
         }
@@ -169,13 +195,27 @@ final class Gate {
                 counters.denied += 1
             }
             let message = DecisionMessage(
-                requestID: requestID, correlationID: input.correlationID, agentID: call.agentID, toolName: call.toolName,
-                decision: allowed ? "allow" : "deny", resolution: "policy", rule: verdict.rule, reason: verdict.reason,
-                policyVersion: policy.versionString)
+                requestID: requestID,
+                correlationID: input.correlationID,
+                agentID: call.agentID,
+                toolName: call.toolName,
+                decision: allowed ? "allow" : "deny",
+                resolution: "policy",
+                rule: verdict.rule,
+                reason: verdict.reason,
+                policyVersion: policy.versionString
+            )
             return try finishImmediate(input, call: call, message: message, fingerprint: fingerprint, now: now)
         case .escalate:
             counters.escalated += 1
-            return try park(input, call: call, verdict: verdict, requestID: requestID, fingerprint: fingerprint, now: now)
+            return try park(
+                input,
+                call: call,
+                verdict: verdict,
+                requestID: requestID,
+                fingerprint: fingerprint,
+                now: now
+            )
         }
     }
 
@@ -196,70 +236,150 @@ final class Gate {
     private func repeatReply(_ existing: CallRecord, to input: Inbound) throws -> [Publish] {
         guard let replyTo = input.replyTo else { return [] }
         var body = existing.reply
-        if existing.decision == "pending", let final = try store.finalReply(requestID: existing.requestID), !final.isEmpty {
+        if existing.decision == "pending", let final = try store.finalReply(requestID: existing.requestID),
+            !final.isEmpty
+        {
             body = final
         }
-        return [Publish(exchange: "", routingKey: replyTo, body: body, correlationID: input.correlationID, mandatory: true)]
+        return [
+            Publish(exchange: "", routingKey: replyTo, body: body, correlationID: input.correlationID, mandatory: true)
+        ]
     }
 
     /// Records and publishes a decision that needs no one: reply, decision feed, audit.
     private func finishImmediate(
-        _ input: Inbound, call: ToolCall, message: DecisionMessage, fingerprint: [UInt8]?, now: Millis
+        _ input: Inbound,
+        call: ToolCall,
+        message: DecisionMessage,
+        fingerprint: [UInt8]?,
+        now: Millis
     ) throws -> [Publish] {
         let body = message.encoded()
         try store.insertCall(
             CallRecord(
-                requestID: message.requestID ?? "", agentID: call.agentID, messageID: input.messageID,
-                fingerprint: fingerprint, receivedAt: now, decision: message.decision, reply: body))
+                requestID: message.requestID ?? "",
+                agentID: call.agentID,
+                messageID: input.messageID,
+                fingerprint: fingerprint,
+                receivedAt: now,
+                decision: message.decision,
+                reply: body
+            )
+        )
         try store.appendAudit(
             AuditRecord(
-                at: now, kind: .decision, requestID: message.requestID, agentID: call.agentID, toolName: call.toolName,
-                decision: message.decision, resolution: message.resolution, rule: message.rule, detail: message.reason,
-                policyVersion: message.policyVersion))
+                at: now,
+                kind: .decision,
+                requestID: message.requestID,
+                agentID: call.agentID,
+                toolName: call.toolName,
+                decision: message.decision,
+                resolution: message.resolution,
+                rule: message.rule,
+                detail: message.reason,
+                policyVersion: message.policyVersion
+            )
+        )
         var publishes: [Publish] = []
         if let replyTo = input.replyTo {
-            publishes.append(Publish(exchange: "", routingKey: replyTo, body: body, correlationID: input.correlationID, mandatory: true))
+            publishes.append(
+                Publish(
+                    exchange: "",
+                    routingKey: replyTo,
+                    body: body,
+                    correlationID: input.correlationID,
+                    mandatory: true
+                )
+            )
         }
         publishes.append(
             Publish(
-                exchange: topology.decisionsExchange, routingKey: "\(message.decision).\(call.toolName)", body: body,
-                correlationID: input.correlationID, mandatory: false))
+                exchange: topology.decisionsExchange,
+                routingKey: "\(message.decision).\(call.toolName)",
+                body: body,
+                correlationID: input.correlationID,
+                mandatory: false
+            )
+        )
         return publishes
     }
 
     private func rejectToolCall(
-        _ input: Inbound, reason: String, agentID: String?, fingerprint: [UInt8]?, now: Millis
+        _ input: Inbound,
+        reason: String,
+        agentID: String?,
+        fingerprint: [UInt8]?,
+        now: Millis
     ) throws -> [Publish] {
         counters.invalid += 1
-        let names: (agentID: String?, toolName: String?) = input.body.count > configuration.maxMessageBytes ? (nil, nil) : ToolCall.salvage(input.body)
+        let names: (agentID: String?, toolName: String?) =
+            input.body.count > configuration.maxMessageBytes ? (nil, nil) : ToolCall.salvage(input.body)
         let requestID = makeRequestID()
         let message = DecisionMessage(
-            requestID: requestID, correlationID: input.correlationID, agentID: agentID ?? names.agentID,
-            toolName: names.toolName, decision: "deny", resolution: "invalid", rule: nil, reason: reason,
-            policyVersion: policy.versionString)
+            requestID: requestID,
+            correlationID: input.correlationID,
+            agentID: agentID ?? names.agentID,
+            toolName: names.toolName,
+            decision: "deny",
+            resolution: "invalid",
+            rule: nil,
+            reason: reason,
+            policyVersion: policy.versionString
+        )
         let body = message.encoded()
         logger.warning(
             "rejected a malformed tool call",
             metadata: [
                 LogKey.reason: "\(reason)", LogKey.agent: "\(message.agentID ?? "-")",
                 LogKey.messageID: "\(input.messageID ?? "-")", LogKey.requestID: "\(requestID)",
-            ])
+            ]
+        )
         try store.insertCall(
             CallRecord(
-                requestID: requestID, agentID: agentID ?? "", messageID: input.messageID, fingerprint: fingerprint,
-                receivedAt: now, decision: "deny", reply: body))
+                requestID: requestID,
+                agentID: agentID ?? "",
+                messageID: input.messageID,
+                fingerprint: fingerprint,
+                receivedAt: now,
+                decision: "deny",
+                reply: body
+            )
+        )
         try store.appendAudit(
             AuditRecord(
-                at: now, kind: .decision, requestID: requestID, agentID: message.agentID, toolName: message.toolName,
-                decision: "deny", resolution: "invalid", rule: nil, detail: reason, policyVersion: message.policyVersion))
+                at: now,
+                kind: .decision,
+                requestID: requestID,
+                agentID: message.agentID,
+                toolName: message.toolName,
+                decision: "deny",
+                resolution: "invalid",
+                rule: nil,
+                detail: reason,
+                policyVersion: message.policyVersion
+            )
+        )
         var publishes = [deadLetter(input, reason: reason, queue: topology.toolCallsQueue)]
         if let replyTo = input.replyTo {
-            publishes.append(Publish(exchange: "", routingKey: replyTo, body: body, correlationID: input.correlationID, mandatory: true))
+            publishes.append(
+                Publish(
+                    exchange: "",
+                    routingKey: replyTo,
+                    body: body,
+                    correlationID: input.correlationID,
+                    mandatory: true
+                )
+            )
         }
         publishes.append(
             Publish(
-                exchange: topology.decisionsExchange, routingKey: "deny.\(message.toolName ?? "_invalid")", body: body,
-                correlationID: input.correlationID, mandatory: false))
+                exchange: topology.decisionsExchange,
+                routingKey: "deny.\(message.toolName ?? "_invalid")",
+                body: body,
+                correlationID: input.correlationID,
+                mandatory: false
+            )
+        )
         return publishes
     }
 
@@ -271,15 +391,26 @@ final class Gate {
         // login), so it travels as a header.
         if let userID = input.userID { headers.append(("x-tollgate-user-id", userID)) }
         return Publish(
-            exchange: topology.deadExchange, routingKey: input.routingKey, body: input.body,
-            correlationID: input.correlationID, mandatory: false, messageID: input.messageID, replyTo: input.replyTo,
-            headers: headers)
+            exchange: topology.deadExchange,
+            routingKey: input.routingKey,
+            body: input.body,
+            correlationID: input.correlationID,
+            mandatory: false,
+            messageID: input.messageID,
+            replyTo: input.replyTo,
+            headers: headers
+        )
     }
 
     // MARK: - Escalations
 
     private func park(
-        _ input: Inbound, call: ToolCall, verdict: PolicyVerdict, requestID: String, fingerprint: [UInt8]?, now: Millis
+        _ input: Inbound,
+        call: ToolCall,
+        verdict: PolicyVerdict,
+        requestID: String,
+        fingerprint: [UInt8]?,
+        now: Millis
     ) throws -> [Publish] {
         let terms = verdict.escalation
         let timeout = terms.timeoutSeconds ?? configuration.defaultEscalationTimeoutSeconds
@@ -290,51 +421,115 @@ final class Gate {
             // The call holds a unit of budget while it waits; a denial gives it back.
             try store.charge(agentID: call.agentID, sessionID: call.sessionID, delta: 1)
         }
-        let argumentsJSON = call.arguments.map { String(decoding: JSONValue.object($0).serialized(), as: UTF8.self) } ?? "{}"
+        let argumentsJSON =
+            call.arguments.map { String(decoding: JSONValue.object($0).serialized(), as: UTF8.self) } ?? "{}"
         let record = EscalationRecord(
-            requestID: requestID, workerID: configuration.workerID, agentID: call.agentID, sessionID: call.sessionID,
-            toolName: call.toolName, argumentsJSON: argumentsJSON, reason: call.reason, rule: verdict.rule,
-            message: verdict.reason, policyVersion: policy.versionString, approvers: terms.approvers,
-            requiredApprovals: terms.requiredApprovals, requiredDenials: terms.requiredDenials,
-            timeoutAction: terms.timeoutAction, createdAt: now, deadline: deadline, replyTo: input.replyTo,
-            correlationID: input.correlationID, charged: charged)
+            requestID: requestID,
+            workerID: configuration.workerID,
+            agentID: call.agentID,
+            sessionID: call.sessionID,
+            toolName: call.toolName,
+            argumentsJSON: argumentsJSON,
+            reason: call.reason,
+            rule: verdict.rule,
+            message: verdict.reason,
+            policyVersion: policy.versionString,
+            approvers: terms.approvers,
+            requiredApprovals: terms.requiredApprovals,
+            requiredDenials: terms.requiredDenials,
+            timeoutAction: terms.timeoutAction,
+            createdAt: now,
+            deadline: deadline,
+            replyTo: input.replyTo,
+            correlationID: input.correlationID,
+            charged: charged
+        )
         try store.insertEscalation(record)
         let pending = DecisionMessage(
-            requestID: requestID, correlationID: input.correlationID, agentID: call.agentID, toolName: call.toolName,
-            decision: "pending", resolution: "policy", rule: verdict.rule, reason: verdict.reason, deadline: deadline,
-            policyVersion: policy.versionString)
+            requestID: requestID,
+            correlationID: input.correlationID,
+            agentID: call.agentID,
+            toolName: call.toolName,
+            decision: "pending",
+            resolution: "policy",
+            rule: verdict.rule,
+            reason: verdict.reason,
+            deadline: deadline,
+            policyVersion: policy.versionString
+        )
         let pendingBody = pending.encoded()
         try store.insertCall(
             CallRecord(
-                requestID: requestID, agentID: call.agentID, messageID: input.messageID, fingerprint: fingerprint,
-                receivedAt: now, decision: "pending", reply: pendingBody))
+                requestID: requestID,
+                agentID: call.agentID,
+                messageID: input.messageID,
+                fingerprint: fingerprint,
+                receivedAt: now,
+                decision: "pending",
+                reply: pendingBody
+            )
+        )
         try store.appendAudit(
             AuditRecord(
-                at: now, kind: .escalated, requestID: requestID, agentID: call.agentID, toolName: call.toolName,
-                decision: "pending", resolution: nil, rule: verdict.rule,
-                detail: "\(verdict.reason) (approvals \(terms.requiredApprovals), denials \(terms.requiredDenials), approvers \(terms.approvers.isEmpty ? "anyone but the agent" : terms.approvers.joined(separator: ", ")), deadline \(isoTime(deadline)), timeout action \(terms.timeoutAction))",
-                policyVersion: policy.versionString))
+                at: now,
+                kind: .escalated,
+                requestID: requestID,
+                agentID: call.agentID,
+                toolName: call.toolName,
+                decision: "pending",
+                resolution: nil,
+                rule: verdict.rule,
+                detail:
+                    "\(verdict.reason) (approvals \(terms.requiredApprovals), denials \(terms.requiredDenials), approvers \(terms.approvers.isEmpty ? "anyone but the agent" : terms.approvers.joined(separator: ", ")), deadline \(isoTime(deadline)), timeout action \(terms.timeoutAction))",
+                policyVersion: policy.versionString
+            )
+        )
         let notice = EscalationNotice(
-            requestID: requestID, agentID: call.agentID, toolName: call.toolName, argumentsJSON: argumentsJSON,
-            reason: call.reason, rule: verdict.rule, message: verdict.reason, createdAt: now, deadline: deadline,
-            timeoutAction: terms.timeoutAction, requiredApprovals: terms.requiredApprovals,
-            requiredDenials: terms.requiredDenials, approvers: terms.approvers,
-            approveViaExchange: topology.approvalsExchange, approveViaRoutingKey: configuration.workerID,
-            policyVersion: policy.versionString)
+            requestID: requestID,
+            agentID: call.agentID,
+            toolName: call.toolName,
+            argumentsJSON: argumentsJSON,
+            reason: call.reason,
+            rule: verdict.rule,
+            message: verdict.reason,
+            createdAt: now,
+            deadline: deadline,
+            timeoutAction: terms.timeoutAction,
+            requiredApprovals: terms.requiredApprovals,
+            requiredDenials: terms.requiredDenials,
+            approvers: terms.approvers,
+            approveViaExchange: topology.approvalsExchange,
+            approveViaRoutingKey: configuration.workerID,
+            policyVersion: policy.versionString
+        )
         var outbox: [OutboxMessage] = []
         if let replyTo = input.replyTo {
-            outbox.append(OutboxMessage(exchange: "", routingKey: replyTo, correlationID: input.correlationID, body: pendingBody, mandatory: true))
+            outbox.append(
+                OutboxMessage(
+                    exchange: "",
+                    routingKey: replyTo,
+                    correlationID: input.correlationID,
+                    body: pendingBody,
+                    mandatory: true
+                )
+            )
         }
         outbox.append(
             OutboxMessage(
-                exchange: topology.escalationsExchange, routingKey: "pending.\(call.toolName)", correlationID: nil,
-                body: notice.encoded(), mandatory: false))
+                exchange: topology.escalationsExchange,
+                routingKey: "pending.\(call.toolName)",
+                correlationID: nil,
+                body: notice.encoded(),
+                mandatory: false
+            )
+        )
         logger.info(
             "escalated a tool call",
             metadata: [
                 LogKey.requestID: "\(requestID)", LogKey.agent: "\(call.agentID)", LogKey.tool: "\(call.toolName)",
                 LogKey.rule: "\(verdict.rule ?? "-")", "deadline": "\(isoTime(deadline))",
-            ])
+            ]
+        )
         return try enqueue(outbox)
     }
 
@@ -352,17 +547,35 @@ final class Gate {
     /// Decides a parked call for good: stores it, audits it and queues the final decision for
     /// the agent, the decision feed and the approval bots.
     private func finalize(
-        _ escalation: EscalationRecord, allow: Bool, resolution: String, deciders: [String], reason: String, now: Millis
+        _ escalation: EscalationRecord,
+        allow: Bool,
+        resolution: String,
+        deciders: [String],
+        reason: String,
+        now: Millis
     ) throws -> [Publish] {
         let message = DecisionMessage(
-            requestID: escalation.requestID, correlationID: escalation.correlationID, agentID: escalation.agentID,
-            toolName: escalation.toolName, decision: allow ? "allow" : "deny", resolution: resolution,
-            rule: escalation.rule, reason: reason, approvers: deciders, deadline: escalation.deadline,
-            policyVersion: escalation.policyVersion)
+            requestID: escalation.requestID,
+            correlationID: escalation.correlationID,
+            agentID: escalation.agentID,
+            toolName: escalation.toolName,
+            decision: allow ? "allow" : "deny",
+            resolution: resolution,
+            rule: escalation.rule,
+            reason: reason,
+            approvers: deciders,
+            deadline: escalation.deadline,
+            policyVersion: escalation.policyVersion
+        )
         let body = message.encoded()
         guard
             try store.decideEscalation(
-                requestID: escalation.requestID, status: allow ? .allow : .deny, resolution: resolution, at: now, finalReply: body)
+                requestID: escalation.requestID,
+                status: allow ? .allow : .deny,
+                resolution: resolution,
+                at: now,
+                finalReply: body
+            )
         else {
             return []
         }
@@ -371,28 +584,56 @@ final class Gate {
         }
         try store.appendAudit(
             AuditRecord(
-                at: now, kind: .decision, requestID: escalation.requestID, agentID: escalation.agentID,
-                toolName: escalation.toolName, decision: message.decision, resolution: resolution, rule: escalation.rule,
-                voter: deciders.isEmpty ? nil : deciders.joined(separator: ","), detail: reason,
-                policyVersion: escalation.policyVersion))
+                at: now,
+                kind: .decision,
+                requestID: escalation.requestID,
+                agentID: escalation.agentID,
+                toolName: escalation.toolName,
+                decision: message.decision,
+                resolution: resolution,
+                rule: escalation.rule,
+                voter: deciders.isEmpty ? nil : deciders.joined(separator: ","),
+                detail: reason,
+                policyVersion: escalation.policyVersion
+            )
+        )
         logger.info(
             "decided an escalated call",
             metadata: [
                 LogKey.requestID: "\(escalation.requestID)", LogKey.decision: "\(message.decision)",
                 "resolution": "\(resolution)", "by": "\(deciders.isEmpty ? "-" : deciders.joined(separator: ","))",
-            ])
+            ]
+        )
         var outbox: [OutboxMessage] = []
         if let replyTo = escalation.replyTo {
-            outbox.append(OutboxMessage(exchange: "", routingKey: replyTo, correlationID: escalation.correlationID, body: body, mandatory: true))
+            outbox.append(
+                OutboxMessage(
+                    exchange: "",
+                    routingKey: replyTo,
+                    correlationID: escalation.correlationID,
+                    body: body,
+                    mandatory: true
+                )
+            )
         }
         outbox.append(
             OutboxMessage(
-                exchange: topology.decisionsExchange, routingKey: "\(message.decision).\(escalation.toolName)",
-                correlationID: escalation.correlationID, body: body, mandatory: false))
+                exchange: topology.decisionsExchange,
+                routingKey: "\(message.decision).\(escalation.toolName)",
+                correlationID: escalation.correlationID,
+                body: body,
+                mandatory: false
+            )
+        )
         outbox.append(
             OutboxMessage(
-                exchange: topology.escalationsExchange, routingKey: "resolved.\(escalation.toolName)",
-                correlationID: escalation.correlationID, body: body, mandatory: false))
+                exchange: topology.escalationsExchange,
+                routingKey: "resolved.\(escalation.toolName)",
+                correlationID: escalation.correlationID,
+                body: body,
+                mandatory: false
+            )
+        )
         return try enqueue(outbox)
     }
 
@@ -404,8 +645,13 @@ final class Gate {
             let allow = escalation.timeoutAction == "allow"
             let waited = max(0, (escalation.deadline - escalation.createdAt + 500) / 1000)
             publishes += try finalize(
-                escalation, allow: allow, resolution: "timeout", deciders: [],
-                reason: "no decision within \(waited) s: timeout action \(escalation.timeoutAction) applied", now: now)
+                escalation,
+                allow: allow,
+                resolution: "timeout",
+                deciders: [],
+                reason: "no decision within \(waited) s: timeout action \(escalation.timeoutAction) applied",
+                now: now
+            )
         }
         return publishes
     }
@@ -420,7 +666,9 @@ final class Gate {
             counters.duplicates += 1
             return reply(seen.reply, to: input)
         }
-        if input.messageID == nil, input.redelivered, let fingerprint, let seen = try store.voteInput(fingerprint: fingerprint) {
+        if input.messageID == nil, input.redelivered, let fingerprint,
+            let seen = try store.voteInput(fingerprint: fingerprint)
+        {
             counters.duplicates += 1
             return reply(seen.reply, to: input)
         }
@@ -432,20 +680,58 @@ final class Gate {
             counters.votesRejected += 1
             answer = VoteReply(requestID: requestID, accepted: false, error: problem)
             publishes.append(deadLetter(input, reason: problem, queue: topology.approvalsQueue))
-            try auditVote(input, requestID: requestID, escalation: nil, voter: input.userID, decision: nil, accepted: false, detail: problem, now: now)
+            try auditVote(
+                input,
+                requestID: requestID,
+                escalation: nil,
+                voter: input.userID,
+                decision: nil,
+                accepted: false,
+                detail: problem,
+                now: now
+            )
         case .rejected(let problem, let vote, let escalation, let voter):
             counters.votesRejected += 1
             answer = VoteReply(requestID: vote.requestID, accepted: false, error: problem)
-            try auditVote(input, requestID: vote.requestID, escalation: escalation, voter: voter, decision: vote.decision, accepted: false, detail: problem, now: now)
+            try auditVote(
+                input,
+                requestID: vote.requestID,
+                escalation: escalation,
+                voter: voter,
+                decision: vote.decision,
+                accepted: false,
+                detail: problem,
+                now: now
+            )
             logger.notice(
                 "rejected a vote",
-                metadata: [LogKey.requestID: "\(vote.requestID)", "voter": "\(voter ?? "-")", LogKey.reason: "\(problem)"])
+                metadata: [
+                    LogKey.requestID: "\(vote.requestID)", "voter": "\(voter ?? "-")", LogKey.reason: "\(problem)",
+                ]
+            )
         case .accepted(let vote, let escalation, let voter, let gatewayNote):
             counters.votesAccepted += 1
-            try store.insertVote(VoteRecord(requestID: vote.requestID, voter: voter, decision: vote.decision, comment: vote.comment, at: now))
+            try store.insertVote(
+                VoteRecord(
+                    requestID: vote.requestID,
+                    voter: voter,
+                    decision: vote.decision,
+                    comment: vote.comment,
+                    at: now
+                )
+            )
             var detail = vote.comment ?? ""
             if let gatewayNote { detail = detail.isEmpty ? gatewayNote : "\(detail) (\(gatewayNote))" }
-            try auditVote(input, requestID: vote.requestID, escalation: escalation, voter: voter, decision: vote.decision, accepted: true, detail: detail.isEmpty ? nil : detail, now: now)
+            try auditVote(
+                input,
+                requestID: vote.requestID,
+                escalation: escalation,
+                voter: voter,
+                decision: vote.decision,
+                accepted: true,
+                detail: detail.isEmpty ? nil : detail,
+                now: now
+            )
             let votes = try store.votes(requestID: vote.requestID)
             let approvers = votes.filter { $0.decision == "approve" }.map(\.voter)
             let deniers = votes.filter { $0.decision == "deny" }.map(\.voter)
@@ -454,20 +740,37 @@ final class Gate {
                 counters.rejectedByPeople += 1
                 status = "deny"
                 publishes += try finalize(
-                    escalation, allow: false, resolution: "denied", deciders: deniers,
-                    reason: "denied by \(deniers.joined(separator: ", "))" + (vote.comment.map { ": \($0)" } ?? ""), now: now)
+                    escalation,
+                    allow: false,
+                    resolution: "denied",
+                    deciders: deniers,
+                    reason: "denied by \(deniers.joined(separator: ", "))" + (vote.comment.map { ": \($0)" } ?? ""),
+                    now: now
+                )
             } else if approvers.count >= escalation.requiredApprovals {
                 counters.approved += 1
                 status = "allow"
                 publishes += try finalize(
-                    escalation, allow: true, resolution: "approved", deciders: approvers,
-                    reason: "approved by \(approvers.joined(separator: ", "))" + (vote.comment.map { ": \($0)" } ?? ""), now: now)
+                    escalation,
+                    allow: true,
+                    resolution: "approved",
+                    deciders: approvers,
+                    reason: "approved by \(approvers.joined(separator: ", "))" + (vote.comment.map { ": \($0)" } ?? ""),
+                    now: now
+                )
             }
             answer = VoteReply(requestID: vote.requestID, accepted: true, status: status)
         }
         let replyBody = input.replyTo == nil ? [] : answer.encoded()
         try store.insertVoteInput(
-            VoteInputRecord(publisher: publisher, messageID: input.messageID, fingerprint: fingerprint, receivedAt: now, reply: replyBody))
+            VoteInputRecord(
+                publisher: publisher,
+                messageID: input.messageID,
+                fingerprint: fingerprint,
+                receivedAt: now,
+                reply: replyBody
+            )
+        )
         publishes += reply(replyBody, to: input)
         return publishes
     }
@@ -480,7 +783,10 @@ final class Gate {
 
     private func evaluateVote(_ input: Inbound, now: Millis) -> VoteOutcome {
         if input.body.count > configuration.maxMessageBytes {
-            return .invalid("message of \(input.body.count) bytes exceeds the limit of \(configuration.maxMessageBytes) bytes", requestID: nil)
+            return .invalid(
+                "message of \(input.body.count) bytes exceeds the limit of \(configuration.maxMessageBytes) bytes",
+                requestID: nil
+            )
         }
         let vote: Vote
         switch Vote.parse(input.body) {
@@ -490,7 +796,10 @@ final class Gate {
         guard let userID = input.userID, !userID.isEmpty else {
             return .rejected(
                 "vote has no user_id property: publish it with user_id set to your RabbitMQ user name (the broker checks it)",
-                vote, nil, voter: nil)
+                vote,
+                nil,
+                voter: nil
+            )
         }
         var voter = userID
         var gatewayNote: String?
@@ -509,45 +818,90 @@ final class Gate {
             return .rejected("the worker could not read request \(vote.requestID): \(error)", vote, nil, voter: voter)
         }
         guard let escalation else {
-            return .rejected("request \(vote.requestID) is not held by worker \(configuration.workerID)", vote, nil, voter: voter)
+            return .rejected(
+                "request \(vote.requestID) is not held by worker \(configuration.workerID)",
+                vote,
+                nil,
+                voter: voter
+            )
         }
         guard escalation.status == .pending else {
             return .rejected(
                 "request \(vote.requestID) is already decided: \(escalation.status.rawValue) (\(escalation.resolution ?? "-"))",
-                vote, escalation, voter: voter)
+                vote,
+                escalation,
+                voter: voter
+            )
         }
         if voter == escalation.agentID {
-            return .rejected("\(voter) is the agent that made the request and cannot vote on it", vote, escalation, voter: voter)
+            return .rejected(
+                "\(voter) is the agent that made the request and cannot vote on it",
+                vote,
+                escalation,
+                voter: voter
+            )
         }
         if !escalation.approvers.isEmpty, !escalation.approvers.contains(voter) {
             return .rejected(
                 "\(voter) is not an approver of this request (approvers: \(escalation.approvers.joined(separator: ", ")))",
-                vote, escalation, voter: voter)
+                vote,
+                escalation,
+                voter: voter
+            )
         }
         do {
             if try store.votes(requestID: vote.requestID).contains(where: { $0.voter == voter }) {
-                return .rejected("\(voter) has already voted on request \(vote.requestID)", vote, escalation, voter: voter)
+                return .rejected(
+                    "\(voter) has already voted on request \(vote.requestID)",
+                    vote,
+                    escalation,
+                    voter: voter
+                )
             }
         } catch {
-            return .rejected("the worker could not read the votes of \(vote.requestID): \(error)", vote, escalation, voter: voter)
+            return .rejected(
+                "the worker could not read the votes of \(vote.requestID): \(error)",
+                vote,
+                escalation,
+                voter: voter
+            )
         }
         return .accepted(vote, escalation, voter: voter, gatewayNote: gatewayNote)
     }
 
     private func auditVote(
-        _ input: Inbound, requestID: String?, escalation: EscalationRecord?, voter: String?, decision: String?,
-        accepted: Bool, detail: String?, now: Millis
+        _ input: Inbound,
+        requestID: String?,
+        escalation: EscalationRecord?,
+        voter: String?,
+        decision: String?,
+        accepted: Bool,
+        detail: String?,
+        now: Millis
     ) throws {
         try store.appendAudit(
             AuditRecord(
-                at: now, kind: .vote, requestID: requestID, agentID: escalation?.agentID, toolName: escalation?.toolName,
-                decision: decision, resolution: nil, rule: escalation?.rule, voter: voter, accepted: accepted, detail: detail,
-                policyVersion: escalation?.policyVersion))
+                at: now,
+                kind: .vote,
+                requestID: requestID,
+                agentID: escalation?.agentID,
+                toolName: escalation?.toolName,
+                decision: decision,
+                resolution: nil,
+                rule: escalation?.rule,
+                voter: voter,
+                accepted: accepted,
+                detail: detail,
+                policyVersion: escalation?.policyVersion
+            )
+        )
     }
 
     private func reply(_ body: [UInt8], to input: Inbound) -> [Publish] {
         guard let replyTo = input.replyTo, !body.isEmpty else { return [] }
-        return [Publish(exchange: "", routingKey: replyTo, body: body, correlationID: input.correlationID, mandatory: true)]
+        return [
+            Publish(exchange: "", routingKey: replyTo, body: body, correlationID: input.correlationID, mandatory: true)
+        ]
     }
 
     // MARK: -
@@ -561,8 +915,13 @@ final class Gate {
 extension Publish {
     init(outbox message: OutboxMessage, id: Int64) {
         self.init(
-            exchange: message.exchange, routingKey: message.routingKey, body: message.body,
-            correlationID: message.correlationID, mandatory: message.mandatory, outboxID: id)
+            exchange: message.exchange,
+            routingKey: message.routingKey,
+            body: message.body,
+            correlationID: message.correlationID,
+            mandatory: message.mandatory,
+            outboxID: id
+        )
     }
 }
 

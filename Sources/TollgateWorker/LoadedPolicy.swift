@@ -49,7 +49,8 @@ public struct LoadedPolicy: Sendable {
     public var logMetadata: Logger.Metadata {
         [
             "policy_version": "\(versionString)",
-            "documents": "\(policies.documents.map { "\($0.name)@\($0.version) (\($0.rules.count) rules)" }.joined(separator: ", "))",
+            "documents":
+                "\(policies.documents.map { "\($0.name)@\($0.version) (\($0.rules.count) rules)" }.joined(separator: ", "))",
         ]
     }
 

@@ -42,7 +42,9 @@ struct Settlement {
     /// Records a publish made with confirm sequence number `seq`.
     mutating func published(seq: UInt64, for owner: Owner) {
         unconfirmed[seq] = owner
-        if let tag = owner.deliveryTag { inputs[tag, default: InputState(outstanding: 0, rejected: false)].outstanding += 1 }
+        if let tag = owner.deliveryTag {
+            inputs[tag, default: InputState(outstanding: 0, rejected: false)].outstanding += 1
+        }
     }
 
     /// Records an input whose handling published nothing (say, a duplicate without `reply_to`):

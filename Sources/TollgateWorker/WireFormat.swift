@@ -63,7 +63,16 @@ struct ToolCall {
         guard problems.isEmpty, let agentID, let toolName else {
             return .failure(InvalidInput(problems.joined(separator: "; ")))
         }
-        return .success(ToolCall(body: object, agentID: agentID, toolName: toolName, arguments: arguments, reason: reason, context: context))
+        return .success(
+            ToolCall(
+                body: object,
+                agentID: agentID,
+                toolName: toolName,
+                arguments: arguments,
+                reason: reason,
+                context: context
+            )
+        )
     }
 
     /// What policy conditions see (the call's own fields win over `context` keys).
@@ -285,7 +294,8 @@ func isoTime(_ millis: Millis) -> String {
     var parts = tm()
     gmtime_r(&seconds, &parts)
     func two(_ n: Int32) -> String { n < 10 ? "0\(n)" : "\(n)" }
-    return "\(parts.tm_year + 1900)-\(two(parts.tm_mon + 1))-\(two(parts.tm_mday))T\(two(parts.tm_hour)):\(two(parts.tm_min)):\(two(parts.tm_sec))Z"
+    return
+        "\(parts.tm_year + 1900)-\(two(parts.tm_mon + 1))-\(two(parts.tm_mday))T\(two(parts.tm_hour)):\(two(parts.tm_min)):\(two(parts.tm_sec))Z"
 }
 
 /// Now, in milliseconds since the epoch.
@@ -294,5 +304,3 @@ func nowMillis() -> Millis {
     clock_gettime(CLOCK_REALTIME, &spec)
     return Millis(spec.tv_sec) * 1000 + Millis(spec.tv_nsec / 1_000_000)
 }
-
-

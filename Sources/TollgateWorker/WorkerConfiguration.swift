@@ -45,8 +45,12 @@ public struct WorkerConfiguration: Sendable {
     public func validate() throws(WorkerError) {
         var problems: [String] = []
         if policyPaths.isEmpty { problems.append("no policy: give --policy FILE_OR_DIR (or TOLLGATE_POLICY)") }
-        if workerID.isEmpty || workerID.contains(where: { $0 == "." || $0 == " " || $0 == "/" || $0 == "#" || $0 == "*" }) {
-            problems.append("worker id '\(workerID)' must be non-empty, without spaces, dots, '/', '#' or '*' (it names queues)")
+        if workerID.isEmpty
+            || workerID.contains(where: { $0 == "." || $0 == " " || $0 == "/" || $0 == "#" || $0 == "*" })
+        {
+            problems.append(
+                "worker id '\(workerID)' must be non-empty, without spaces, dots, '/', '#' or '*' (it names queues)"
+            )
         }
         if prefix.isEmpty { problems.append("prefix must not be empty") }
         if prefetch == 0 { problems.append("prefetch must be at least 1") }

@@ -72,7 +72,8 @@ final class WorkerLoop {
     private var lastOutboxSweep: Millis = 0
     private var countersAtLastStats = WorkerCounters()
 
-    init(configuration: WorkerConfiguration, policy: LoadedPolicy, store: Store, control: WorkerControl, logger: Logger) {
+    init(configuration: WorkerConfiguration, policy: LoadedPolicy, store: Store, control: WorkerControl, logger: Logger)
+    {
         self.configuration = configuration
         self.topology = Topology(prefix: configuration.prefix, workerID: configuration.workerID)
         self.control = control
@@ -101,7 +102,8 @@ final class WorkerLoop {
                 let delay = backoff.next()
                 logger.warning(
                     "broker connection lost; reconnecting",
-                    metadata: [LogKey.error: "\(error)", "retry_in": "\(delay)"])
+                    metadata: [LogKey.error: "\(error)", "retry_in": "\(delay)"]
+                )
                 sleep(delay)
             } catch let error as AMQPError {
                 throw WorkerError.broker("\(error)")
@@ -153,7 +155,8 @@ final class WorkerLoop {
             metadata: [
                 "broker": "\(url)", "queue": "\(topology.toolCallsQueue)", "approvals": "\(topology.approvalsQueue)",
                 "prefetch": "\(configuration.prefetch)",
-            ])
+            ]
+        )
         return connection
     }
 
@@ -174,7 +177,11 @@ final class WorkerLoop {
         ]
         let calls = try c.queueDeclare(t.toolCallsQueue, durable: true, arguments: shardArguments)
         // The binding key of a consistent-hash exchange is the queue's weight.
-        try c.queueBind(queue: t.toolCallsQueue, exchange: t.toolCallsExchange, routingKey: "\(configuration.shardWeight)")
+        try c.queueBind(
+            queue: t.toolCallsQueue,
+            exchange: t.toolCallsExchange,
+            routingKey: "\(configuration.shardWeight)"
+        )
         let votes = try c.queueDeclare(t.approvalsQueue, durable: true, arguments: shardArguments)
         try c.queueBind(queue: t.approvalsQueue, exchange: t.approvalsExchange, routingKey: configuration.workerID)
         // One worker per id: a second one would split this worker's agents and receive votes for
@@ -183,8 +190,10 @@ final class WorkerLoop {
         for queue in [calls, votes] where queue.consumerCount > 0 {
             throw AMQPError(
                 .closed,
-                message: "queue '\(queue.name)' already has \(queue.consumerCount) consumer(s): is another worker running with --worker-id \(configuration.workerID)? waiting for it to go away",
-                context: "checking that this worker id is free")
+                message:
+                    "queue '\(queue.name)' already has \(queue.consumerCount) consumer(s): is another worker running with --worker-id \(configuration.workerID)? waiting for it to go away",
+                context: "checking that this worker id is free"
+            )
         }
     }
 
@@ -197,8 +206,14 @@ final class WorkerLoop {
         nextDeadline = try store.nextDeadline()
         try runBatch([], connection: connection)
 
-        toolCallConsumer = try connection.basicConsume(queue: topology.toolCallsQueue, consumerTag: "tollgate-calls-\(configuration.workerID)")
-        voteConsumer = try connection.basicConsume(queue: topology.approvalsQueue, consumerTag: "tollgate-votes-\(configuration.workerID)")
+        toolCallConsumer = try connection.basicConsume(
+            queue: topology.toolCallsQueue,
+            consumerTag: "tollgate-calls-\(configuration.workerID)"
+        )
+        voteConsumer = try connection.basicConsume(
+            queue: topology.approvalsQueue,
+            consumerTag: "tollgate-votes-\(configuration.workerID)"
+        )
         let pendingCount = try store.pendingCount()
         logger.info("consuming", metadata: ["pending_escalations": "\(pendingCount)"])
 
@@ -216,7 +231,10 @@ final class WorkerLoop {
             }
             if stopping, (unacked.count == 0 && settlement.isIdle) || ContinuousClock.now >= stopBy {
                 if unacked.count > 0 {
-                    logger.warning("stopping with unconfirmed messages; the broker will redeliver them", metadata: ["unacked": "\(unacked.count)"])
+                    logger.warning(
+                        "stopping with unconfirmed messages; the broker will redeliver them",
+                        metadata: ["unacked": "\(unacked.count)"]
+                    )
                 }
                 logStats(force: true)
                 return
@@ -251,11 +269,18 @@ final class WorkerLoop {
             let properties = delivery.properties
             batch.append(
                 Inbound(
-                    source: delivery.consumerTag == voteConsumer ? .vote : .toolCall, deliveryTag: delivery.deliveryTag,
-                    body: delivery.body, routingKey: delivery.routingKey, replyTo: properties.replyTo,
-                    correlationID: properties.correlationId, messageID: properties.messageId, userID: properties.userId,
+                    source: delivery.consumerTag == voteConsumer ? .vote : .toolCall,
+                    deliveryTag: delivery.deliveryTag,
+                    body: delivery.body,
+                    routingKey: delivery.routingKey,
+                    replyTo: properties.replyTo,
+                    correlationID: properties.correlationId,
+                    messageID: properties.messageId,
+                    userID: properties.userId,
                     redelivered: delivery.redelivered,
-                    deliveryCount: properties.headers?["x-delivery-count"]?.intValue ?? 0))
+                    deliveryCount: properties.headers?["x-delivery-count"]?.intValue ?? 0
+                )
+            )
         case .publishAck(let seq, let multiple):
             settlement.confirm(seq: seq, multiple: multiple, accepted: true)
         case .publishNack(let seq, let multiple):
@@ -269,13 +294,20 @@ final class WorkerLoop {
                 metadata: [
                     "routing_key": "\(returned.routingKey)", "reply_code": "\(returned.replyCode)",
                     "correlation_id": "\(returned.properties.correlationId ?? "-")",
-                ])
+                ]
+            )
         case .consumerCancelled(let tag):
             throw AMQPError(
-                .closed, message: "the broker cancelled consumer \(tag) (was the queue deleted?); reconnecting to declare it again",
-                context: "consuming")
+                .closed,
+                message:
+                    "the broker cancelled consumer \(tag) (was the queue deleted?); reconnecting to declare it again",
+                context: "consuming"
+            )
         case .blocked(let reason):
-            logger.warning("the broker blocked publishing (resource alarm); waiting", metadata: [LogKey.reason: "\(reason)"])
+            logger.warning(
+                "the broker blocked publishing (resource alarm); waiting",
+                metadata: [LogKey.reason: "\(reason)"]
+            )
         case .unblocked:
             logger.notice("the broker unblocked publishing")
         }
@@ -342,8 +374,12 @@ final class WorkerLoop {
         }
         if let id = publish.outboxID { inFlightOutbox.insert(id) }
         return try connection.publish(
-            exchange: publish.exchange, routingKey: publish.routingKey, body: publish.body, properties: properties,
-            mandatory: publish.mandatory)
+            exchange: publish.exchange,
+            routingKey: publish.routingKey,
+            body: publish.body,
+            properties: properties,
+            mandatory: publish.mandatory
+        )
     }
 
     /// Acks inputs whose publishes are confirmed, requeues those the broker rejected.
@@ -416,7 +452,8 @@ final class WorkerLoop {
                 "votes_accepted": "\(c.votesAccepted - before.votesAccepted)",
                 "votes_rejected": "\(c.votesRejected - before.votesRejected)",
                 "timeouts": "\(c.timeouts - before.timeouts)", "unroutable": "\(c.unroutable - before.unroutable)",
-            ])
+            ]
+        )
         countersAtLastStats = c
         lastStats = now
     }

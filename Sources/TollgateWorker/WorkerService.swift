@@ -15,7 +15,11 @@ public struct WorkerService: Service {
 
     /// Checks the configuration and loads the policies: a bad policy stops the start here with
     /// every error's file, line and column.
-    public init(configuration: WorkerConfiguration, control: WorkerControl = WorkerControl(), logger: Logger) throws(WorkerError) {
+    public init(
+        configuration: WorkerConfiguration,
+        control: WorkerControl = WorkerControl(),
+        logger: Logger
+    ) throws(WorkerError) {
         try configuration.validate()
         self.configuration = configuration
         self.policy = try LoadedPolicy.load(paths: configuration.policyPaths)
@@ -29,7 +33,8 @@ public struct WorkerService: Service {
             metadata: [
                 "worker_id": "\(configuration.workerID)", "db": "\(configuration.databasePath)",
                 "prefix": "\(configuration.prefix)",
-            ])
+            ]
+        )
         logger.info("policies loaded", metadata: policy.logMetadata)
         let configuration = configuration
         let policy = policy
@@ -40,11 +45,18 @@ public struct WorkerService: Service {
                 let thread = Thread {
                     do {
                         let store = try Store(
-                            path: configuration.databasePath, workerID: configuration.workerID,
-                            durability: configuration.durability)
+                            path: configuration.databasePath,
+                            workerID: configuration.workerID,
+                            durability: configuration.durability
+                        )
                         defer { store.close() }
                         let loop = WorkerLoop(
-                            configuration: configuration, policy: policy, store: store, control: control, logger: logger)
+                            configuration: configuration,
+                            policy: policy,
+                            store: store,
+                            control: control,
+                            logger: logger
+                        )
                         try loop.run()
                         logger.info("worker stopped")
                         continuation.resume()
@@ -80,6 +92,8 @@ public func runWorker(configuration: WorkerConfiguration, logger: Logger) async 
         configuration: .init(
             services: [.init(service: service, successTerminationBehavior: .gracefullyShutdownGroup)],
             gracefulShutdownSignals: [.sigterm, .sigint],
-            logger: logger))
+            logger: logger
+        )
+    )
     try await group.run()
 }

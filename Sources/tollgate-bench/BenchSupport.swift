@@ -95,14 +95,18 @@ struct CPUSnapshot: Sendable {
     static func now() -> CPUSnapshot {
         var usage = rusage()
         getrusage(RUSAGE_SELF.rawValue, &usage)
-        let process = Double(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec)
+        let process =
+            Double(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec)
             + Double(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6
         return CPUSnapshot(process: process, broker: brokerPID.flatMap(cpuSeconds(pid:)))
     }
 
     /// CPU seconds used from `self` to `later`.
     func until(_ later: CPUSnapshot) -> CPUUsage {
-        CPUUsage(processSeconds: later.process - process, brokerSeconds: later.broker.flatMap { b in broker.map { b - $0 } })
+        CPUUsage(
+            processSeconds: later.process - process,
+            brokerSeconds: later.broker.flatMap { b in broker.map { b - $0 } }
+        )
     }
 
     private static let brokerPID: Int32? = {
@@ -143,8 +147,12 @@ struct CPUUsage: Sendable {
     }
 
     func json(_ messages: Int) -> [String: Any] {
-        var o: [String: Any] = ["process_us_per_message": (processSeconds * 1e7 / Double(max(1, messages))).rounded() / 10]
-        if let brokerSeconds { o["broker_us_per_message"] = (brokerSeconds * 1e7 / Double(max(1, messages))).rounded() / 10 }
+        var o: [String: Any] = [
+            "process_us_per_message": (processSeconds * 1e7 / Double(max(1, messages))).rounded() / 10
+        ]
+        if let brokerSeconds {
+            o["broker_us_per_message"] = (brokerSeconds * 1e7 / Double(max(1, messages))).rounded() / 10
+        }
         return o
     }
 }

@@ -24,13 +24,15 @@ struct EscalationBenchCommand: AsyncParsableCommand {
             final `allow` in the agent's reply queue); (4) it approves the rest at --vote-rate per second \
             (latency from each vote's publish to the agent receiving the final decision). Needs a broker \
             with the test users (deploy/broker.sh start && deploy/broker-users.sh).
-            """)
+            """
+    )
 
     @Option(help: "Backlogs of pending escalations to measure, comma-separated.") var pending = "0,100000,1000000"
     @Option(help: "Escalations parked and approved at full speed per backlog.") var park = 20_000
     @Option(help: "Escalations approved at --vote-rate for the latency figures.") var latencyVotes = 5_000
     @Option(help: "Votes per second for the latency figures.") var voteRate = 500.0
-    @Option(help: "Allowed and denied tool calls per backlog (decision rate with the backlog; 0: skip).") var calls = 50_000
+    @Option(help: "Allowed and denied tool calls per backlog (decision rate with the backlog; 0: skip).") var calls =
+        50_000
     @Option(help: "Distinct agent ids.") var agents = 1000
     @Option(help: "Body size of tool calls in bytes.") var bodyBytes = 256
     @Option(help: "Worker durability: full or normal.") var durability = "full"
@@ -38,7 +40,8 @@ struct EscalationBenchCommand: AsyncParsableCommand {
     @Option(help: "Policy file (transfer_funds must escalate).") var policy = "policies/approval-workflow.yaml"
     @Option(help: "The RabbitMQ user who votes (user_id).") var voter = "manager@corp.com"
     @Option(help: "The voter's password.") var voterPassword = "secret"
-    @Option(help: "Broker URL for the worker and the agents (amqp:// or amqps://).") var amqpURL = "amqp://guest:guest@127.0.0.1:5672/"
+    @Option(help: "Broker URL for the worker and the agents (amqp:// or amqps://).") var amqpURL =
+        "amqp://guest:guest@127.0.0.1:5672/"
     @Flag(help: "Print the result as one JSON object.") var json = false
 
     func run() async throws {
@@ -48,7 +51,8 @@ struct EscalationBenchCommand: AsyncParsableCommand {
             throw ValidationError("unknown durability '\(self.durability)': use full or normal")
         }
         let backlogs = try pending.split(separator: ",").map { text -> Int in
-            guard let n = Int(text.trimmingCharacters(in: .whitespaces).replacingOccurrences(of: "_", with: "")), n >= 0 else {
+            guard let n = Int(text.trimmingCharacters(in: .whitespaces).replacingOccurrences(of: "_", with: "")), n >= 0
+            else {
                 throw ValidationError("--pending takes counts separated by commas, e.g. 0,100000,1000000")
             }
             return n
@@ -67,18 +71,32 @@ struct EscalationBenchCommand: AsyncParsableCommand {
         var brokerVersion = "?"
         for n in backlogs {
             let m = try await measure(
-                backlog: n, durability: durability, agents: agentConnection, voters: voterConnection, logger: logger)
+                backlog: n,
+                durability: durability,
+                agents: agentConnection,
+                voters: voterConnection,
+                logger: logger
+            )
             brokerVersion = m.brokerVersion
             if !json { print(m.line) }
             results.append(m)
         }
-        let report = EscalationReport(command: self, durability: durability, results: results, machine: machineSummary(brokerVersion: brokerVersion))
+        let report = EscalationReport(
+            command: self,
+            durability: durability,
+            results: results,
+            machine: machineSummary(brokerVersion: brokerVersion)
+        )
         print(json ? report.json : report.table)
         if results.contains(where: { !$0.complete }) { throw ExitCode(1) }
     }
 
     private func measure(
-        backlog: Int, durability: StoreDurability, agents: AMQPConfiguration, voters: AMQPConfiguration, logger: Logger
+        backlog: Int,
+        durability: StoreDurability,
+        agents: AMQPConfiguration,
+        voters: AMQPConfiguration,
+        logger: Logger
     ) async throws -> EscalationMeasurement {
         let folder = try makeScratchFolder()
         let databasePath = "\(folder)/bench.db"
@@ -93,7 +111,11 @@ struct EscalationBenchCommand: AsyncParsableCommand {
         m.databaseBytes = (try? FileManager.default.attributesOfItem(atPath: databasePath)[.size] as? Int) ?? 0
 
         let worker = try InProcessWorker(
-            amqpURL: amqpURL, policy: policy, durability: durability, databasePath: databasePath)
+            amqpURL: amqpURL,
+            policy: policy,
+            durability: durability,
+            databasePath: databasePath
+        )
         defer { worker.removeFiles() }
         let t = worker.topology
         let agentQueue = "\(worker.prefix).bench-agent"
@@ -107,7 +129,12 @@ struct EscalationBenchCommand: AsyncParsableCommand {
         do {
             m.startup = try await worker.start()
             if calls > 0 {
-                let mix = ToolCallMix(agents: self.agents, bodyBytes: bodyBytes, tag: "c", tools: ToolCallMix.allowAndDeny)
+                let mix = ToolCallMix(
+                    agents: self.agents,
+                    bodyBytes: bodyBytes,
+                    tag: "c",
+                    tools: ToolCallMix.allowAndDeny
+                )
                 m.calls = try await mix.load(topology: t, connection: agents, messages: calls, logger: logger).run()
             }
 
@@ -116,17 +143,34 @@ struct EscalationBenchCommand: AsyncParsableCommand {
             let requestIDs = RequestIDs(count: total)
             let mix = ToolCallMix(agents: self.agents, bodyBytes: bodyBytes, tag: "p", tools: ToolCallMix.escalating)
             m.park = try await mix.load(
-                topology: t, connection: agents, messages: total, replyQueue: agentQueue,
-                onReply: { index, delivery in requestIDs.record(index, from: delivery.body) }, logger: logger
+                topology: t,
+                connection: agents,
+                messages: total,
+                replyQueue: agentQueue,
+                onReply: { index, delivery in requestIDs.record(index, from: delivery.body) },
+                logger: logger
             ).run()
             m.pendingReplies = requestIDs.pendingCount
             let ids = requestIDs.all
 
             // Votes at full speed, then paced.
-            m.votes = try await votes(ids, range: 0..<park, topology: t, connection: voters, agentQueue: agentQueue, rate: nil, logger: logger).run()
+            m.votes = try await votes(
+                ids,
+                range: 0..<park,
+                topology: t,
+                connection: voters,
+                agentQueue: agentQueue,
+                rate: nil,
+                logger: logger
+            ).run()
             if latencyVotes > 0 {
                 m.pacedVotes = try await votes(
-                    ids, range: park..<total, topology: t, connection: voters, agentQueue: agentQueue, rate: voteRate,
+                    ids,
+                    range: park..<total,
+                    topology: t,
+                    connection: voters,
+                    agentQueue: agentQueue,
+                    rate: voteRate,
                     logger: logger
                 ).run()
             }
@@ -163,16 +207,28 @@ struct EscalationBenchCommand: AsyncParsableCommand {
                 for i in done..<done + count {
                     try store.insertEscalation(
                         EscalationRecord(
-                            requestID: ids.next(), workerID: "bench", agentID: "backlog-agent-\(i % 5000)",
-                            sessionID: "backlog-\(i / 40_000)", toolName: "transfer_funds",
+                            requestID: ids.next(),
+                            workerID: "bench",
+                            agentID: "backlog-agent-\(i % 5000)",
+                            sessionID: "backlog-\(i / 40_000)",
+                            toolName: "transfer_funds",
                             argumentsJSON: #"{"amount":\#(1000 + i % 9000),"to":"vendor-\#(i % 977)"}"#,
-                            reason: "Agent wants to transfer funds to a vendor account", rule: "escalate-transfer-funds",
+                            reason: "Agent wants to transfer funds to a vendor account",
+                            rule: "escalate-transfer-funds",
                             message: "Sensitive action: transfer_funds requires human approval",
-                            policyVersion: "approval-workflow-policy@1.0#backlog", approvers: [], requiredApprovals: 1,
-                            requiredDenials: 1, timeoutAction: "deny", createdAt: now,
+                            policyVersion: "approval-workflow-policy@1.0#backlog",
+                            approvers: [],
+                            requiredApprovals: 1,
+                            requiredDenials: 1,
+                            timeoutAction: "deny",
+                            createdAt: now,
                             // Spread over a minute so the deadline index is not one value.
-                            deadline: deadline + Millis(i % 60_000), replyTo: "backlog-replies",
-                            correlationID: "backlog-\(i)", charged: true))
+                            deadline: deadline + Millis(i % 60_000),
+                            replyTo: "backlog-replies",
+                            correlationID: "backlog-\(i)",
+                            charged: true
+                        )
+                    )
                 }
             }
             done += count
@@ -182,17 +238,28 @@ struct EscalationBenchCommand: AsyncParsableCommand {
     /// Approvals of `ids[range]` from the voter; each one's reply is the final decision in the
     /// agent's queue, matched by the parking call's correlation id ("<index>:<ns>").
     private func votes(
-        _ ids: [String], range: Range<Int>, topology: Topology, connection: AMQPConfiguration, agentQueue: String,
-        rate: Double?, logger: Logger
+        _ ids: [String],
+        range: Range<Int>,
+        topology: Topology,
+        connection: AMQPConfiguration,
+        agentQueue: String,
+        rate: Double?,
+        logger: Logger
     ) -> LoadGenerator {
         let base = range.lowerBound
         let voter = self.voter
         var properties = AMQPProperties(contentType: "application/json", deliveryMode: AMQPProperties.persistent)
         properties.userId = voter
         var c = LoadGenerator.Configuration(
-            connection: connection, exchange: topology.approvalsExchange, routingKey: topology.workerID,
-            replyQueue: agentQueue, messages: range.count, ratePerSecond: rate, properties: properties,
-            body: { k in Array(#"{"request_id":"\#(ids[base + k])","decision":"approve"}"#.utf8) })
+            connection: connection,
+            exchange: topology.approvalsExchange,
+            routingKey: topology.workerID,
+            replyQueue: agentQueue,
+            messages: range.count,
+            ratePerSecond: rate,
+            properties: properties,
+            body: { k in Array(#"{"request_id":"\#(ids[base + k])","decision":"approve"}"#.utf8) }
+        )
         c.setReplyTo = false
         c.messageIdFor = { k in "vote-\(base + k)" }
         c.replyIndex = { delivery in
@@ -215,11 +282,13 @@ struct RequestIDSource {
         let millis = UInt64(Date().timeIntervalSince1970 * 1000)
         let high: UInt64 = (millis << 16) | 0x7000 | (random.next() & 0x0fff)
         let low: UInt64 = (random.next() & ~(0xc0 << 56)) | (0x80 << 56)
-        let uuid = UUID(uuid: withUnsafeBytes(of: (high.bigEndian, low.bigEndian)) { raw in
-            var u: uuid_t = (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
-            withUnsafeMutableBytes(of: &u) { $0.copyMemory(from: raw) }
-            return u
-        })
+        let uuid = UUID(
+            uuid: withUnsafeBytes(of: (high.bigEndian, low.bigEndian)) { raw in
+                var u: uuid_t = (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
+                withUnsafeMutableBytes(of: &u) { $0.copyMemory(from: raw) }
+                return u
+            }
+        )
         return "\(workerID)-\(uuid.uuidString.lowercased())"
     }
 }
@@ -231,7 +300,9 @@ final class RequestIDs: Sendable {
     init(count: Int) { state = Mutex((ids: [String](repeating: "", count: count), pending: 0)) }
 
     func record(_ index: Int, from body: [UInt8]) {
-        guard case .object(let reply)? = try? JSONValue.parse(body), let id = reply["request_id"]?.stringValue else { return }
+        guard case .object(let reply)? = try? JSONValue.parse(body), let id = reply["request_id"]?.stringValue else {
+            return
+        }
         let pending = reply["decision"]?.stringValue == "pending"
         state.withLock {
             $0.ids[index] = id
@@ -267,7 +338,9 @@ struct EscalationMeasurement: Sendable {
             + (calls.map { " | calls \(rateText($0.messagesPerSecond))/s" } ?? "")
             + (park.map { " | parked \(rateText($0.messagesPerSecond))/s" } ?? "")
             + (votes.map { " | final decisions \(rateText($0.messagesPerSecond))/s" } ?? "")
-            + (pacedVotes.map { " | vote -> decision p50 \(millisText($0.latency.percentile(50))) ms p99 \(millisText($0.latency.percentile(99))) ms" } ?? "")
+            + (pacedVotes.map {
+                " | vote -> decision p50 \(millisText($0.latency.percentile(50))) ms p99 \(millisText($0.latency.percentile(99))) ms"
+            } ?? "")
     }
 }
 
@@ -291,24 +364,31 @@ struct EscalationReport {
             let paced = r.pacedVotes?.latency
             lines.append(
                 "  \(pad(rateText(Double(r.backlog)), 9))  \(pad(String(format: "%.1f", r.fillSeconds), 6))  \(pad(String(r.databaseBytes >> 20), 5))  \(pad(String(format: "%.0f", r.startup.seconds * 1000), 11))  \(pad(r.calls.map { rateText($0.messagesPerSecond) } ?? "-", 7))  \(pad(r.park.map { rateText($0.messagesPerSecond) } ?? "-", 8))  \(pad(r.votes.map { rateText($0.messagesPerSecond) } ?? "-", 7))  "
-                    + (paced.map { "\(pad(millisText($0.percentile(50)), 18)) \(pad(millisText($0.percentile(90)), 6)) \(pad(millisText($0.percentile(99)), 6)) \(pad(millisText($0.max), 6))" } ?? "-"))
+                    + (paced.map {
+                        "\(pad(millisText($0.percentile(50)), 18)) \(pad(millisText($0.percentile(90)), 6)) \(pad(millisText($0.percentile(99)), 6)) \(pad(millisText($0.max), 6))"
+                    } ?? "-")
+            )
         }
         lines.append("")
         for r in results {
             lines.append(
                 "  pending \(rateText(Double(r.backlog))): pending replies \(r.pendingReplies) of \(r.park?.messages ?? 0), finals \((r.votes?.replies ?? 0) + (r.pacedVotes?.replies ?? 0)) of \((r.votes?.messages ?? 0) + (r.pacedVotes?.messages ?? 0)), votes accepted \(r.counters.votesAccepted) rejected \(r.counters.votesRejected), still pending after \(rateText(Double(r.pendingAfter)))"
-                    + (r.votes.map { "; full-speed vote -> final latency \($0.latency.summary) (queueing)" } ?? ""))
+                    + (r.votes.map { "; full-speed vote -> final latency \($0.latency.summary) (queueing)" } ?? "")
+            )
         }
         return lines.joined(separator: "\n")
     }
 
     var json: String {
         let c = command
-        func rate(_ r: LoadGenerator.Result?) -> Any { r.map { ($0.messagesPerSecond * 10).rounded() / 10 } ?? NSNull() }
+        func rate(_ r: LoadGenerator.Result?) -> Any {
+            r.map { ($0.messagesPerSecond * 10).rounded() / 10 } ?? NSNull()
+        }
         let rows: [[String: Any]] = results.map { r in
             [
                 "pending": r.backlog, "fill_seconds": r.fillSeconds, "database_bytes": r.databaseBytes,
-                "startup_ms": r.startup.seconds * 1000, "calls_per_second": rate(r.calls), "parked_per_second": rate(r.park),
+                "startup_ms": r.startup.seconds * 1000, "calls_per_second": rate(r.calls),
+                "parked_per_second": rate(r.park),
                 "final_decisions_per_second": rate(r.votes),
                 "vote_to_final_ms": r.pacedVotes.map { $0.latency.jsonMillis } as Any,
                 "vote_to_final_full_speed_ms": r.votes.map { $0.latency.jsonMillis } as Any,

@@ -29,8 +29,14 @@ final class InProcessWorker {
 
     /// - Parameter databasePath: nil: a new database in a new temporary folder.
     init(
-        amqpURL: String, policy: String, durability: StoreDurability, databasePath: String? = nil,
-        workerID: String = "bench", prefix: String? = nil, prefetch: UInt16 = 200, maxBatch: Int? = nil
+        amqpURL: String,
+        policy: String,
+        durability: StoreDurability,
+        databasePath: String? = nil,
+        workerID: String = "bench",
+        prefix: String? = nil,
+        prefetch: UInt16 = 200,
+        maxBatch: Int? = nil
     ) throws {
         self.prefix = prefix ?? "tgbench\(UInt32.random(in: 0...UInt32.max))"
         self.workerID = workerID
@@ -95,7 +101,9 @@ final class InProcessWorker {
             let c = try AMQPConnection(configuration: connection, logger: logger)
             defer { c.close() }
             for queue in [t.toolCallsQueue, t.approvalsQueue, t.deadQueue] { _ = try c.queueDelete(queue) }
-            for exchange in [t.toolCallsExchange, t.approvalsExchange, t.escalationsExchange, t.decisionsExchange, t.deadExchange] {
+            for exchange in [
+                t.toolCallsExchange, t.approvalsExchange, t.escalationsExchange, t.decisionsExchange, t.deadExchange,
+            ] {
                 try c.exchangeDelete(exchange)
             }
         }

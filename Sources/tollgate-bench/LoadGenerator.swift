@@ -82,8 +82,14 @@ struct LoadGenerator: Sendable {
 
         async let collected = onThread("load-collector") {
             try Self.collect(
-                config, logger: logger, ready: replyQueueReady, publisherDone: publisherDone,
-                publisherFailed: publisherFailed, replies: replies, sentAt: sentAt)
+                config,
+                logger: logger,
+                ready: replyQueueReady,
+                publisherDone: publisherDone,
+                publisherFailed: publisherFailed,
+                replies: replies,
+                sentAt: sentAt
+            )
         }
         let replyQueue: String
         do {
@@ -97,7 +103,13 @@ struct LoadGenerator: Sendable {
         do {
             published = try await onThread("load-publisher") {
                 defer { publisherDone.set() }
-                return try Self.publish(config, replyQueue: replyQueue, logger: logger, replies: replies, sentAt: sentAt)
+                return try Self.publish(
+                    config,
+                    replyQueue: replyQueue,
+                    logger: logger,
+                    replies: replies,
+                    sentAt: sentAt
+                )
             }
         } catch {
             publisherFailed.set()
@@ -107,10 +119,16 @@ struct LoadGenerator: Sendable {
         let c = try await collected
         let start = published.firstPublishNanos
         return Result(
-            messages: config.messages, replies: c.replies, duplicateReplies: c.duplicates, unknownReplies: c.unknown,
-            nacked: published.nacked, returned: published.returned,
+            messages: config.messages,
+            replies: c.replies,
+            duplicateReplies: c.duplicates,
+            unknownReplies: c.unknown,
+            nacked: published.nacked,
+            returned: published.returned,
             elapsed: .nanoseconds(Int64(c.lastReplyNanos > start ? c.lastReplyNanos - start : 0)),
-            publishElapsed: .nanoseconds(Int64(published.lastConfirmNanos - start)), latency: c.latency)
+            publishElapsed: .nanoseconds(Int64(published.lastConfirmNanos - start)),
+            latency: c.latency
+        )
     }
 
     struct PublishStats: Sendable {
@@ -121,7 +139,11 @@ struct LoadGenerator: Sendable {
     }
 
     private static func publish(
-        _ config: Configuration, replyQueue: String, logger: Logger, replies: Counter, sentAt: PublishTimes
+        _ config: Configuration,
+        replyQueue: String,
+        logger: Logger,
+        replies: Counter,
+        sentAt: PublishTimes
     ) throws -> PublishStats {
         var connection = config.connection
         connection.connectionName = connection.connectionName ?? "tollgate-bench load publisher"
@@ -174,8 +196,11 @@ struct LoadGenerator: Sendable {
             if let messageIdFor = config.messageIdFor { properties.messageId = messageIdFor(index) }
             if config.replyIndex != nil { sentAt.record(index, now) }
             _ = try c.publish(
-                exchange: config.exchange, routingKey: config.routingKeyFor?(index) ?? config.routingKey, body: body,
-                properties: properties)
+                exchange: config.exchange,
+                routingKey: config.routingKeyFor?(index) ?? config.routingKey,
+                body: body,
+                properties: properties
+            )
             tracker.published += 1
         }
         while tracker.confirmed < tracker.published {
@@ -197,8 +222,13 @@ struct LoadGenerator: Sendable {
     }
 
     private static func collect(
-        _ config: Configuration, logger: Logger, ready: OneShot<String>, publisherDone: StopFlag,
-        publisherFailed: StopFlag, replies: Counter, sentAt: PublishTimes
+        _ config: Configuration,
+        logger: Logger,
+        ready: OneShot<String>,
+        publisherDone: StopFlag,
+        publisherFailed: StopFlag,
+        replies: Counter,
+        sentAt: PublishTimes
     ) throws -> CollectStats {
         var connection = config.connection
         connection.connectionName = connection.connectionName ?? "tollgate-bench load collector"

@@ -31,9 +31,13 @@ struct PolicyBench: ParsableCommand {
         if let seedPolicy {
             seed = try PolicyLoader.load(paths: [seedPolicy])
         } else {
-            seed = try PolicyLoader.load(sources: [PolicySource(path: "approval-workflow.yaml", bytes: Array(BenchPolicies.seed.utf8))])
+            seed = try PolicyLoader.load(sources: [
+                PolicySource(path: "approval-workflow.yaml", bytes: Array(BenchPolicies.seed.utf8))
+            ])
         }
-        let large = try PolicyLoader.load(sources: [PolicySource(path: "large.yaml", bytes: Array(BenchPolicies.largePolicy(rules: 1000).utf8))])
+        let large = try PolicyLoader.load(sources: [
+            PolicySource(path: "large.yaml", bytes: Array(BenchPolicies.largePolicy(rules: 1000).utf8))
+        ])
 
         let seedContexts = BenchPolicies.seedTools.map { tool -> JSONObject in
             ["tool_name": .string(tool), "agent_id": "finance-agent", "environment": "production"]
@@ -41,7 +45,9 @@ struct PolicyBench: ParsableCommand {
         let largeContexts = BenchPolicies.largeTools(rules: 1000).map { tool -> JSONObject in
             ["tool_name": .string(tool), "agent_id": "finance-agent", "environment": "production"]
         }
-        print("machine: \(ProcessInfo.processInfo.activeProcessorCount) cores; iterations \(iterations), best of \(repeats)")
+        print(
+            "machine: \(ProcessInfo.processInfo.activeProcessorCount) cores; iterations \(iterations), best of \(repeats)"
+        )
         report("seed policy (5 rules), evaluate", rate(seed, seedContexts))
         report("1,000-rule policy, evaluate", rate(large, largeContexts))
         let messages = BenchPolicies.seedTools.map { BenchPolicies.message(tool: $0) }
@@ -73,7 +79,9 @@ struct PolicyBench: ParsableCommand {
 
     func report(_ name: String, _ perSecond: Double) {
         let padded = name.padding(toLength: 42, withPad: " ", startingAt: 0)
-        print("\(padded) \(String(format: "%12.0f", perSecond)) decisions/s  (\(String(format: "%.1f", 1e9 / perSecond)) ns each)")
+        print(
+            "\(padded) \(String(format: "%12.0f", perSecond)) decisions/s  (\(String(format: "%.1f", 1e9 / perSecond)) ns each)"
+        )
     }
 
     func rate(_ set: PolicySet, _ contexts: [JSONObject], iterations: Int? = nil) -> Double {
@@ -156,7 +164,8 @@ enum BenchPolicies {
             """
             {"agent_id":"finance-agent","tool_name":"\(tool)","arguments":{"amount":5000,"to":"vendor-123"},\
             "reason":"Agent wants to transfer $5,000 to vendor account","context":{"environment":"production","session_id":"s-42"}}
-            """.utf8)
+            """.utf8
+        )
     }
 
     static let regexPolicy = """

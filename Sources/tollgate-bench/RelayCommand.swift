@@ -13,7 +13,8 @@ struct RelayCommand: AsyncParsableCommand {
             the reply is confirmed) and drives it with the load generator: persistent messages with \
             reply_to, confirmed in a pipelined window, replies timed per correlation id. Needs a broker \
             (deploy/broker.sh start).
-            """)
+            """
+    )
 
     @Option(help: "Messages to send.") var messages = 200_000
     @Option(help: "Body size in bytes.") var bodyBytes = 256
@@ -39,9 +40,16 @@ struct RelayCommand: AsyncParsableCommand {
         var results: [RelayBenchmarkResult] = []
         for run in 1...max(1, runs) {
             let result = try await runRelayBenchmark(
-                connection: connection, messages: messages, bodyBytes: bodyBytes, prefetch: prefetch,
-                confirmWindow: confirmWindow, rate: rate, inFlight: inFlight > 0 ? inFlight : nil, warmup: warmup,
-                logger: logger)
+                connection: connection,
+                messages: messages,
+                bodyBytes: bodyBytes,
+                prefetch: prefetch,
+                confirmWindow: confirmWindow,
+                rate: rate,
+                inFlight: inFlight > 0 ? inFlight : nil,
+                warmup: warmup,
+                logger: logger
+            )
             if runs > 1, !json {
                 print("run \(run): \(Int(result.load.messagesPerSecond.rounded())) msg/s")
             }
@@ -94,7 +102,8 @@ struct RelayBenchmarkResult: Sendable {
         let object: [String: Any] = [
             "benchmark": "relay", "broker": url.description, "rabbitmq_version": brokerVersion,
             "messages": messages, "body_bytes": bodyBytes, "prefetch": Int(prefetch), "confirm_window": confirmWindow,
-            "rate": rate as Any, "in_flight": inFlight as Any, "replies": load.replies, "duplicates": load.duplicateReplies, "nacked": load.nacked,
+            "rate": rate as Any, "in_flight": inFlight as Any, "replies": load.replies,
+            "duplicates": load.duplicateReplies, "nacked": load.nacked,
             "messages_per_second": (load.messagesPerSecond * 10).rounded() / 10,
             "publish_messages_per_second": (load.publishedPerSecond * 10).rounded() / 10,
             "elapsed_seconds": load.elapsed.seconds, "relay_ack_frames": relay.ackFrames,
@@ -113,8 +122,15 @@ struct RelayBenchmarkResult: Sendable {
 /// stops the relay and deletes the queue. Callable from other benchmarks that want the baseline
 /// in the same run.
 func runRelayBenchmark(
-    connection: AMQPConfiguration, messages: Int, bodyBytes: Int, prefetch: UInt16, confirmWindow: Int,
-    rate: Double?, inFlight: Int?, warmup: Int, logger: Logger
+    connection: AMQPConfiguration,
+    messages: Int,
+    bodyBytes: Int,
+    prefetch: UInt16,
+    confirmWindow: Int,
+    rate: Double?,
+    inFlight: Int?,
+    warmup: Int,
+    logger: Logger
 ) async throws -> RelayBenchmarkResult {
     let queue = "tollgate-bench.relay.\(ProcessInfo.processInfo.processIdentifier)"
     let brokerVersion: String = try await onThread("relay-setup") {
@@ -133,9 +149,16 @@ func runRelayBenchmark(
         let body = [UInt8](repeating: UInt8(ascii: "x"), count: bodyBytes)
         return LoadGenerator(
             configuration: .init(
-                connection: connection, routingKey: queue, messages: n, confirmWindow: confirmWindow,
-                maxInFlight: inFlight, ratePerSecond: rate, body: { _ in body }),
-            logger: logger)
+                connection: connection,
+                routingKey: queue,
+                messages: n,
+                confirmWindow: confirmWindow,
+                maxInFlight: inFlight,
+                ratePerSecond: rate,
+                body: { _ in body }
+            ),
+            logger: logger
+        )
     }
     let outcome: Result<LoadGenerator.Result, any Error>
     var cpu = CPUUsage(processSeconds: 0)
@@ -157,7 +180,16 @@ func runRelayBenchmark(
         try c.queueDelete(queue)
     }
     return RelayBenchmarkResult(
-        url: connection.url, brokerVersion: brokerVersion, messages: messages, bodyBytes: bodyBytes,
-        prefetch: prefetch, confirmWindow: confirmWindow, rate: rate, inFlight: inFlight, load: try outcome.get(),
-        relay: stats, cpu: cpu)
+        url: connection.url,
+        brokerVersion: brokerVersion,
+        messages: messages,
+        bodyBytes: bodyBytes,
+        prefetch: prefetch,
+        confirmWindow: confirmWindow,
+        rate: rate,
+        inFlight: inFlight,
+        load: try outcome.get(),
+        relay: stats,
+        cpu: cpu
+    )
 }

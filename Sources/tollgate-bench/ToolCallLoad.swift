@@ -36,7 +36,9 @@ struct ToolCallMix: Sendable {
         out += #"","arguments":{"query":"quarterly report "#.utf8
         out += String(index).utf8
         out += #"","padding":""#.utf8
-        let tail = #""},"context":{"session_id":""#.utf8.count + tag.utf8.count + 12 + #"","environment":"production"}}"#.utf8.count
+        let tail =
+            #""},"context":{"session_id":""#.utf8.count + tag.utf8.count + 12
+            + #"","environment":"production"}}"#.utf8.count
         let padding = max(0, bodyBytes - out.count - tail)
         out += repeatElement(UInt8(ascii: "x"), count: padding)
         out += #""},"context":{"session_id":""#.utf8
@@ -49,14 +51,27 @@ struct ToolCallMix: Sendable {
 
     /// A load generator that publishes `messages` of these calls to the worker's tool-call exchange.
     func load(
-        topology: Topology, connection: AMQPConfiguration, messages: Int, confirmWindow: Int = 1000,
-        rate: Double? = nil, inFlight: Int? = nil, replyQueue: String? = nil,
-        onReply: (@Sendable (Int, AMQPDelivery) -> Void)? = nil, logger: Logger
+        topology: Topology,
+        connection: AMQPConfiguration,
+        messages: Int,
+        confirmWindow: Int = 1000,
+        rate: Double? = nil,
+        inFlight: Int? = nil,
+        replyQueue: String? = nil,
+        onReply: (@Sendable (Int, AMQPDelivery) -> Void)? = nil,
+        logger: Logger
     ) -> LoadGenerator {
         var configuration = LoadGenerator.Configuration(
-            connection: connection, exchange: topology.toolCallsExchange, routingKey: "", replyQueue: replyQueue,
-            messages: messages, confirmWindow: confirmWindow, maxInFlight: inFlight, ratePerSecond: rate,
-            body: body)
+            connection: connection,
+            exchange: topology.toolCallsExchange,
+            routingKey: "",
+            replyQueue: replyQueue,
+            messages: messages,
+            confirmWindow: confirmWindow,
+            maxInFlight: inFlight,
+            ratePerSecond: rate,
+            body: body
+        )
         configuration.routingKeyFor = agent
         configuration.messageIdFor = messageID
         configuration.onReply = onReply
@@ -112,7 +127,8 @@ func machineSummary(brokerVersion: String) -> [String: String] {
     let kernel = withUnsafeBytes(of: &system.release) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
     let gib = Double(ProcessInfo.processInfo.physicalMemory) / Double(1 << 30)
     return [
-        "nproc": "\(ProcessInfo.processInfo.activeProcessorCount)", "cpu": cpu, "memory_gib": String(format: "%.1f", gib),
+        "nproc": "\(ProcessInfo.processInfo.activeProcessorCount)", "cpu": cpu,
+        "memory_gib": String(format: "%.1f", gib),
         "kernel": kernel, "rabbitmq": brokerVersion,
     ]
 }

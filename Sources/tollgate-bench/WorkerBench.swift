@@ -18,7 +18,8 @@ struct WorkerBenchCommand: AsyncParsableCommand {
             key = agent_id, --agents agents, a unique message_id each, reply_to), allowed and denied, no \
             escalations. Decisions/s = replies / (first publish -> last reply). The target: the worker at \
             80% of the relay or more. Needs a broker (deploy/broker.sh start).
-            """)
+            """
+    )
 
     @Option(help: "Tool calls to send per measurement.") var messages = 200_000
     @Option(help: "Body size in bytes (relay and tool calls).") var bodyBytes = 256
@@ -56,9 +57,16 @@ struct WorkerBenchCommand: AsyncParsableCommand {
             var result = WorkerBenchRun()
             if !noRelay {
                 let relay = try await runRelayBenchmark(
-                    connection: connection, messages: messages, bodyBytes: bodyBytes, prefetch: prefetch,
-                    confirmWindow: confirmWindow, rate: rate, inFlight: inFlight > 0 ? inFlight : nil, warmup: warmup,
-                    logger: logger)
+                    connection: connection,
+                    messages: messages,
+                    bodyBytes: bodyBytes,
+                    prefetch: prefetch,
+                    confirmWindow: confirmWindow,
+                    rate: rate,
+                    inFlight: inFlight > 0 ? inFlight : nil,
+                    warmup: warmup,
+                    logger: logger
+                )
                 brokerVersion = relay.brokerVersion
                 result.relay = relay.load
                 result.relayCPU = relay.cpu
@@ -70,7 +78,11 @@ struct WorkerBenchCommand: AsyncParsableCommand {
             runResults.append(result)
         }
         let report = WorkerBenchReport(
-            command: self, durabilities: durabilities, runs: runResults, machine: machineSummary(brokerVersion: brokerVersion))
+            command: self,
+            durabilities: durabilities,
+            runs: runResults,
+            machine: machineSummary(brokerVersion: brokerVersion)
+        )
         print(json ? report.json : report.table)
         let incomplete = runResults.contains { run in
             (run.relay.map { $0.replies < messages } ?? false) || run.workers.contains { $0.load.replies < messages }
@@ -78,17 +90,34 @@ struct WorkerBenchCommand: AsyncParsableCommand {
         if incomplete { throw ExitCode(1) }
     }
 
-    private func measureWorker(durability: StoreDurability, connection: AMQPConfiguration, logger: Logger) async throws -> WorkerMeasurement {
+    private func measureWorker(
+        durability: StoreDurability,
+        connection: AMQPConfiguration,
+        logger: Logger
+    ) async throws -> WorkerMeasurement {
         let worker = try InProcessWorker(
-            amqpURL: amqpURL, policy: policy, durability: durability, prefetch: prefetch, maxBatch: maxBatch)
+            amqpURL: amqpURL,
+            policy: policy,
+            durability: durability,
+            prefetch: prefetch,
+            maxBatch: maxBatch
+        )
         defer { worker.removeFiles() }
         let outcome: Result<WorkerMeasurement, any Error>
         do {
             let startup = try await worker.start()
             if warmup > 0 {
-                let mix = ToolCallMix(agents: agents, bodyBytes: bodyBytes, tag: "warm", tools: ToolCallMix.allowAndDeny)
+                let mix = ToolCallMix(
+                    agents: agents,
+                    bodyBytes: bodyBytes,
+                    tag: "warm",
+                    tools: ToolCallMix.allowAndDeny
+                )
                 _ = try await mix.load(
-                    topology: worker.topology, connection: connection, messages: warmup, confirmWindow: confirmWindow,
+                    topology: worker.topology,
+                    connection: connection,
+                    messages: warmup,
+                    confirmWindow: confirmWindow,
                     logger: logger
                 ).run()
             }
@@ -96,14 +125,25 @@ struct WorkerBenchCommand: AsyncParsableCommand {
             let cpuBefore = CPUSnapshot.now()
             let mix = ToolCallMix(agents: agents, bodyBytes: bodyBytes, tag: "m", tools: ToolCallMix.allowAndDeny)
             let load = try await mix.load(
-                topology: worker.topology, connection: connection, messages: messages, confirmWindow: confirmWindow,
-                rate: rate, inFlight: inFlight > 0 ? inFlight : nil, logger: logger
+                topology: worker.topology,
+                connection: connection,
+                messages: messages,
+                confirmWindow: confirmWindow,
+                rate: rate,
+                inFlight: inFlight > 0 ? inFlight : nil,
+                logger: logger
             ).run()
             let cpu = cpuBefore.until(CPUSnapshot.now())
             let after = worker.control.status.counters
             outcome = .success(
                 WorkerMeasurement(
-                    durability: durability, startup: startup, load: load, counters: after.minus(before), cpu: cpu))
+                    durability: durability,
+                    startup: startup,
+                    load: load,
+                    counters: after.minus(before),
+                    cpu: cpu
+                )
+            )
         } catch {
             outcome = .failure(error)
         }
@@ -138,7 +178,8 @@ struct WorkerBenchRun: Sendable {
         for w in workers {
             parts.append(
                 "worker \(w.durability.rawValue) \(rateText(w.load.messagesPerSecond)) decisions/s"
-                    + (ratio(w).map { String(format: " (%.2f)", $0) } ?? ""))
+                    + (ratio(w).map { String(format: " (%.2f)", $0) } ?? "")
+            )
         }
         return "run \(run): " + parts.joined(separator: " | ")
     }
@@ -158,7 +199,9 @@ extension WorkerCounters {
         return d
     }
 
-    var decisionsText: String { "allow \(allowed), deny \(denied), limit \(limited), invalid \(invalid), escalated \(escalated)" }
+    var decisionsText: String {
+        "allow \(allowed), deny \(denied), limit \(limited), invalid \(invalid), escalated \(escalated)"
+    }
 }
 
 struct WorkerBenchReport {
@@ -198,33 +241,53 @@ struct WorkerBenchReport {
             "  what                 msg/s    ratio   latency (first publish -> reply)",
         ]
         if let relay = medianRelay {
-            lines.append("  relay           \(pad(rateText(relay.messagesPerSecond), 10))    1.00   \(relay.latency.summary)")
-            if let cpu = medianRelayRun?.relayCPU { lines.append("                       CPU: \(cpu.perMessage(c.messages))") }
+            lines.append(
+                "  relay           \(pad(rateText(relay.messagesPerSecond), 10))    1.00   \(relay.latency.summary)"
+            )
+            if let cpu = medianRelayRun?.relayCPU {
+                lines.append("                       CPU: \(cpu.perMessage(c.messages))")
+            }
         }
         for d in durabilities {
             guard let w = medianWorker(d) else { continue }
             let r = ratios(d)
             let ratioText = r.isEmpty ? "    -" : String(format: "%5.2f", median(r))
             lines.append(
-                "  worker \(pad(d.rawValue, -8)) \(pad(rateText(w.load.messagesPerSecond), 10))   \(ratioText)   \(w.load.latency.summary)")
-            lines.append("                       decided: \(w.counters.decisionsText); replies \(w.load.replies) of \(c.messages), duplicates \(w.load.duplicateReplies); start-up \(String(format: "%.0f", w.startup.seconds * 1000)) ms")
+                "  worker \(pad(d.rawValue, -8)) \(pad(rateText(w.load.messagesPerSecond), 10))   \(ratioText)   \(w.load.latency.summary)"
+            )
+            lines.append(
+                "                       decided: \(w.counters.decisionsText); replies \(w.load.replies) of \(c.messages), duplicates \(w.load.duplicateReplies); start-up \(String(format: "%.0f", w.startup.seconds * 1000)) ms"
+            )
             lines.append("                       CPU: \(w.cpu.perMessage(c.messages))")
         }
         if runs.count > 1 {
             lines.append("")
             if runs.first?.relay != nil {
-                lines.append("  relay runs          " + runs.compactMap(\.relay).map { rateText($0.messagesPerSecond) }.joined(separator: " "))
+                lines.append(
+                    "  relay runs          "
+                        + runs.compactMap(\.relay).map { rateText($0.messagesPerSecond) }.joined(separator: " ")
+                )
             }
             for d in durabilities {
                 let values = runs.compactMap { $0.workers.first { $0.durability == d } }
-                lines.append("  worker \(pad(d.rawValue, -8)) runs " + values.map { rateText($0.load.messagesPerSecond) }.joined(separator: " "))
+                lines.append(
+                    "  worker \(pad(d.rawValue, -8)) runs "
+                        + values.map { rateText($0.load.messagesPerSecond) }.joined(separator: " ")
+                )
                 let r = ratios(d)
-                if !r.isEmpty { lines.append("  ratio \(pad(d.rawValue, -8))  runs " + r.map { String(format: "%.2f", $0) }.joined(separator: " ")) }
+                if !r.isEmpty {
+                    lines.append(
+                        "  ratio \(pad(d.rawValue, -8))  runs "
+                            + r.map { String(format: "%.2f", $0) }.joined(separator: " ")
+                    )
+                }
             }
         }
         if c.rate == nil, c.inFlight == 0 {
             lines.append("")
-            lines.append("  (open loop at full speed: the input queue grows, so latency is mostly queueing; use --rate for latency at a load)")
+            lines.append(
+                "  (open loop at full speed: the input queue grows, so latency is mostly queueing; use --rate for latency at a load)"
+            )
         }
         return lines.joined(separator: "\n")
     }
@@ -262,7 +325,9 @@ struct WorkerBenchReport {
             "runs_messages_per_second": runs.map { run -> [String: Any] in
                 var o: [String: Any] = [:]
                 if let relay = run.relay { o["relay"] = (relay.messagesPerSecond * 10).rounded() / 10 }
-                for w in run.workers { o["worker_\(w.durability.rawValue)"] = (w.load.messagesPerSecond * 10).rounded() / 10 }
+                for w in run.workers {
+                    o["worker_\(w.durability.rawValue)"] = (w.load.messagesPerSecond * 10).rounded() / 10
+                }
                 return o
             },
         ]

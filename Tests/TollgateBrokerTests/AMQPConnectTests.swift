@@ -99,20 +99,23 @@ struct AMQPConnectTests {
 
 @Suite("AMQP over TLS")
 struct AMQPTLSTests {
-    static let caPath = ProcessInfo.processInfo.environment["TOLLGATE_TEST_AMQP_CA"]
+    static let caPath =
+        ProcessInfo.processInfo.environment["TOLLGATE_TEST_AMQP_CA"]
         ?? "/var/lib/rabbitmq/tollgate-tls/ca.pem"
 
     func tlsConfig(verifyPeer: Bool = true, ca: String? = caPath) throws -> AMQPConfiguration {
         try #require(
             FileManager.default.fileExists(atPath: Self.caPath),
-            "no test CA at \(Self.caPath): run deploy/broker.sh start (it sets up the AMQPS listener on 5671)")
+            "no test CA at \(Self.caPath): run deploy/broker.sh start (it sets up the AMQPS listener on 5671)"
+        )
         var url = try AMQPURL(parsing: "amqps://localhost:5671/")
         url.user = Broker.url.user
         url.password = Broker.url.password
         return AMQPConfiguration(
             url: url,
             tls: .init(caCertificatePath: ca, verifyPeer: verifyPeer, verifyHostname: verifyPeer),
-            connectTimeout: .seconds(5))
+            connectTimeout: .seconds(5)
+        )
     }
 
     @Test func publishesAndConsumesOverTLS() throws {
@@ -129,8 +132,10 @@ struct AMQPTLSTests {
         let otherCA = FileManager.default.temporaryDirectory.appendingPathComponent("tollgate-other-ca.pem").path
         let p = Process()
         p.executableURL = URL(fileURLWithPath: "/usr/bin/openssl")
-        p.arguments = ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=other",
-                       "-keyout", "/dev/null", "-out", otherCA]
+        p.arguments = [
+            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=other",
+            "-keyout", "/dev/null", "-out", otherCA,
+        ]
         p.standardError = FileHandle.nullDevice
         p.standardOutput = FileHandle.nullDevice
         try p.run()

@@ -73,7 +73,10 @@ struct AMQPMessagingTests {
         defer { c.close() }
         let dead = try Broker.declareQuorumQueue(on: c, "dead")
         let queue = try Broker.declareQuorumQueue(
-            on: c, "rejecting", arguments: ["x-dead-letter-exchange": "", "x-dead-letter-routing-key": .string(dead)])
+            on: c,
+            "rejecting",
+            arguments: ["x-dead-letter-exchange": "", "x-dead-letter-routing-key": .string(dead)]
+        )
         defer {
             _ = try? c.queueDelete(queue)
             _ = try? c.queueDelete(dead)
@@ -96,8 +99,12 @@ struct AMQPMessagingTests {
         try c.confirmSelect()
         let key = Broker.uniqueName("nowhere")
         let seq = try c.publish(
-            exchange: "amq.direct", routingKey: key, body: Array("lost".utf8),
-            properties: AMQPProperties(correlationId: "c-1"), mandatory: true)
+            exchange: "amq.direct",
+            routingKey: key,
+            body: Array("lost".utf8),
+            properties: AMQPProperties(correlationId: "c-1"),
+            mandatory: true
+        )
         var events: [AMQPEvent] = []
         while events.count < 2, let e = try c.nextEvent(timeout: .seconds(5)) { events.append(e) }
         #expect(events.count == 2)
@@ -126,10 +133,20 @@ struct AMQPMessagingTests {
             "byte": .int8(-1), "float": .float(1.5),
         ]
         let sent = AMQPProperties(
-            contentType: "application/json", contentEncoding: "utf-8", headers: headers,
-            deliveryMode: AMQPProperties.persistent, priority: 3, correlationId: "corr-1", replyTo: "somewhere",
-            expiration: "60000", messageId: "m-1", timestamp: 1_764_000_123, type: "tool_call", userId: "guest",
-            appId: "tollgate-tests")
+            contentType: "application/json",
+            contentEncoding: "utf-8",
+            headers: headers,
+            deliveryMode: AMQPProperties.persistent,
+            priority: 3,
+            correlationId: "corr-1",
+            replyTo: "somewhere",
+            expiration: "60000",
+            messageId: "m-1",
+            timestamp: 1_764_000_123,
+            type: "tool_call",
+            userId: "guest",
+            appId: "tollgate-tests"
+        )
         try c.publish(routingKey: q, body: Array(#"{"ok":true}"#.utf8), properties: sent)
         let got = try #require(try Broker.collect(on: c, count: 1).first)
         #expect(got.properties == sent)
@@ -168,7 +185,8 @@ struct AMQPMessagingTests {
         try c.publish(routingKey: q, body: [UInt8]())  // no body frame
         try c.publish(routingKey: q, body: exactlyOneFrame)
         try c.publish(routingKey: q, body: exactlyOneFrame + [8])  // two body frames
-        let got = try Broker.collect(on: c, count: 4, ack: false)  // a no-ack consumer: acking would close the channel (406)
+        // A no-ack consumer: acking would close the channel (406).
+        let got = try Broker.collect(on: c, count: 4, ack: false)
         #expect(got.map(\.body.count) == [big.count, 0, exactlyOneFrame.count, exactlyOneFrame.count + 1])
         #expect(got.first?.body == big)
         #expect(got.last?.body == exactlyOneFrame + [8])

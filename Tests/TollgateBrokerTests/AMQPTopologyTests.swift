@@ -8,7 +8,11 @@ struct AMQPTopologyTests {
         defer { c.close() }
         let exchange = Broker.uniqueName("chash")
         try c.exchangeDeclare(exchange, type: "x-consistent-hash", durable: false, autoDelete: true)
-        let queue = try Broker.declareQuorumQueue(on: c, "shard", arguments: ["x-dead-letter-exchange": "", "x-delivery-limit": 5])
+        let queue = try Broker.declareQuorumQueue(
+            on: c,
+            "shard",
+            arguments: ["x-dead-letter-exchange": "", "x-delivery-limit": 5]
+        )
         defer { _ = try? c.queueDelete(queue) }
         try c.queueBind(queue: queue, exchange: exchange, routingKey: "1")
         try c.confirmSelect()
@@ -37,7 +41,9 @@ struct AMQPTopologyTests {
             AMQPError(.pluginNotEnabled(plugin: "rabbitmq_consistent_hash_exchange"), message: "", context: "x")
                 .description.hasPrefix(
                     "the RabbitMQ plugin rabbitmq_consistent_hash_exchange is not enabled: run "
-                        + "`rabbitmq-plugins enable rabbitmq_consistent_hash_exchange`"))
+                        + "`rabbitmq-plugins enable rabbitmq_consistent_hash_exchange`"
+                )
+        )
     }
 
     @Test func redeclaringAQueueWithOtherArgumentsNamesTheQueue() throws {
@@ -52,7 +58,11 @@ struct AMQPTopologyTests {
                 return
             }
             #expect(text.contains("PRECONDITION_FAILED"))
-            #expect(error.description.contains("declaring queue '\(queue)' failed: it already exists with different arguments"))
+            #expect(
+                error.description.contains(
+                    "declaring queue '\(queue)' failed: it already exists with different arguments"
+                )
+            )
             #expect(!error.isRetryable)
         }
         let cleanup = try Broker.connect()

@@ -10,22 +10,63 @@ struct AMQPValueTests {
     }
 
     @Test(arguments: [
-        URLCase(text: "amqp://", host: "localhost", port: 5672, user: "guest", password: "guest", vhost: "/", tls: false),
+        URLCase(
+            text: "amqp://",
+            host: "localhost",
+            port: 5672,
+            user: "guest",
+            password: "guest",
+            vhost: "/",
+            tls: false
+        ),
         URLCase(text: "amqp://h", host: "h", port: 5672, user: "guest", password: "guest", vhost: "/", tls: false),
         URLCase(text: "amqp://h/", host: "h", port: 5672, user: "guest", password: "guest", vhost: "/", tls: false),
         URLCase(text: "amqp://h/%2f", host: "h", port: 5672, user: "guest", password: "guest", vhost: "/", tls: false),
         URLCase(text: "amqp://h/%2F", host: "h", port: 5672, user: "guest", password: "guest", vhost: "/", tls: false),
-        URLCase(text: "amqp://u:p@h:1234/prod", host: "h", port: 1234, user: "u", password: "p", vhost: "prod", tls: false),
+        URLCase(
+            text: "amqp://u:p@h:1234/prod",
+            host: "h",
+            port: 1234,
+            user: "u",
+            password: "p",
+            vhost: "prod",
+            tls: false
+        ),
         URLCase(text: "AMQPS://h", host: "h", port: 5671, user: "guest", password: "guest", vhost: "/", tls: true),
         URLCase(text: "amqps://u@h:5000/v", host: "h", port: 5000, user: "u", password: "guest", vhost: "v", tls: true),
-        URLCase(text: "amqp://manager%40corp.com:p%3Aw%2Fd%40x@broker.local/a%2Fb", host: "broker.local", port: 5672,
-                user: "manager@corp.com", password: "p:w/d@x", vhost: "a/b", tls: false),
-        URLCase(text: "amqp://[::1]:5673/", host: "::1", port: 5673, user: "guest", password: "guest", vhost: "/", tls: false),
-        URLCase(text: "amqp://h/v?heartbeat=10", host: "h", port: 5672, user: "guest", password: "guest", vhost: "v", tls: false),
+        URLCase(
+            text: "amqp://manager%40corp.com:p%3Aw%2Fd%40x@broker.local/a%2Fb",
+            host: "broker.local",
+            port: 5672,
+            user: "manager@corp.com",
+            password: "p:w/d@x",
+            vhost: "a/b",
+            tls: false
+        ),
+        URLCase(
+            text: "amqp://[::1]:5673/",
+            host: "::1",
+            port: 5673,
+            user: "guest",
+            password: "guest",
+            vhost: "/",
+            tls: false
+        ),
+        URLCase(
+            text: "amqp://h/v?heartbeat=10",
+            host: "h",
+            port: 5672,
+            user: "guest",
+            password: "guest",
+            vhost: "v",
+            tls: false
+        ),
     ])
     func parsesURLs(_ c: URLCase) throws {
         let u = try AMQPURL(parsing: c.text)
-        #expect(u == AMQPURL(host: c.host, port: c.port, user: c.user, password: c.password, vhost: c.vhost, tls: c.tls))
+        #expect(
+            u == AMQPURL(host: c.host, port: c.port, user: c.user, password: c.password, vhost: c.vhost, tls: c.tls)
+        )
     }
 
     @Test(arguments: [
@@ -64,8 +105,12 @@ struct AMQPValueTests {
     @Test func backoffGrowsToTheCapWithJitterAndResets() {
         var b = Backoff(initial: .milliseconds(100), maximum: .seconds(2), multiplier: 2, jitter: 0)
         let plain = (0..<7).map { _ in b.next() }
-        #expect(plain == [.milliseconds(100), .milliseconds(200), .milliseconds(400), .milliseconds(800),
-                          .milliseconds(1600), .seconds(2), .seconds(2)])
+        #expect(
+            plain == [
+                .milliseconds(100), .milliseconds(200), .milliseconds(400), .milliseconds(800),
+                .milliseconds(1600), .seconds(2), .seconds(2),
+            ]
+        )
         b.reset()
         #expect(b.attempts == 0)
         #expect(b.next() == .milliseconds(100))

@@ -5,8 +5,13 @@ import Testing
 import TollgateAMQP
 
 @Suite(
-    "Broker restart", .serialized,
-    .enabled(if: ProcessInfo.processInfo.environment["TOLLGATE_DISRUPTIVE_TESTS"] == "1", "set TOLLGATE_DISRUPTIVE_TESTS=1"))
+    "Broker restart",
+    .serialized,
+    .enabled(
+        if: ProcessInfo.processInfo.environment["TOLLGATE_DISRUPTIVE_TESTS"] == "1",
+        "set TOLLGATE_DISRUPTIVE_TESTS=1"
+    )
+)
 struct BrokerRestartTests {
     /// Runs deploy/broker.sh with `command`, its output in `log`.
     ///
@@ -17,7 +22,9 @@ struct BrokerRestartTests {
         let script = packageRoot.appendingPathComponent("deploy/broker.sh").path
         let status = system("'\(script)' \(command) >>'\(log)' 2>&1 </dev/null")
         guard status == 0 else {
-            throw BrokerTestError("deploy/broker.sh \(command) failed (\(status)): \((try? String(contentsOfFile: log, encoding: .utf8)) ?? "")")
+            throw BrokerTestError(
+                "deploy/broker.sh \(command) failed (\(status)): \((try? String(contentsOfFile: log, encoding: .utf8)) ?? "")"
+            )
         }
     }
 
@@ -33,9 +40,14 @@ struct BrokerRestartTests {
         for i in 0..<4000 {
             let id = "r-\(i)"
             try agent.publish(
-                exchange: worker.topology.toolcalls, routingKey: "agent-\(i % 11)",
-                body: Array(#"{"agent_id":"agent-\#(i % 11)","tool_name":"\#(tools[i % 3])"}"#.utf8), messageID: id,
-                correlationID: id, replyTo: queue, waitForConfirm: false)
+                exchange: worker.topology.toolcalls,
+                routingKey: "agent-\(i % 11)",
+                body: Array(#"{"agent_id":"agent-\#(i % 11)","tool_name":"\#(tools[i % 3])"}"#.utf8),
+                messageID: id,
+                correlationID: id,
+                replyTo: queue,
+                waitForConfirm: false
+            )
             ids.append(id)
         }
         try agent.waitForConfirms(timeout: .seconds(30))
@@ -54,9 +66,14 @@ struct BrokerRestartTests {
         for i in 4000..<4500 {
             let id = "r-\(i)"
             try agent.publish(
-                exchange: worker.topology.toolcalls, routingKey: "agent-\(i % 11)",
-                body: Array(#"{"agent_id":"agent-\#(i % 11)","tool_name":"search_documents"}"#.utf8), messageID: id,
-                correlationID: id, replyTo: queue, waitForConfirm: false)
+                exchange: worker.topology.toolcalls,
+                routingKey: "agent-\(i % 11)",
+                body: Array(#"{"agent_id":"agent-\#(i % 11)","tool_name":"search_documents"}"#.utf8),
+                messageID: id,
+                correlationID: id,
+                replyTo: queue,
+                waitForConfirm: false
+            )
             ids.append(id)
         }
         try agent.waitForConfirms(timeout: .seconds(30))

@@ -41,12 +41,19 @@ enum Broker {
 
     /// Connects, or fails the test with a message that says how to start the broker.
     static func connect(
-        user: String? = nil, password: String? = nil, heartbeatSeconds: Int = 30, name: String? = nil,
-        port: Int? = nil, coalescePublishFrames: Bool = true
+        user: String? = nil,
+        password: String? = nil,
+        heartbeatSeconds: Int = 30,
+        name: String? = nil,
+        port: Int? = nil,
+        coalescePublishFrames: Bool = true
     ) throws -> AMQPConnection {
         var config = AMQPConfiguration(
-            url: url(user: user, password: password, port: port), heartbeatSeconds: heartbeatSeconds,
-            connectionName: name, connectTimeout: .seconds(5))
+            url: url(user: user, password: password, port: port),
+            heartbeatSeconds: heartbeatSeconds,
+            connectionName: name,
+            connectTimeout: .seconds(5)
+        )
         config.coalescePublishFrames = coalescePublishFrames
         do {
             return try AMQPConnection(configuration: config, logger: logger)
@@ -89,7 +96,10 @@ enum Broker {
     /// sequence number (the connection must be in confirm mode to get one).
     @discardableResult
     static func publishJSON(
-        on c: AMQPConnection, exchange: String = "", routingKey: String, json: String,
+        on c: AMQPConnection,
+        exchange: String = "",
+        routingKey: String,
+        json: String,
         properties: AMQPProperties = AMQPProperties()
     ) throws -> UInt64 {
         var p = properties
@@ -102,7 +112,9 @@ enum Broker {
     /// seen meanwhile; nacked sequence numbers are recorded as issues.
     @discardableResult
     static func waitForConfirms(
-        on c: AMQPConnection, through sequence: UInt64, timeout: Duration = .seconds(10)
+        on c: AMQPConnection,
+        through sequence: UInt64,
+        timeout: Duration = .seconds(10)
     ) throws -> [AMQPEvent] {
         var confirmed: UInt64 = 0
         var pending = Set<UInt64>()  // acked out of order (not multiple) above `confirmed`
@@ -129,7 +141,10 @@ enum Broker {
     /// Waits for `count` deliveries (any consumer on `c`), acking them unless `ack` is false.
     /// Returns what arrived by the deadline (fewer than `count` when it passed).
     static func collect(
-        on c: AMQPConnection, count: Int, timeout: Duration = .seconds(10), ack: Bool = true
+        on c: AMQPConnection,
+        count: Int,
+        timeout: Duration = .seconds(10),
+        ack: Bool = true
     ) throws -> [AMQPDelivery] {
         var got: [AMQPDelivery] = []
         let deadline = ContinuousClock.now + timeout
@@ -146,7 +161,9 @@ enum Broker {
 
     /// Waits until an event matching `match` arrives (or the timeout passes: nil).
     static func waitFor<T>(
-        on c: AMQPConnection, timeout: Duration = .seconds(10), _ match: (AMQPEvent) -> T?
+        on c: AMQPConnection,
+        timeout: Duration = .seconds(10),
+        _ match: (AMQPEvent) -> T?
     ) throws -> T? {
         let deadline = ContinuousClock.now + timeout
         while true {
@@ -161,7 +178,8 @@ enum Broker {
     static func rabbitmqctl(_ args: String...) throws -> String {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        let ctl = FileManager.default.fileExists(atPath: "/usr/sbin/rabbitmqctl") ? "/usr/sbin/rabbitmqctl" : "rabbitmqctl"
+        let ctl =
+            FileManager.default.fileExists(atPath: "/usr/sbin/rabbitmqctl") ? "/usr/sbin/rabbitmqctl" : "rabbitmqctl"
         p.arguments = (getuid() == 0 ? [] : ["sudo", "-n"]) + [ctl, "-q"] + args
         let out = Pipe()
         p.standardOutput = out
@@ -193,7 +211,8 @@ enum Broker {
     /// Runs blocking work on a thread of its own (not Swift's cooperative pool, which has only
     /// as many threads as cores) and awaits its result.
     static func onThread<T: Sendable>(
-        _ name: String = "broker-test", _ body: @escaping @Sendable () throws -> T
+        _ name: String = "broker-test",
+        _ body: @escaping @Sendable () throws -> T
     ) async throws -> T {
         try await withCheckedThrowingContinuation { (k: CheckedContinuation<T, any Error>) in
             let t = Thread { k.resume(with: Result { try body() }) }
@@ -264,7 +283,10 @@ final class SilenceableProxy: Sendable {
             close(listener)
         }
         guard connected else { return }
-        var fds = [pollfd(fd: client, events: Int16(POLLIN), revents: 0), pollfd(fd: upstream, events: Int16(POLLIN), revents: 0)]
+        var fds = [
+            pollfd(fd: client, events: Int16(POLLIN), revents: 0),
+            pollfd(fd: upstream, events: Int16(POLLIN), revents: 0),
+        ]
         var buffer = [UInt8](repeating: 0, count: 65536)
         while !stopped.load(ordering: .relaxed) {
             if silent.load(ordering: .relaxed) {

@@ -50,7 +50,10 @@ struct EscalationTests {
             scratch = try Scratch()
             let paths = try policies ?? [scratch.write("policy.yaml", policyText ?? quorumPolicyText)]
             worker = WorkerProcess(
-                scratch: scratch, policies: paths, arguments: ["--trusted-gateway", "tollgate-gateway"] + arguments)
+                scratch: scratch,
+                policies: paths,
+                arguments: ["--trusted-gateway", "tollgate-gateway"] + arguments
+            )
             try worker.start()
             agent = try TestClient(user: "finance-agent")
             try agent.observe(worker.topology.escalations, label: "notices")
@@ -60,7 +63,11 @@ struct EscalationTests {
         var prefix: String { worker.prefix }
 
         /// Parks a call and returns (correlation id, request id).
-        func park(tool: String, arguments: String? = nil, messageID: String? = UUID().uuidString) throws -> (String, String) {
+        func park(
+            tool: String,
+            arguments: String? = nil,
+            messageID: String? = UUID().uuidString
+        ) throws -> (String, String) {
             let id = try agent.call(prefix: prefix, tool: tool, arguments: arguments, messageID: messageID)
             let pending = try agent.reply(to: id)
             #expect(pending.string("decision") == "pending", "\(tool): \(pending.json)")
@@ -85,9 +92,14 @@ struct EscalationTests {
     @Test("chapter 5 end to end: approve, deny, timeout, all in a verified audit trail")
     func chapterFive() throws {
         let f = try Fixture(policies: [seedPolicy], arguments: ["--escalation-timeout", "2"])
-        let calls = try ["search_documents", "write_file", "delete_database"].map { try f.agent.call(prefix: f.prefix, tool: $0) }
+        let calls = try ["search_documents", "write_file", "delete_database"].map {
+            try f.agent.call(prefix: f.prefix, tool: $0)
+        }
         #expect(try calls.map { try f.agent.reply(to: $0).string("decision") } == ["allow", "allow", "deny"])
-        let (transfer, transferID) = try f.park(tool: "transfer_funds", arguments: #"{"amount": 5000, "to": "vendor-123"}"#)
+        let (transfer, transferID) = try f.park(
+            tool: "transfer_funds",
+            arguments: #"{"amount": 5000, "to": "vendor-123"}"#
+        )
         let (mail, mailID) = try f.park(tool: "send_email", arguments: #"{"recipients": 10000}"#)
         let (late, lateID) = try f.park(tool: "transfer_funds", arguments: #"{"amount": 7}"#)
 
@@ -103,8 +115,17 @@ struct EscalationTests {
             manager.close()
             compliance.close()
         }
-        let approval = try manager.vote(prefix: f.prefix, requestID: transferID, decision: "approve", comment: "vendor verified")
-        #expect(try manager.reply(to: approval).json == ["request_id": .string(transferID), "accepted": true, "status": "allow"])
+        let approval = try manager.vote(
+            prefix: f.prefix,
+            requestID: transferID,
+            decision: "approve",
+            comment: "vendor verified"
+        )
+        #expect(
+            try manager.reply(to: approval).json == [
+                "request_id": .string(transferID), "accepted": true, "status": "allow",
+            ]
+        )
         let denial = try compliance.vote(prefix: f.prefix, requestID: mailID, decision: "deny")
         #expect(try compliance.reply(to: denial)["status"]?.stringValue == "deny")
 
@@ -129,10 +150,12 @@ struct EscalationTests {
         let resolved = try f.agent.await("notices", count: 6).filter { $0.delivery.routingKey.hasPrefix("resolved.") }
         #expect(Set(resolved.compactMap { $0.string("request_id") }) == [transferID, mailID, lateID])
         let feed = try f.agent.await("decisions", count: 6)
-        #expect(feed.map(\.delivery.routingKey).sorted() == [
-            "allow.search_documents", "allow.transfer_funds", "allow.write_file", "deny.delete_database",
-            "deny.send_email", "deny.transfer_funds",
-        ])
+        #expect(
+            feed.map(\.delivery.routingKey).sorted() == [
+                "allow.search_documents", "allow.transfer_funds", "allow.write_file", "deny.delete_database",
+                "deny.send_email", "deny.transfer_funds",
+            ]
+        )
 
         // Every step is in the trail, and the trail verifies.
         let audit = try f.audit()
@@ -141,8 +164,16 @@ struct EscalationTests {
                 "\($0["kind"]?.stringValue ?? "")/\($0["decision"]?.stringValue ?? "-")/\($0["voter"]?.stringValue ?? "-")"
             }
         }
-        #expect(entries(transferID) == ["escalated/pending/-", "vote/approve/manager@corp.com", "decision/allow/manager@corp.com"])
-        #expect(entries(mailID) == ["escalated/pending/-", "vote/deny/compliance@corp.com", "decision/deny/compliance@corp.com"])
+        #expect(
+            entries(transferID) == [
+                "escalated/pending/-", "vote/approve/manager@corp.com", "decision/allow/manager@corp.com",
+            ]
+        )
+        #expect(
+            entries(mailID) == [
+                "escalated/pending/-", "vote/deny/compliance@corp.com", "decision/deny/compliance@corp.com",
+            ]
+        )
         #expect(entries(lateID) == ["escalated/pending/-", "decision/deny/-"])
         #expect(audit.count == 3 + 3 + 3 + 2)
         let verify = try runTollgate(["audit", "verify", "--db", f.worker.databasePath])
@@ -164,7 +195,12 @@ struct EscalationTests {
         let f = try Fixture()
         let (call, requestID) = try f.park(tool: "transfer_funds", arguments: #"{"amount": 25000}"#)
         let notice = try #require(f.agent.await("notices", count: 1).first)
-        #expect(notice["quorum"] == ["required_approvals": 2, "required_denials": 1, "approvers": ["manager@corp.com", "cfo@corp.com", "compliance@corp.com"]])
+        #expect(
+            notice["quorum"] == [
+                "required_approvals": 2, "required_denials": 1,
+                "approvers": ["manager@corp.com", "cfo@corp.com", "compliance@corp.com"],
+            ]
+        )
 
         let manager = try voter("manager@corp.com")
         let cfo = try voter("cfo@corp.com")
@@ -188,7 +224,12 @@ struct EscalationTests {
         let (other, otherID) = try f.park(tool: "transfer_funds", arguments: #"{"amount": 99999}"#)
         let compliance = try voter("compliance@corp.com")
         defer { compliance.close() }
-        let no = try compliance.vote(prefix: f.prefix, requestID: otherID, decision: "deny", comment: "sanctioned vendor")
+        let no = try compliance.vote(
+            prefix: f.prefix,
+            requestID: otherID,
+            decision: "deny",
+            comment: "sanctioned vendor"
+        )
         #expect(try compliance.reply(to: no)["status"]?.stringValue == "deny")
         let denied = try f.agent.finalDecision(to: other)
         #expect(denied.string("decision") == "deny")
@@ -208,37 +249,69 @@ struct EscalationTests {
             gateway.close()
         }
 
-        func expectRejected(_ client: TestClient, _ correlation: String, _ text: String, sourceLocation: SourceLocation = #_sourceLocation) throws {
+        func expectRejected(
+            _ client: TestClient,
+            _ correlation: String,
+            _ text: String,
+            sourceLocation: SourceLocation = #_sourceLocation
+        ) throws {
             let answer = try client.reply(to: correlation)
             #expect(answer["accepted"] == false, sourceLocation: sourceLocation)
             #expect(answer.string("error")?.contains(text) == true, "\(answer.json)", sourceLocation: sourceLocation)
         }
         // The requesting agent votes on its own request.
         try expectRejected(
-            f.agent, try f.agent.vote(prefix: f.prefix, requestID: requestID, decision: "approve"),
-            "finance-agent is the agent that made the request")
+            f.agent,
+            try f.agent.vote(prefix: f.prefix, requestID: requestID, decision: "approve"),
+            "finance-agent is the agent that made the request"
+        )
         // Someone who is not an approver.
         try expectRejected(
-            outsider, try outsider.vote(prefix: f.prefix, requestID: requestID, decision: "approve"),
-            "support-agent is not an approver of this request")
+            outsider,
+            try outsider.vote(prefix: f.prefix, requestID: requestID, decision: "approve"),
+            "support-agent is not an approver of this request"
+        )
         // No user_id: nobody vouches for the voter.
         try expectRejected(
-            manager, try manager.vote(prefix: f.prefix, requestID: requestID, decision: "approve", userID: .some(nil)),
-            "vote has no user_id property")
+            manager,
+            try manager.vote(prefix: f.prefix, requestID: requestID, decision: "approve", userID: .some(nil)),
+            "vote has no user_id property"
+        )
         // A forged approver field from a publisher that is not a trusted gateway is ignored: the
         // vote is support-agent's, who may not vote.
         try expectRejected(
             outsider,
-            try outsider.vote(prefix: f.prefix, requestID: requestID, decision: "approve", approver: "manager@corp.com"),
-            "support-agent is not an approver")
+            try outsider.vote(
+                prefix: f.prefix,
+                requestID: requestID,
+                decision: "approve",
+                approver: "manager@corp.com"
+            ),
+            "support-agent is not an approver"
+        )
         // Unknown request, malformed vote.
         try expectRejected(
-            manager, try manager.vote(prefix: f.prefix, requestID: "w1-00000000-0000-4000-8000-000000000000", decision: "approve"),
-            "is not held by worker w1")
-        try expectRejected(manager, try manager.vote(prefix: f.prefix, requestID: requestID, decision: "maybe"), "decision must be")
+            manager,
+            try manager.vote(
+                prefix: f.prefix,
+                requestID: "w1-00000000-0000-4000-8000-000000000000",
+                decision: "approve"
+            ),
+            "is not held by worker w1"
+        )
+        try expectRejected(
+            manager,
+            try manager.vote(prefix: f.prefix, requestID: requestID, decision: "maybe"),
+            "decision must be"
+        )
         // RabbitMQ itself refuses a user_id that is not the publisher's login.
         #expect(throws: AMQPError.self) {
-            try outsider.vote(prefix: f.prefix, requestID: requestID, decision: "approve", userID: .some("manager@corp.com"))
+            try outsider.vote(
+                prefix: f.prefix,
+                requestID: requestID,
+                decision: "approve",
+                userID: .some("manager@corp.com")
+            )
         }
 
         // Still pending after all that.
@@ -246,24 +319,47 @@ struct EscalationTests {
         #expect(pending.output.contains(requestID))
 
         // A counted vote, then the same voter again: once only.
-        #expect(try manager.reply(to: manager.vote(prefix: f.prefix, requestID: requestID, decision: "approve"))["accepted"] == true)
+        #expect(
+            try manager.reply(to: manager.vote(prefix: f.prefix, requestID: requestID, decision: "approve"))["accepted"]
+                == true
+        )
         try expectRejected(
-            manager, try manager.vote(prefix: f.prefix, requestID: requestID, decision: "approve"),
-            "manager@corp.com has already voted")
+            manager,
+            try manager.vote(prefix: f.prefix, requestID: requestID, decision: "approve"),
+            "manager@corp.com has already voted"
+        )
         // A trusted gateway names the person: counted as cfo@corp.com, deciding the quorum.
-        let viaGateway = try gateway.vote(prefix: f.prefix, requestID: requestID, decision: "approve", approver: "cfo@corp.com")
+        let viaGateway = try gateway.vote(
+            prefix: f.prefix,
+            requestID: requestID,
+            decision: "approve",
+            approver: "cfo@corp.com"
+        )
         #expect(try gateway.reply(to: viaGateway)["status"]?.stringValue == "allow")
         #expect(try f.agent.finalDecision(to: call)["approvers"] == ["manager@corp.com", "cfo@corp.com"])
         // After the decision.
         try expectRejected(
-            manager, try manager.vote(prefix: f.prefix, requestID: requestID, decision: "deny"), "is already decided: allow")
+            manager,
+            try manager.vote(prefix: f.prefix, requestID: requestID, decision: "deny"),
+            "is already decided: allow"
+        )
 
         let votes = try f.audit().filter { $0["kind"]?.stringValue == "vote" }
         #expect(votes.filter { $0["accepted"] == false }.count == 8)
-        #expect(votes.filter { $0["accepted"] == true }.compactMap { $0["voter"]?.stringValue } == ["manager@corp.com", "cfo@corp.com"])
+        #expect(
+            votes.filter { $0["accepted"] == true }.compactMap { $0["voter"]?.stringValue } == [
+                "manager@corp.com", "cfo@corp.com",
+            ]
+        )
         let gatewayVote = try #require(votes.last { $0["accepted"] == true })
         #expect(gatewayVote["detail"]?.stringValue == "via trusted gateway tollgate-gateway")
-        let forged = try #require(votes.first { $0["detail"]?.stringValue?.contains("approver field") == true || $0["detail"]?.stringValue?.contains("not an approver") == true && $0["voter"]?.stringValue == "support-agent" })
+        let forged = try #require(
+            votes.first {
+                $0["detail"]?.stringValue?.contains("approver field") == true
+                    || $0["detail"]?.stringValue?.contains("not an approver") == true
+                        && $0["voter"]?.stringValue == "support-agent"
+            }
+        )
         #expect(forged["accepted"] == false)
     }
 
@@ -304,7 +400,12 @@ struct EscalationTests {
         let f = try Fixture()
         f.worker.kill()
         try f.worker.start(extraEnvironment: ["TOLLGATE_FAULT": "after-commit:1"])
-        let call = try f.agent.call(prefix: f.prefix, tool: "transfer_funds", arguments: #"{"amount": 12345}"#, messageID: "park-once")
+        let call = try f.agent.call(
+            prefix: f.prefix,
+            tool: "transfer_funds",
+            arguments: #"{"amount": 12345}"#,
+            messageID: "park-once"
+        )
         // The worker committed the escalation and died before publishing anything.
         #expect(f.worker.waitForExit() == 86)
         try f.agent.drain(for: .milliseconds(200))
@@ -316,7 +417,10 @@ struct EscalationTests {
         let requestID = try #require(pending.string("request_id"))
         try f.agent.drain(for: .milliseconds(500))
         #expect(Set(f.agent.messages(correlation: call).map(\.delivery.body)).count == 1)
-        #expect(try runTollgate(["pending", "--db", f.worker.databasePath, "--json"]).output.split(separator: "\n").count == 1)
+        #expect(
+            try runTollgate(["pending", "--db", f.worker.databasePath, "--json"]).output.split(separator: "\n").count
+                == 1
+        )
         #expect(f.agent.messages("notices").allSatisfy { $0.string("request_id") == requestID })
         #expect(!f.agent.messages("notices").isEmpty)
 
@@ -359,7 +463,8 @@ struct EscalationTests {
                 defaults:
                   action: allow
                   max_tool_calls: 1
-                """)
+                """
+        )
         let (mail, requestID) = try f.park(tool: "send_email")
         let blocked = try f.agent.call(prefix: f.prefix, tool: "search_documents")
         #expect(try f.agent.reply(to: blocked).string("resolution") == "limit")

@@ -11,7 +11,8 @@ import Glibc
 #endif
 
 /// The package root, from this file's path.
-let packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+let packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+    .deletingLastPathComponent()
 
 /// The `tollgate` binary the tests run: `TOLLGATE_BINARY`, else the debug build.
 let tollgateBinary: String = {
@@ -23,7 +24,9 @@ let tollgateBinary: String = {
 final class Scratch {
     let url: URL
     init() throws {
-        url = FileManager.default.temporaryDirectory.appendingPathComponent("tollgate-worker-test-\(UUID().uuidString.prefix(8))")
+        url = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "tollgate-worker-test-\(UUID().uuidString.prefix(8))"
+        )
         try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
     }
     deinit { try? FileManager.default.removeItem(at: url) }
@@ -57,8 +60,12 @@ final class WorkerProcess {
     private var logHandle: FileHandle?
 
     init(
-        scratch: Scratch, policies: [String], workerID: String = "w1", prefix: String? = nil,
-        arguments: [String] = [], environment: [String: String] = [:]
+        scratch: Scratch,
+        policies: [String],
+        workerID: String = "w1",
+        prefix: String? = nil,
+        arguments: [String] = [],
+        environment: [String: String] = [:]
     ) {
         self.prefix = prefix ?? "tgt\(UInt32.random(in: 0...UInt32.max))"
         self.workerID = workerID
@@ -177,8 +184,11 @@ final class WorkerProcess {
     /// Deletes this worker's queues and its prefix's exchanges, so test runs do not pile up
     /// quorum queues on the broker (each holds files and memory).
     func removeTopology() {
-        guard let c = try? AMQPConnection(
-            configuration: AMQPConfiguration(url: Broker.url, connectionName: "test cleanup"), logger: Broker.logger)
+        guard
+            let c = try? AMQPConnection(
+                configuration: AMQPConfiguration(url: Broker.url, connectionName: "test cleanup"),
+                logger: Broker.logger
+            )
         else { return }
         defer { c.close() }
         let t = topology
@@ -273,9 +283,17 @@ final class TestClient {
     /// Publishes a tool call (confirmed) and returns its correlation id.
     @discardableResult
     func call(
-        prefix: String, agent: String = "finance-agent", tool: String, arguments: String? = nil, context: String? = nil,
-        reason: String? = nil, messageID: String? = UUID().uuidString, correlationID: String = UUID().uuidString,
-        replyTo: String? = nil, routingKey: String? = nil, userID: String? = nil
+        prefix: String,
+        agent: String = "finance-agent",
+        tool: String,
+        arguments: String? = nil,
+        context: String? = nil,
+        reason: String? = nil,
+        messageID: String? = UUID().uuidString,
+        correlationID: String = UUID().uuidString,
+        replyTo: String? = nil,
+        routingKey: String? = nil,
+        userID: String? = nil
     ) throws -> String {
         var body = #"{"agent_id":\#(jsonString(agent)),"tool_name":\#(jsonString(tool))"#
         if let arguments { body += #","arguments":\#(arguments)"# }
@@ -283,15 +301,27 @@ final class TestClient {
         if let reason { body += #","reason":\#(jsonString(reason))"# }
         body += "}"
         try publish(
-            exchange: "\(prefix).toolcalls", routingKey: routingKey ?? agent, body: Array(body.utf8),
-            messageID: messageID, correlationID: correlationID, replyTo: replyTo ?? replyQueue, userID: userID)
+            exchange: "\(prefix).toolcalls",
+            routingKey: routingKey ?? agent,
+            body: Array(body.utf8),
+            messageID: messageID,
+            correlationID: correlationID,
+            replyTo: replyTo ?? replyQueue,
+            userID: userID
+        )
         return correlationID
     }
 
     /// Publishes raw bytes with the given properties and waits for the broker's confirm.
     func publish(
-        exchange: String, routingKey: String, body: [UInt8], messageID: String? = nil, correlationID: String? = nil,
-        replyTo: String? = nil, userID: String? = nil, waitForConfirm: Bool = true
+        exchange: String,
+        routingKey: String,
+        body: [UInt8],
+        messageID: String? = nil,
+        correlationID: String? = nil,
+        replyTo: String? = nil,
+        userID: String? = nil,
+        waitForConfirm: Bool = true
     ) throws {
         var p = AMQPProperties()
         p.contentType = "application/json"
@@ -300,7 +330,13 @@ final class TestClient {
         p.correlationId = correlationID
         p.replyTo = replyTo
         p.userId = userID
-        lastSeq = try connection.publish(exchange: exchange, routingKey: routingKey, body: body, properties: p, mandatory: true)
+        lastSeq = try connection.publish(
+            exchange: exchange,
+            routingKey: routingKey,
+            body: body,
+            properties: p,
+            mandatory: true
+        )
         if waitForConfirm { try waitForConfirms() }
     }
 
@@ -317,8 +353,14 @@ final class TestClient {
     /// Publishes a vote as this client's user (user_id set unless `userID` says otherwise).
     @discardableResult
     func vote(
-        prefix: String, worker: String = "w1", requestID: String, decision: String, comment: String? = nil,
-        approver: String? = nil, userID: String?? = .none, messageID: String? = UUID().uuidString,
+        prefix: String,
+        worker: String = "w1",
+        requestID: String,
+        decision: String,
+        comment: String? = nil,
+        approver: String? = nil,
+        userID: String?? = .none,
+        messageID: String? = UUID().uuidString,
         replyTo: Bool = true
     ) throws -> String {
         var body = #"{"request_id":\#(jsonString(requestID)),"decision":\#(jsonString(decision))"#
@@ -332,8 +374,14 @@ final class TestClient {
             case .some(let value): value
             }
         try publish(
-            exchange: "\(prefix).approvals", routingKey: worker, body: Array(body.utf8), messageID: messageID,
-            correlationID: correlation, replyTo: replyTo ? replyQueue : nil, userID: uid)
+            exchange: "\(prefix).approvals",
+            routingKey: worker,
+            body: Array(body.utf8),
+            messageID: messageID,
+            correlationID: correlation,
+            replyTo: replyTo ? replyQueue : nil,
+            userID: uid
+        )
         return correlation
     }
 
@@ -371,7 +419,8 @@ final class TestClient {
     /// Reads until every correlation id in `ids` has at least one message under `label`, or the
     /// timeout passes; returns all messages under `label`.
     @discardableResult
-    func awaitAll(_ ids: Set<String>, label: String = "replies", timeout: Duration = .seconds(30)) throws -> [Received] {
+    func awaitAll(_ ids: Set<String>, label: String = "replies", timeout: Duration = .seconds(30)) throws -> [Received]
+    {
         let deadline = ContinuousClock.now + timeout
         var seen = Set(messages(label).compactMap(\.correlationID)).intersection(ids)
         while seen.count < ids.count {
@@ -403,13 +452,18 @@ final class TestClient {
 
     /// Waits for the first reply with correlation id `id` whose decision satisfies `match`.
     func reply(
-        to id: String, label: String = "replies", timeout: Duration = .seconds(15), where match: (Received) -> Bool = { _ in true }
+        to id: String,
+        label: String = "replies",
+        timeout: Duration = .seconds(15),
+        where match: (Received) -> Bool = { _ in true }
     ) throws -> Received {
         let deadline = ContinuousClock.now + timeout
         while true {
             if let found = messages(label, correlation: id).first(where: match) { return found }
             let left = deadline - ContinuousClock.now
-            guard left > .zero else { throw BrokerTestError("no matching message for \(id) on \(label) within \(timeout)") }
+            guard left > .zero else {
+                throw BrokerTestError("no matching message for \(id) on \(label) within \(timeout)")
+            }
             if let event = try connection.nextEvent(timeout: min(left, .milliseconds(200))) { take(event) }
         }
     }

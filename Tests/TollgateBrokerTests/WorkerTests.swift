@@ -20,10 +20,19 @@ struct WorkerTests {
         try agent.observe(worker.topology.escalations, key: "pending.*", label: "notices")
 
         let expected: [(tool: String, decision: String, rule: String?, reason: String)] = [
-            ("search_documents", "allow", "allow-search-documents", "Safe action: searching documents is always allowed"),
+            (
+                "search_documents", "allow", "allow-search-documents",
+                "Safe action: searching documents is always allowed"
+            ),
             ("write_file", "allow", nil, "No rules matched; default action applied"),
-            ("delete_database", "deny", "block-delete-database", "Destructive action: deleting databases is never allowed"),
-            ("transfer_funds", "pending", "escalate-transfer-funds", "Sensitive action: transfer_funds requires human approval"),
+            (
+                "delete_database", "deny", "block-delete-database",
+                "Destructive action: deleting databases is never allowed"
+            ),
+            (
+                "transfer_funds", "pending", "escalate-transfer-funds",
+                "Sensitive action: transfer_funds requires human approval"
+            ),
             ("send_email", "pending", "escalate-send-email", "Sensitive action: send_email requires human approval"),
         ]
         var ids: [String] = []
@@ -48,7 +57,11 @@ struct WorkerTests {
         }
         // Three final decisions on the feed, keyed <decision>.<tool>; two notices for bots.
         let feed = try agent.await("decisions", count: 3)
-        #expect(Set(feed.map(\.delivery.routingKey)) == ["allow.search_documents", "allow.write_file", "deny.delete_database"])
+        #expect(
+            Set(feed.map(\.delivery.routingKey)) == [
+                "allow.search_documents", "allow.write_file", "deny.delete_database",
+            ]
+        )
         let notices = try agent.await("notices", count: 2)
         #expect(Set(notices.map(\.delivery.routingKey)) == ["pending.transfer_funds", "pending.send_email"])
         let notice = try #require(notices.first { $0.delivery.routingKey == "pending.transfer_funds" })
@@ -63,7 +76,11 @@ struct WorkerTests {
     @Test("malformed messages are dead-lettered with the reason and answered while good calls keep flowing")
     func malformedInput() throws {
         let scratch = try Scratch()
-        let worker = WorkerProcess(scratch: scratch, policies: [seedPolicy], arguments: ["--max-message-bytes", "2048"])
+        let worker = WorkerProcess(
+            scratch: scratch,
+            policies: [seedPolicy],
+            arguments: ["--max-message-bytes", "2048"]
+        )
         try worker.start()
         let agent = try TestClient()
         defer { agent.close() }
@@ -74,18 +91,41 @@ struct WorkerTests {
             ("not json", Array("hello".utf8), "body is not valid JSON"),
             ("array", Array("[1, 2]".utf8), "body is a JSON array, not an object"),
             ("invalid utf-8", [0x7B, 0x22, 0x61, 0xFF, 0x22, 0x3A, 0x31, 0x7D], "invalid UTF-8"),
-            ("too large", Array((#"{"agent_id":"finance-agent","tool_name":"x","reason":""# + String(repeating: "a", count: 3000) + "\"}").utf8), "exceeds the limit of 2048 bytes"),
+            (
+                "too large",
+                Array(
+                    (#"{"agent_id":"finance-agent","tool_name":"x","reason":""# + String(repeating: "a", count: 3000)
+                        + "\"}").utf8
+                ), "exceeds the limit of 2048 bytes"
+            ),
             ("no agent", Array(#"{"tool_name":"search_documents"}"#.utf8), "agent_id is missing"),
-            ("tool not a string", Array(#"{"agent_id":"finance-agent","tool_name":42}"#.utf8), "tool_name must be a string, not number"),
-            ("arguments not an object", Array(#"{"agent_id":"finance-agent","tool_name":"x","arguments":"amount=5"}"#.utf8), "arguments must be an object, not string"),
+            (
+                "tool not a string", Array(#"{"agent_id":"finance-agent","tool_name":42}"#.utf8),
+                "tool_name must be a string, not number"
+            ),
+            (
+                "arguments not an object",
+                Array(#"{"agent_id":"finance-agent","tool_name":"x","arguments":"amount=5"}"#.utf8),
+                "arguments must be an object, not string"
+            ),
             ("empty body", [], "body is not valid JSON"),
-            ("deep nesting", Array((String(repeating: "[", count: 500) + String(repeating: "]", count: 500)).utf8), "body is not valid JSON"),
+            (
+                "deep nesting", Array((String(repeating: "[", count: 500) + String(repeating: "]", count: 500)).utf8),
+                "body is not valid JSON"
+            ),
         ]
         var good: [String] = []
         var badIDs: [(String, String)] = []
         for (i, b) in bad.enumerated() {
             let id = "bad-\(i)"
-            try agent.publish(exchange: toolcalls, routingKey: "finance-agent", body: b.body, messageID: id, correlationID: id, replyTo: agent.replyQueue)
+            try agent.publish(
+                exchange: toolcalls,
+                routingKey: "finance-agent",
+                body: b.body,
+                messageID: id,
+                correlationID: id,
+                replyTo: agent.replyQueue
+            )
             badIDs.append((id, b.reason))
             good.append(try agent.call(prefix: worker.prefix, tool: "search_documents"))
         }
@@ -129,7 +169,10 @@ struct WorkerTests {
         // Deliveries 1 and 2 crash the worker; the 3rd (x-delivery-count 2 = the limit) is the
         // last before the broker would drop it: the worker answers it without evaluating it.
         for _ in 0..<2 {
-            try worker.start(waitUntilConsuming: false, extraEnvironment: ["TOLLGATE_FAULT": "crash-on-tool:poison_tool"])
+            try worker.start(
+                waitUntilConsuming: false,
+                extraEnvironment: ["TOLLGATE_FAULT": "crash-on-tool:poison_tool"]
+            )
             #expect(worker.waitForExit() == 86)
         }
         try worker.start(extraEnvironment: ["TOLLGATE_FAULT": "crash-on-tool:poison_tool"])
@@ -154,11 +197,18 @@ struct WorkerTests {
         #expect(worker.log.contains("broker=amqps://guest@localhost:5671/"))
         let agent = try TestClient()
         defer { agent.close() }
-        #expect(try agent.reply(to: agent.call(prefix: worker.prefix, tool: "delete_database")).string("decision") == "deny")
+        #expect(
+            try agent.reply(to: agent.call(prefix: worker.prefix, tool: "delete_database")).string("decision") == "deny"
+        )
         #expect(worker.terminate() == 0)
 
         // Without the CA the certificate cannot be verified: refused, with a clear error.
-        let refused = WorkerProcess(scratch: scratch, policies: [seedPolicy], workerID: "w2", arguments: ["--tls-ca-file", "/dev/null"])
+        let refused = WorkerProcess(
+            scratch: scratch,
+            policies: [seedPolicy],
+            workerID: "w2",
+            arguments: ["--tls-ca-file", "/dev/null"]
+        )
         refused.amqpURL = "amqps://guest:guest@localhost:5671/"
         try refused.start(waitUntilConsuming: false)
         #expect(refused.waitForLog("TLS", timeout: .seconds(10)), "\(refused.log)")
@@ -172,10 +222,17 @@ struct WorkerTests {
         try worker.start()
         let agent = try TestClient()
         defer { agent.close() }
-        let id = try agent.call(prefix: worker.prefix, agent: "finance-agent", tool: "search_documents", routingKey: "someone-else")
+        let id = try agent.call(
+            prefix: worker.prefix,
+            agent: "finance-agent",
+            tool: "search_documents",
+            routingKey: "someone-else"
+        )
         let reply = try agent.reply(to: id)
         #expect(reply.string("resolution") == "invalid")
-        #expect(reply.string("reason")?.contains("routing key 'someone-else' is not the agent_id 'finance-agent'") == true)
+        #expect(
+            reply.string("reason")?.contains("routing key 'someone-else' is not the agent_id 'finance-agent'") == true
+        )
         worker.terminate()
     }
 
@@ -194,7 +251,8 @@ struct WorkerTests {
             defaults:
               action: allow
               max_tool_calls: 3
-            """)
+            """
+        )
         let worker = WorkerProcess(scratch: scratch, policies: [policy])
         try worker.start()
         let agent = try TestClient()
@@ -288,7 +346,13 @@ struct WorkerTests {
         var ids: [String] = []
         for i in 0..<500 {
             ids.append(
-                try agent.call(prefix: worker.prefix, agent: "agent-\(i % 7)", tool: "search_documents", messageID: "g-\(i)"))
+                try agent.call(
+                    prefix: worker.prefix,
+                    agent: "agent-\(i % 7)",
+                    tool: "search_documents",
+                    messageID: "g-\(i)"
+                )
+            )
         }
         #expect(worker.terminate(timeout: .seconds(10)) == 0)
         #expect(worker.log.contains("shutting down"))
@@ -317,18 +381,28 @@ struct WorkerTests {
                 condition: {field: tool_name, operator: eq, value: search_documents}
                 action: deny
                 message: blocked in v1
-            """)
+            """
+        )
         let worker = WorkerProcess(scratch: scratch, policies: [path])
         try worker.start()
         let agent = try TestClient()
         defer { agent.close() }
-        #expect(try agent.reply(to: agent.call(prefix: worker.prefix, tool: "search_documents")).string("reason") == "blocked in v1")
+        #expect(
+            try agent.reply(to: agent.call(prefix: worker.prefix, tool: "search_documents")).string("reason")
+                == "blocked in v1"
+        )
 
-        try scratch.write("p.yaml", "version: \"2.0\"\nname: reloadable\nrules:\n  - name: x\n    condition: {field: tool_name, operator: equals, value: a}\n    action: allow\n")
+        try scratch.write(
+            "p.yaml",
+            "version: \"2.0\"\nname: reloadable\nrules:\n  - name: x\n    condition: {field: tool_name, operator: equals, value: a}\n    action: allow\n"
+        )
         worker.signal(SIGHUP)
         #expect(worker.waitForLog("policy reload refused"))
         #expect(worker.log.contains("p.yaml:5:"), "the error names file and line")
-        #expect(try agent.reply(to: agent.call(prefix: worker.prefix, tool: "search_documents")).string("reason") == "blocked in v1")
+        #expect(
+            try agent.reply(to: agent.call(prefix: worker.prefix, tool: "search_documents")).string("reason")
+                == "blocked in v1"
+        )
 
         try scratch.write(
             "p.yaml",
@@ -340,7 +414,8 @@ struct WorkerTests {
                 condition: {field: tool_name, operator: eq, value: search_documents}
                 action: allow
                 message: allowed in v2
-            """)
+            """
+        )
         worker.signal(SIGHUP)
         #expect(worker.waitForLog("policies reloaded"))
         let reply = try agent.reply(to: agent.call(prefix: worker.prefix, tool: "search_documents"))
@@ -352,7 +427,10 @@ struct WorkerTests {
     @Test("a bad policy stops the start with file, line and column")
     func badPolicyRefusesToStart() throws {
         let scratch = try Scratch()
-        let path = try scratch.write("bad.yaml", "version: \"1.0\"\nname: bad\nrules:\n  - name: r\n    condition: {field: tool_name, operator: eq, value: x}\n    action: maybe\n")
+        let path = try scratch.write(
+            "bad.yaml",
+            "version: \"1.0\"\nname: bad\nrules:\n  - name: r\n    condition: {field: tool_name, operator: eq, value: x}\n    action: maybe\n"
+        )
         let result = try runTollgate(["worker", "--policy", path, "--db", scratch.path("x.db"), "--worker-id", "w1"])
         #expect(result.status == 1)
         #expect(result.output.contains("bad.yaml:6:13"), "\(result.output)")
@@ -367,7 +445,12 @@ struct WorkerTests {
         let other = try Scratch()
         let second = WorkerProcess(scratch: other, policies: [seedPolicy], prefix: first.prefix)
         try second.start(waitUntilConsuming: false)
-        #expect(second.waitForLog("already has 1 consumer(s): is another worker running with --worker-id w1?", timeout: .seconds(10)))
+        #expect(
+            second.waitForLog(
+                "already has 1 consumer(s): is another worker running with --worker-id w1?",
+                timeout: .seconds(10)
+            )
+        )
         #expect(!second.log.contains("] consuming"))
         // When the first goes away, the second takes over.
         #expect(first.terminate() == 0)
@@ -388,9 +471,14 @@ struct WorkerTests {
         for i in 0..<total {
             let id = "k-\(i)"
             try agent.publish(
-                exchange: worker.topology.toolcalls, routingKey: "agent-\(i % 13)",
-                body: Array(#"{"agent_id":"agent-\#(i % 13)","tool_name":"\#(tools[i % 5])"}"#.utf8), messageID: id,
-                correlationID: id, replyTo: agent.replyQueue, waitForConfirm: false)
+                exchange: worker.topology.toolcalls,
+                routingKey: "agent-\(i % 13)",
+                body: Array(#"{"agent_id":"agent-\#(i % 13)","tool_name":"\#(tools[i % 5])"}"#.utf8),
+                messageID: id,
+                correlationID: id,
+                replyTo: agent.replyQueue,
+                waitForConfirm: false
+            )
             ids.append(id)
             if i == total / 3 {
                 // Let it get going, then kill it mid-stream.

@@ -14,7 +14,8 @@ func cli<C: OfflineCommand>(_ type: C.Type, _ arguments: [String]) throws -> (st
 }
 
 func temporaryFile(_ contents: String, suffix: String = ".jsonl") throws -> String {
-    let path = FileManager.default.temporaryDirectory.appendingPathComponent("tollgate-\(UUID().uuidString)\(suffix)").path
+    let path = FileManager.default.temporaryDirectory.appendingPathComponent("tollgate-\(UUID().uuidString)\(suffix)")
+        .path
     try contents.write(toFile: path, atomically: true, encoding: .utf8)
     return path
 }
@@ -25,8 +26,12 @@ func temporaryFile(_ contents: String, suffix: String = ".jsonl") throws -> Stri
     @Test func printsTheSeedChaptersTable() throws {
         let result = try cli(
             CheckCommand.self,
-            ["--policy", Self.seedPolicy, "--tool", "search_documents", "--tool", "write_file", "--tool", "delete_database",
-             "--tool", "transfer_funds", "--tool", "send_email"])
+            [
+                "--policy", Self.seedPolicy, "--tool", "search_documents", "--tool", "write_file", "--tool",
+                "delete_database",
+                "--tool", "transfer_funds", "--tool", "send_email",
+            ]
+        )
         #expect(result.status == 0)
         // Lines copied from the tutorial chapter's example output.
         #expect(
@@ -39,7 +44,8 @@ func temporaryFile(_ contents: String, suffix: String = ".jsonl") throws -> Stri
                   transfer_funds         ⏳ escalate  Sensitive action: transfer_funds requires human approval
                   send_email             ⏳ escalate  Sensitive action: send_email requires human approval
 
-                """)
+                """
+        )
     }
 
     @Test func jsonOutput() throws {
@@ -49,32 +55,47 @@ func temporaryFile(_ contents: String, suffix: String = ".jsonl") throws -> Stri
         #expect(value["rule"] == "escalate-transfer-funds")
         #expect(value["policy_version"]?.stringValue?.hasPrefix("approval-workflow-policy@1.0#") == true)
         #expect(value.objectValue?.keys == ["allowed", "action", "rule", "reason", "decision", "policy_version"])
-        let off = try cli(CheckCommand.self, ["--policy", Self.seedPolicy, "--tool", "transfer_funds", "--json", "--no-escalation-keyword"])
+        let off = try cli(
+            CheckCommand.self,
+            ["--policy", Self.seedPolicy, "--tool", "transfer_funds", "--json", "--no-escalation-keyword"]
+        )
         #expect(try JSONValue.parse(off.out)["decision"] == "deny")
     }
 
     @Test func fieldsAreJSONWhenTheyParseAndBuildNestedObjects() throws {
         let result = try cli(
             CheckCommand.self,
-            ["--policy", Paths.policies + "/examples/payments.yaml", "--tool", "transfer_funds", "--field", "arguments.amount=25000",
-             "--field", "arguments.to=vendor-1", "--json"])
+            [
+                "--policy", Paths.policies + "/examples/payments.yaml", "--tool", "transfer_funds", "--field",
+                "arguments.amount=25000",
+                "--field", "arguments.to=vendor-1", "--json",
+            ]
+        )
         #expect(try JSONValue.parse(result.out)["rule"] == "escalate-large-transfer")
         let text = try cli(
             CheckCommand.self,
-            ["--policy", Paths.policies + "/examples/payments.yaml", "--tool", "transfer_funds", "--field", "arguments.amount=\"25000\"", "--json"])
+            [
+                "--policy", Paths.policies + "/examples/payments.yaml", "--tool", "transfer_funds", "--field",
+                "arguments.amount=\"25000\"", "--json",
+            ]
+        )
         // A JSON string "25000" compared with 10000 raises in Python: fail closed.
         #expect(try JSONValue.parse(text.out)["reason"] == "Policy evaluation error — access denied (fail closed)")
         var object = JSONObject()
         #expect(CheckCommand.apply(field: "a.b=1", to: &object) == nil)
         #expect(CheckCommand.apply(field: "a.c=x y", to: &object) == nil)
         #expect(JSONValue.object(object).serializedString() == #"{"a":{"b":1,"c":"x y"}}"#)
-        #expect(CheckCommand.apply(field: "a.b.c=1", to: &object) == "'b' is already set to a value that is not an object")
+        #expect(
+            CheckCommand.apply(field: "a.b.c=1", to: &object) == "'b' is already set to a value that is not an object"
+        )
         #expect(CheckCommand.apply(field: "novalue", to: &object) == "expected KEY=VALUE")
     }
 
     @Test func contextOption() throws {
         let result = try cli(
-            CheckCommand.self, ["--policy", Self.seedPolicy, "--context", #"{"tool_name":"delete_database"}"#, "--json"])
+            CheckCommand.self,
+            ["--policy", Self.seedPolicy, "--context", #"{"tool_name":"delete_database"}"#, "--json"]
+        )
         #expect(try JSONValue.parse(result.out)["rule"] == "block-delete-database")
         let bad = try cli(CheckCommand.self, ["--policy", Self.seedPolicy, "--context", "{nope"])
         #expect(bad.status == 2 && bad.err == "error: --context: expected a string key in object at byte 1\n")
@@ -92,7 +113,8 @@ func temporaryFile(_ contents: String, suffix: String = ".jsonl") throws -> Stri
             {"tool_name":"send_email","agent_id":"a"}\r
             {"a":1,}
             {"tool_name":"delete_database"}
-            """)
+            """
+        )
         defer { try? FileManager.default.removeItem(atPath: input) }
         let result = try cli(CheckCommand.self, ["--policy", Self.seedPolicy, "--input", input])
         #expect(result.status == 1)
@@ -114,28 +136,37 @@ func temporaryFile(_ contents: String, suffix: String = ".jsonl") throws -> Stri
             rules:
               - {name: prod, condition: {field: environment, operator: eq, value: production}, action: deny}
               - {name: big, condition: {field: arguments.amount, operator: gt, value: 100}, action: escalate, priority: 5}
-            """, suffix: ".yaml")
+            """,
+            suffix: ".yaml"
+        )
         defer { try? FileManager.default.removeItem(atPath: policy) }
         let input = try temporaryFile(
             """
             {"agent_id":"a","tool_name":"t","arguments":{"amount":5},"context":{"environment":"production"}}
             {"agent_id":"a","tool_name":"t","arguments":{"amount":500},"context":{"environment":"production"}}
             {"agent_id":"a","tool_name":"t","context":{"environment":"dev","tool_name":"spoof"}}
-            """)
+            """
+        )
         defer { try? FileManager.default.removeItem(atPath: input) }
         let result = try cli(CheckCommand.self, ["--policy", policy, "--input", input, "--tool-calls"])
         let rules = try result.out.split(separator: "\n").map { try JSONValue.parse($0)["rule"] }
         #expect(rules == [.string("prod"), .string("big"), .null])
         let context = PolicyContext.forToolCall(
-            try #require(try JSONValue.parse(#"{"tool_name":"t","context":{"tool_name":"spoof","x":1}}"#).objectValue))
+            try #require(try JSONValue.parse(#"{"tool_name":"t","context":{"tool_name":"spoof","x":1}}"#).objectValue)
+        )
         #expect(JSONValue.object(context).serializedString() == #"{"tool_name":"t","x":1}"#)
         // Without --tool-calls the line is the context itself: "environment" is not at the top.
         let raw = try cli(CheckCommand.self, ["--policy", policy, "--input", input])
-        #expect(try raw.out.split(separator: "\n").map { try JSONValue.parse($0)["rule"] } == [.null, .string("big"), .null])
+        #expect(
+            try raw.out.split(separator: "\n").map { try JSONValue.parse($0)["rule"] } == [
+                .null, .string("big"), .null,
+            ]
+        )
     }
 
     @Test func overlongLineIsReportedOnceAndSkipped() throws {
-        let path = FileManager.default.temporaryDirectory.appendingPathComponent("tollgate-long-\(UUID().uuidString)").path
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("tollgate-long-\(UUID().uuidString)")
+            .path
         var data = Data("{\"tool_name\":\"".utf8)
         data.append(Data(repeating: UInt8(ascii: "x"), count: 17 << 20))
         data.append(Data("\"}\n{\"tool_name\":\"send_email\"}\n".utf8))
@@ -152,7 +183,9 @@ func temporaryFile(_ contents: String, suffix: String = ".jsonl") throws -> Stri
     @Test func batchOfManyLinesIsComplete() throws {
         let tools = ["search_documents", "write_file", "delete_database", "transfer_funds", "send_email"]
         let count = 20_000
-        let input = try temporaryFile((0..<count).map { "{\"tool_name\":\"\(tools[$0 % 5])\",\"n\":\($0)}" }.joined(separator: "\n"))
+        let input = try temporaryFile(
+            (0..<count).map { "{\"tool_name\":\"\(tools[$0 % 5])\",\"n\":\($0)}" }.joined(separator: "\n")
+        )
         defer { try? FileManager.default.removeItem(atPath: input) }
         let result = try cli(CheckCommand.self, ["--policy", Self.seedPolicy, "--input", input])
         #expect(result.status == 0)
@@ -165,7 +198,9 @@ func temporaryFile(_ contents: String, suffix: String = ".jsonl") throws -> Stri
         var bytes: [UInt8] = []
         var rng = SystemRandomNumberGenerator()
         for _ in 0..<50_000 { bytes.append(UInt8.random(in: 0...255, using: &rng)) }
-        let path = FileManager.default.temporaryDirectory.appendingPathComponent("tollgate-garbage-\(UUID().uuidString)").path
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "tollgate-garbage-\(UUID().uuidString)"
+        ).path
         try Data(bytes).write(to: URL(fileURLWithPath: path))
         defer { try? FileManager.default.removeItem(atPath: path) }
         let result = try cli(CheckCommand.self, ["--policy", Self.seedPolicy, "--input", path])
@@ -186,7 +221,8 @@ func temporaryFile(_ contents: String, suffix: String = ".jsonl") throws -> Stri
                 \(policy):3:5: rule is missing required key 'condition'
                 \(policy):3:5: rule is missing required key 'action'
 
-                """)
+                """
+        )
         let missing = try cli(CheckCommand.self, ["--policy", "/nonexistent.yaml", "--tool", "x"])
         #expect(missing.status == 2 && missing.err == "/nonexistent.yaml: no such file or directory\n")
         let unopenable = try cli(CheckCommand.self, ["--policy", Self.seedPolicy, "--input", "/nonexistent.jsonl"])
@@ -204,7 +240,11 @@ func temporaryFile(_ contents: String, suffix: String = ".jsonl") throws -> Stri
         defer { try? FileManager.default.removeItem(atPath: bad) }
         let invalid = try cli(ValidateCommand.self, [Paths.policies + "/approval-workflow.yaml", bad])
         #expect(invalid.status == 1)
-        #expect(invalid.out.hasSuffix("\(bad):2:1: YAML syntax error: did not find expected node content (while parsing a flow node at line 2, column 1)\n"))
+        #expect(
+            invalid.out.hasSuffix(
+                "\(bad):2:1: YAML syntax error: did not find expected node content (while parsing a flow node at line 2, column 1)\n"
+            )
+        )
         let missing = try cli(ValidateCommand.self, [bad, "/nonexistent.yaml"])
         #expect(missing.status == 2)
     }
@@ -226,7 +266,9 @@ func temporaryFile(_ contents: String, suffix: String = ".jsonl") throws -> Stri
               - name: wrong-allowed
                 context: {tool_name: search_documents}
                 expected_allowed: false
-            """, suffix: ".yaml")
+            """,
+            suffix: ".yaml"
+        )
         defer { try? FileManager.default.removeItem(atPath: scenarios) }
         let result = try cli(TestCommand.self, [Paths.policies + "/approval-workflow.yaml", scenarios])
         #expect(result.status == 1)
@@ -238,8 +280,12 @@ func temporaryFile(_ contents: String, suffix: String = ".jsonl") throws -> Stri
                 FAIL: wrong-allowed: expected allowed=false, got allowed=true
                 1/4 scenarios passed
 
-                """)
-        let keywordOff = try cli(TestCommand.self, [Paths.policies + "/approval-workflow.yaml", scenarios, "--no-escalation-keyword"])
+                """
+        )
+        let keywordOff = try cli(
+            TestCommand.self,
+            [Paths.policies + "/approval-workflow.yaml", scenarios, "--no-escalation-keyword"]
+        )
         #expect(keywordOff.out.contains("FAIL: wrong-decision-and-rule: expected no rule"))
         #expect(!keywordOff.out.contains("expected decision deny"))
     }
@@ -247,7 +293,10 @@ func temporaryFile(_ contents: String, suffix: String = ".jsonl") throws -> Stri
     @Test func unreadableOrInvalidScenarioFilesExitTwo() throws {
         let missing = try cli(TestCommand.self, [Paths.policies + "/approval-workflow.yaml", "/nonexistent.yaml"])
         #expect(missing.status == 2)
-        let invalid = try temporaryFile("scenarios:\n  - name: x\n    context: {tool_name: a}\n    expect_action: deny\n", suffix: ".yaml")
+        let invalid = try temporaryFile(
+            "scenarios:\n  - name: x\n    context: {tool_name: a}\n    expect_action: deny\n",
+            suffix: ".yaml"
+        )
         defer { try? FileManager.default.removeItem(atPath: invalid) }
         let result = try cli(TestCommand.self, [Paths.policies + "/approval-workflow.yaml", invalid])
         #expect(result.status == 2)
@@ -262,7 +311,10 @@ func temporaryFile(_ contents: String, suffix: String = ".jsonl") throws -> Stri
 @Suite struct BinaryTests {
     static let binary: String? = {
         let dir = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
-        let candidates = [dir.appendingPathComponent("tollgate").path, dir.deletingLastPathComponent().appendingPathComponent("tollgate").path]
+        let candidates = [
+            dir.appendingPathComponent("tollgate").path,
+            dir.deletingLastPathComponent().appendingPathComponent("tollgate").path,
+        ]
         return candidates.first { FileManager.default.isExecutableFile(atPath: $0) }
     }()
 
@@ -270,8 +322,10 @@ func temporaryFile(_ contents: String, suffix: String = ".jsonl") throws -> Stri
     func stdinBatchAndExitCodes() throws {
         let binary = try #require(Self.binary)
         let result = try run(
-            binary, ["check", "--policy", Paths.policies + "/approval-workflow.yaml", "--input", "-"],
-            stdin: "{\"tool_name\":\"send_email\"}\n{\"tool_name\":\"search_documents\"}\n")
+            binary,
+            ["check", "--policy", Paths.policies + "/approval-workflow.yaml", "--input", "-"],
+            stdin: "{\"tool_name\":\"send_email\"}\n{\"tool_name\":\"search_documents\"}\n"
+        )
         #expect(result.status == 0)
         #expect(result.out.split(separator: "\n").count == 2)
         let help = try run(binary, ["check", "--help"])

@@ -36,7 +36,9 @@ import TollgateJSON
             do {
                 set = try PolicyLoader.load(sources: sources)
             } catch {
-                mismatches.append("set \(id): Tollgate refused what agent-os loads:\n\(error)\n\(texts.compactMap(\.stringValue).joined(separator: "---\n"))")
+                mismatches.append(
+                    "set \(id): Tollgate refused what agent-os loads:\n\(error)\n\(texts.compactMap(\.stringValue).joined(separator: "---\n"))"
+                )
                 continue
             }
             for (context, want) in zip(contexts, expected) {
@@ -44,16 +46,20 @@ import TollgateJSON
                 guard case .object(let object) = context else { throw TestFailure("context is not an object") }
                 let d = set.evaluate(object)
                 let got: JSONValue = [
-                    "allowed": .bool(d.allowed), "action": .string(d.action), "rule": d.rule.map(JSONValue.string) ?? .null,
+                    "allowed": .bool(d.allowed), "action": .string(d.action),
+                    "rule": d.rule.map(JSONValue.string) ?? .null,
                     "reason": .string(d.reason), "decision": .string(d.outcome.rawValue),
                 ]
                 if got != want {
                     mismatches.append(
                         Mismatch(
-                            set: Int(id), context: context.description, expected: want.description,
+                            set: Int(id),
+                            context: context.description,
+                            expected: want.description,
                             got: got.description + (d.errorDetail.map { " (\($0))" } ?? ""),
                             policies: texts.compactMap(\.stringValue)
-                        ).description)
+                        ).description
+                    )
                 }
             }
         }
@@ -66,21 +72,33 @@ import TollgateJSON
             try mismatches.joined(separator: "\n\n").write(toFile: dump, atomically: true, encoding: .utf8)
         }
         #expect(cases >= 5000)
-        #expect(mismatches.isEmpty, "\(mismatches.count) of \(cases) cases differ; first:\n\(mismatches.prefix(3).joined(separator: "\n\n"))")
+        #expect(
+            mismatches.isEmpty,
+            "\(mismatches.count) of \(cases) cases differ; first:\n\(mismatches.prefix(3).joined(separator: "\n\n"))"
+        )
     }
 
     /// With TOLLGATE_REFERENCE=1 and agent-os installed: a fresh random corpus, compared live.
     @Test(.enabled(if: ProcessInfo.processInfo.environment["TOLLGATE_REFERENCE"] == "1"))
     func freshCorpusMatchesTheReference() throws {
-        let out = FileManager.default.temporaryDirectory.appendingPathComponent("tollgate-compat-\(UUID().uuidString).jsonl").path
+        let out = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "tollgate-compat-\(UUID().uuidString).jsonl"
+        ).path
         defer { try? FileManager.default.removeItem(atPath: out) }
         let seed = Int.random(in: 1..<1_000_000_000)
         let result = try run(
             "/usr/bin/env",
-            ["python3", Paths.packageRoot + "/Tests/compat/gen_compat.py", "--seed", String(seed), "--sets", "200", "--out", out])
+            [
+                "python3", Paths.packageRoot + "/Tests/compat/gen_compat.py", "--seed", String(seed), "--sets", "200",
+                "--out", out,
+            ]
+        )
         try #require(result.status == 0, "gen_compat.py failed: \(result.err)")
         let (cases, mismatches) = try Self.replay(out)
         #expect(cases > 0)
-        #expect(mismatches.isEmpty, "seed \(seed): \(mismatches.count) of \(cases) cases differ; first:\n\(mismatches.prefix(3).joined(separator: "\n\n"))")
+        #expect(
+            mismatches.isEmpty,
+            "seed \(seed): \(mismatches.count) of \(cases) cases differ; first:\n\(mismatches.prefix(3).joined(separator: "\n\n"))"
+        )
     }
 }

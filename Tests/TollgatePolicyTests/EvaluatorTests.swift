@@ -8,7 +8,9 @@ import TollgateJSON
 
     @Test func seedDecisions() throws {
         let set = try policy(Self.seed, name: "approval-workflow.yaml")
-        func decide(_ tool: String) throws -> PolicyDecision { set.evaluate(try context("{\"tool_name\":\"\(tool)\"}")) }
+        func decide(_ tool: String) throws -> PolicyDecision {
+            set.evaluate(try context("{\"tool_name\":\"\(tool)\"}"))
+        }
         let transfer = try decide("transfer_funds")
         #expect(!transfer.allowed && transfer.action == "deny" && transfer.rule == "escalate-transfer-funds")
         #expect(transfer.outcome == .escalate && transfer.escalation == EscalationSpec())
@@ -22,7 +24,10 @@ import TollgateJSON
 
     @Test func escalationKeywordCanBeSwitchedOff() throws {
         let set = try policy(Self.seed)
-        let d = set.evaluate(try context(#"{"tool_name":"send_email"}"#), options: EvaluationOptions(escalationKeyword: false))
+        let d = set.evaluate(
+            try context(#"{"tool_name":"send_email"}"#),
+            options: EvaluationOptions(escalationKeyword: false)
+        )
         #expect(d.outcome == .deny && d.escalation == nil && d.rule == "escalate-send-email")
     }
 
@@ -32,7 +37,8 @@ import TollgateJSON
             rules:
               - {name: b, condition: {field: t, operator: eq, value: b}, action: block, message: "REQUIRES Human Approval!"}
               - {name: a, condition: {field: t, operator: eq, value: a}, action: audit, message: "requires human approval"}
-            """)
+            """
+        )
         #expect(set.evaluate(try context(#"{"t":"b"}"#)).outcome == .escalate)
         // Allowed decisions never escalate, whatever the message says.
         let audit = set.evaluate(try context(#"{"t":"a"}"#))
@@ -40,7 +46,9 @@ import TollgateJSON
     }
 
     @Test func emptyMessageGivesMatchedRuleReason() throws {
-        let set = try policy("rules:\n  - {name: r1, condition: {field: t, operator: eq, value: x}, action: deny, message: \"\"}\n")
+        let set = try policy(
+            "rules:\n  - {name: r1, condition: {field: t, operator: eq, value: x}, action: deny, message: \"\"}\n"
+        )
         #expect(set.evaluate(try context(#"{"t":"x"}"#)).reason == "Matched rule 'r1'")
     }
 
@@ -58,10 +66,20 @@ import TollgateJSON
             defaults:
               action: escalate
               escalation: {required_denials: 2, timeout_action: allow}
-            """)
+            """
+        )
         let big = set.evaluate(try context(#"{"arguments":{"amount":100}}"#))
         #expect(!big.allowed && big.action == "escalate" && big.outcome == .escalate)
-        #expect(big.escalation == EscalationSpec(approvers: ["a@x", "b@x"], requiredApprovals: 2, requiredDenials: 2, timeoutSeconds: 60, timeoutAction: .allow))
+        #expect(
+            big.escalation
+                == EscalationSpec(
+                    approvers: ["a@x", "b@x"],
+                    requiredApprovals: 2,
+                    requiredDenials: 2,
+                    timeoutSeconds: 60,
+                    timeoutAction: .allow
+                )
+        )
         let plain = set.evaluate(try context(#"{"tool_name":"t"}"#))
         #expect(plain.escalation == EscalationSpec(requiredDenials: 2, timeoutAction: .allow))
         let none = set.evaluate(try context(#"{"tool_name":"u"}"#))
@@ -91,7 +109,8 @@ import TollgateJSON
                 condition: {not: {field: missing, operator: eq, value: 1}}
                 action: audit
                 priority: -1
-            """)
+            """
+        )
         // b is a string: `b > 1` raises, but only when reached (`all` stops at a != 2).
         #expect(set.evaluate(try context(#"{"a":1,"b":"s"}"#)).rule == "any-stops-at-first-true")
         #expect(set.evaluate(try context(#"{"a":3,"b":"s"}"#)).failedClosed)
@@ -113,7 +132,9 @@ import TollgateJSON
         let set = PolicySet.empty
         #expect(set.version.description == "none#e3b0c442")
         let d = set.evaluate(JSONObject())
-        #expect(d.allowed && d.action == "allow" && d.rule == nil && d.reason == "No rules matched; default action applied")
+        #expect(
+            d.allowed && d.action == "allow" && d.rule == nil && d.reason == "No rules matched; default action applied"
+        )
     }
 
     @Test func defaultsComeFromTheFirstDocument() throws {
@@ -129,8 +150,20 @@ import TollgateJSON
 
     @Test func tiesKeepDocumentThenRuleOrder() throws {
         let set = try PolicyLoader.load(sources: [
-            PolicySource(path: "a.yaml", bytes: Array("rules:\n  - {name: a1, condition: {field: t, operator: ne, value: z}, action: deny, priority: 5}\n".utf8)),
-            PolicySource(path: "b.yaml", bytes: Array("rules:\n  - {name: b1, condition: {field: t, operator: eq, value: x}, action: allow, priority: 5}\n  - {name: b2, condition: {field: t, operator: eq, value: x}, action: allow, priority: 6}\n".utf8)),
+            PolicySource(
+                path: "a.yaml",
+                bytes: Array(
+                    "rules:\n  - {name: a1, condition: {field: t, operator: ne, value: z}, action: deny, priority: 5}\n"
+                        .utf8
+                )
+            ),
+            PolicySource(
+                path: "b.yaml",
+                bytes: Array(
+                    "rules:\n  - {name: b1, condition: {field: t, operator: eq, value: x}, action: allow, priority: 5}\n  - {name: b2, condition: {field: t, operator: eq, value: x}, action: allow, priority: 6}\n"
+                        .utf8
+                )
+            ),
         ])
         #expect(set.rulesInOrder.map(\.name) == ["b2", "a1", "b1"])
         #expect(set.evaluate(try context(#"{"t":"y"}"#)).rule == "a1")
@@ -141,10 +174,12 @@ import TollgateJSON
     @Test func indexKeepsFirstMatchAndFailClosedSemantics() throws {
         var yaml = "rules:\n"
         for i in 0..<1000 {
-            yaml += "  - {name: r\(i), condition: {field: tool_name, operator: eq, value: tool-\(i)}, action: allow, priority: \(i % 10)}\n"
+            yaml +=
+                "  - {name: r\(i), condition: {field: tool_name, operator: eq, value: tool-\(i)}, action: allow, priority: \(i % 10)}\n"
         }
         yaml += "  - {name: raises, condition: {field: amount, operator: gt, value: 5}, action: deny, priority: 7}\n"
-        yaml += "  - {name: late, condition: {field: tool_name, operator: eq, value: tool-9}, action: deny, priority: 9}\n"
+        yaml +=
+            "  - {name: late, condition: {field: tool_name, operator: eq, value: tool-9}, action: deny, priority: 9}\n"
         let set = try policy(yaml)
         // tool-9 (priority 9) comes before the raising rule (7): it wins, even with a bad amount.
         #expect(set.evaluate(try context(#"{"tool_name":"tool-9","amount":"x"}"#)).rule == "r9")
@@ -183,7 +218,9 @@ import TollgateJSON
 
     @Test func sameDecisionAsReferenceForOneThousandRulesQuickly() throws {
         var yaml = "rules:\n"
-        for i in 0..<1000 { yaml += "  - {name: r\(i), condition: {field: tool_name, operator: eq, value: t\(i)}, action: deny}\n" }
+        for i in 0..<1000 {
+            yaml += "  - {name: r\(i), condition: {field: tool_name, operator: eq, value: t\(i)}, action: deny}\n"
+        }
         let set = try policy(yaml)
         let ctx = try context(#"{"tool_name":"t999"}"#)
         let start = ContinuousClock.now
@@ -219,10 +256,12 @@ import TollgateJSON
         let set = try policy(EvaluatorTests.seed)
         #expect(
             set.evaluate(try context(#"{"tool_name":"transfer_funds"}"#)).description
-                == "escalate (deny, rule 'escalate-transfer-funds'): Sensitive action: transfer_funds requires human approval")
+                == "escalate (deny, rule 'escalate-transfer-funds'): Sensitive action: transfer_funds requires human approval"
+        )
         let failing = try policy("rules:\n  - {name: r, condition: {field: n, operator: gt, value: 1}, action: deny}\n")
         #expect(
             failing.evaluate(try context(#"{"n":"x"}"#)).description
-                == "deny (deny, failed closed: '>' not supported between instances of 'str' and 'int'): Policy evaluation error — access denied (fail closed)")
+                == "deny (deny, failed closed: '>' not supported between instances of 'str' and 'int'): Policy evaluation error — access denied (fail closed)"
+        )
     }
 }

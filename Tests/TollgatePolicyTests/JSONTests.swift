@@ -160,10 +160,14 @@ import TollgateJSON
     }
 
     @Test func numbers() {
-        #expect(JSONValue.array([.int(0), .int(-7), .int(Int64.min), .int(Int64.max)]).serializedString()
-            == "[0,-7,-9223372036854775808,9223372036854775807]")
-        #expect(JSONValue.array([.double(1.0), .double(0.5), .double(1e16), .double(-0.0)]).serializedString()
-            == "[1.0,0.5,1e+16,-0.0]")
+        #expect(
+            JSONValue.array([.int(0), .int(-7), .int(Int64.min), .int(Int64.max)]).serializedString()
+                == "[0,-7,-9223372036854775808,9223372036854775807]"
+        )
+        #expect(
+            JSONValue.array([.double(1.0), .double(0.5), .double(1e16), .double(-0.0)]).serializedString()
+                == "[1.0,0.5,1e+16,-0.0]"
+        )
         #expect(JSONValue.array([.double(.nan), .double(.infinity)]).serializedString() == "[null,null]")
     }
 
@@ -182,7 +186,9 @@ import TollgateJSON
         w.endLine()
         w.beginObject()
         w.endObject()
-        #expect(String(decoding: w.bytes, as: UTF8.self) == "{\"z\":true,\"a\":null,\"m\":3,\"list\":[\"x\",{\"k\":1}]}\n{}")
+        #expect(
+            String(decoding: w.bytes, as: UTF8.self) == "{\"z\":true,\"a\":null,\"m\":3,\"list\":[\"x\",{\"k\":1}]}\n{}"
+        )
     }
 
     @Test func objectsSerializeInInsertionOrder() throws {

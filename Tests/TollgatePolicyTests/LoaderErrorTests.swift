@@ -7,13 +7,31 @@ import Testing
 @Suite struct LoaderErrorTests {
     static let cases: [(String, [String])] = [
         ("", ["p.yaml:1:1: empty policy file: expected a mapping with 'name', 'version' and 'rules'"]),
-        ("# only a comment\n", ["p.yaml:1:1: empty policy file: expected a mapping with 'name', 'version' and 'rules'"]),
+        (
+            "# only a comment\n",
+            ["p.yaml:1:1: empty policy file: expected a mapping with 'name', 'version' and 'rules'"]
+        ),
         ("- a\n- b\n", ["p.yaml:1:1: a policy document must be a mapping (got a list)"]),
         ("version: 1.0\n", [#"p.yaml:1:10: 'version' must be a string (got float 1.0); quote it: version: "1.0""#]),
-        ("name: x\nnmae: y\n", ["p.yaml:2:1: unknown key 'nmae' in a policy document (expected one of: version, name, description, rules, defaults, inherit, scope, network_allowlist, tool_allowlist)"]),
+        (
+            "name: x\nnmae: y\n",
+            [
+                "p.yaml:2:1: unknown key 'nmae' in a policy document (expected one of: version, name, description, rules, defaults, inherit, scope, network_allowlist, tool_allowlist)"
+            ]
+        ),
         ("name: a\nname: b\n", ["p.yaml:1:1: duplicate mapping key 'name'"]),
-        ("rules: [\n", ["p.yaml:2:1: YAML syntax error: did not find expected node content (while parsing a flow node at line 2, column 1)"]),
-        ("rules:\n  - name: r\n   action: deny\n", ["p.yaml:3:4: YAML syntax error: did not find expected '-' indicator (while parsing a block collection at line 2, column 3)"]),
+        (
+            "rules: [\n",
+            [
+                "p.yaml:2:1: YAML syntax error: did not find expected node content (while parsing a flow node at line 2, column 1)"
+            ]
+        ),
+        (
+            "rules:\n  - name: r\n   action: deny\n",
+            [
+                "p.yaml:3:4: YAML syntax error: did not find expected '-' indicator (while parsing a block collection at line 2, column 3)"
+            ]
+        ),
         ("rules: {}\n", ["p.yaml:1:8: 'rules' must be a list of rules (got a mapping)"]),
         (
             """
@@ -44,17 +62,29 @@ import Testing
                 "p.yaml:6:16: condition is missing required key 'value'",
             ]
         ),
-        ("rules:\n  - {name: r, condition: {field: t, operator: matches, value: \"a(\"}, action: deny}\n",
-         ["p.yaml:2:63: invalid regular expression 'a(': missing ), unterminated subpattern at position 1"]),
-        ("rules:\n  - {name: r, condition: {field: t, operator: in, value: 5}, action: deny}\n",
-         ["p.yaml:2:58: operator 'in' needs a list, string or mapping value (got int 5)"]),
-        ("rules:\n  - {name: r, condition: {field: t, operator: gt, value: null}, action: deny}\n",
-         ["p.yaml:2:58: operator 'gt' cannot order a context value against NoneType None"]),
-        ("rules:\n  - {name: r, condition: {field: t, operator: eq, value: x}, action: deny, priority: 1.5}\n",
-         ["p.yaml:2:86: 'priority' must be an integer (got float 1.5)"]),
-        ("rules:\n  - {name: 5, condition: {field: 1, operator: eq, value: x}, action: deny}\n",
-         ["p.yaml:2:12: 'name' must be a string (got int 5); quote it: name: \"5\"",
-          "p.yaml:2:34: 'field' must be a string (got int 1); quote it: field: \"1\""]),
+        (
+            "rules:\n  - {name: r, condition: {field: t, operator: matches, value: \"a(\"}, action: deny}\n",
+            ["p.yaml:2:63: invalid regular expression 'a(': missing ), unterminated subpattern at position 1"]
+        ),
+        (
+            "rules:\n  - {name: r, condition: {field: t, operator: in, value: 5}, action: deny}\n",
+            ["p.yaml:2:58: operator 'in' needs a list, string or mapping value (got int 5)"]
+        ),
+        (
+            "rules:\n  - {name: r, condition: {field: t, operator: gt, value: null}, action: deny}\n",
+            ["p.yaml:2:58: operator 'gt' cannot order a context value against NoneType None"]
+        ),
+        (
+            "rules:\n  - {name: r, condition: {field: t, operator: eq, value: x}, action: deny, priority: 1.5}\n",
+            ["p.yaml:2:86: 'priority' must be an integer (got float 1.5)"]
+        ),
+        (
+            "rules:\n  - {name: 5, condition: {field: 1, operator: eq, value: x}, action: deny}\n",
+            [
+                "p.yaml:2:12: 'name' must be a string (got int 5); quote it: name: \"5\"",
+                "p.yaml:2:34: 'field' must be a string (got int 1); quote it: field: \"1\"",
+            ]
+        ),
         (
             """
             rules:
@@ -109,15 +139,33 @@ import Testing
                 "p.yaml:7:16: a 'not' condition must be the only key of its mapping",
             ]
         ),
-        ("defaults: {action: allow, max_tool_calls: many, network_default: open}\n",
-         ["p.yaml:1:43: 'defaults.max_tool_calls' must be an integer (got str 'many')",
-          "p.yaml:1:66: 'defaults.network_default' must be 'allow' or 'deny' (got str 'open')"]),
-        ("inherit: maybe\ntool_allowlist: [a, 2]\n",
-         ["p.yaml:1:10: 'inherit' must be a boolean (got str 'maybe')",
-          "p.yaml:2:21: 'tool_allowlist' must hold only strings (got int 2)"]),
+        (
+            "defaults: {action: allow, max_tool_calls: many, network_default: open}\n",
+            [
+                "p.yaml:1:43: 'defaults.max_tool_calls' must be an integer (got str 'many')",
+                "p.yaml:1:66: 'defaults.network_default' must be 'allow' or 'deny' (got str 'open')",
+            ]
+        ),
+        (
+            "inherit: maybe\ntool_allowlist: [a, 2]\n",
+            [
+                "p.yaml:1:10: 'inherit' must be a boolean (got str 'maybe')",
+                "p.yaml:2:21: 'tool_allowlist' must hold only strings (got int 2)",
+            ]
+        ),
         ("name: 2024-02-30\n", ["p.yaml:1:7: invalid date '2024-02-30'"]),
-        ("a: &x [1]\nrules: *x\nname: [\n", ["p.yaml:4:1: YAML syntax error: did not find expected node content (while parsing a flow node at line 4, column 1)"]),
-        ("name: \"\\ud83d\\ude00\"\n", ["p.yaml:1:10: YAML syntax error: found invalid Unicode character escape code (while parsing a quoted scalar at line 1, column 7)"]),
+        (
+            "a: &x [1]\nrules: *x\nname: [\n",
+            [
+                "p.yaml:4:1: YAML syntax error: did not find expected node content (while parsing a flow node at line 4, column 1)"
+            ]
+        ),
+        (
+            "name: \"\\ud83d\\ude00\"\n",
+            [
+                "p.yaml:1:10: YAML syntax error: found invalid Unicode character escape code (while parsing a quoted scalar at line 1, column 7)"
+            ]
+        ),
     ]
 
     @Test(arguments: cases)
@@ -136,7 +184,8 @@ import Testing
               - {name: c, condition: {field: t, operator: eq, value: c}, action: deny, priority: " 1_000 "}
               - {name: d, condition: {field: t, operator: eq, value: null}, action: deny, priority: true}
             defaults: {action: allow, max_tokens: "5", confidence_threshold: "0.5", max_cpu: null, timeout_seconds: 30.0}
-            """)
+            """
+        )
         #expect(set.rulesInOrder.map(\.priority) == [1000, 8, 7, 1])
         #expect(set.documents[0].defaults.maxTokens == 5)
         #expect(set.documents[0].defaults.confidenceThreshold == 0.5)
@@ -150,7 +199,8 @@ import Testing
               - <<: *base
                 name: b
                 priority: 2
-            """)
+            """
+        )
         #expect(set.rulesInOrder.map(\.name) == ["b", "a"])
     }
 
@@ -179,7 +229,9 @@ import Testing
 
     @Test func aliasBombIsRefused() {
         var yaml = "a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n"
-        for i in 1...9 { yaml += "a\(i): &a\(i) [" + Array(repeating: "*a\(i - 1)", count: 10).joined(separator: ", ") + "]\n" }
+        for i in 1...9 {
+            yaml += "a\(i): &a\(i) [" + Array(repeating: "*a\(i - 1)", count: 10).joined(separator: ", ") + "]\n"
+        }
         let start = ContinuousClock.now
         let problems = diagnostics(yaml)
         #expect(problems.contains { $0.hasSuffix("YAML expands to more than 1000000 nodes (nested aliases?)") })
@@ -188,10 +240,14 @@ import Testing
 
     @Test func garbageNeverCrashesTheLoader() {
         var rng = SystemRandomNumberGenerator()
-        let pieces = ["rules:", "\n", "  - ", "name: r", "condition:", "{", "}", "[", "]", ": ", "field: t", "operator: eq",
-                      "value: ", "&a ", "*a", "<<: ", "!!int ", "\"", "'", "#", "\t", "yes", "0x", "action: deny", "-", ",", "|", ">", "?"]
+        let pieces = [
+            "rules:", "\n", "  - ", "name: r", "condition:", "{", "}", "[", "]", ": ", "field: t", "operator: eq",
+            "value: ", "&a ", "*a", "<<: ", "!!int ", "\"", "'", "#", "\t", "yes", "0x", "action: deny", "-", ",", "|",
+            ">", "?",
+        ]
         for _ in 0..<500 {
-            let text = (0..<Int.random(in: 1..<30, using: &rng)).map { _ in pieces.randomElement(using: &rng) ?? "" }.joined()
+            let text = (0..<Int.random(in: 1..<30, using: &rng)).map { _ in pieces.randomElement(using: &rng) ?? "" }
+                .joined()
             _ = diagnostics(text)
         }
     }

@@ -67,7 +67,10 @@ import TollgateJSON
     @Test(arguments: searches)
     func searchesAsPythonDoes(_ pattern: String, _ text: String, _ found: Bool) throws {
         let regex = try PythonRegex(pattern)
-        #expect(regex.search(text) == found, "re.search(\(Python.stringRepr(pattern)), \(Python.stringRepr(text))) -> ICU \(regex.icuPattern)")
+        #expect(
+            regex.search(text) == found,
+            "re.search(\(Python.stringRepr(pattern)), \(Python.stringRepr(text))) -> ICU \(regex.icuPattern)"
+        )
     }
 
     /// Patterns Python rejects are rejected at load, with Python's message where Tollgate gives
@@ -131,11 +134,16 @@ import TollgateJSON
                 searched += 1
                 let t = text.stringValue ?? ""
                 if regex.search(t) != found.boolValue {
-                    problems.append("re.search(\(Python.stringRepr(pattern)), \(Python.stringRepr(t))): Python \(found), Tollgate \(!(found.boolValue ?? false)) (ICU \(regex.icuPattern))")
+                    problems.append(
+                        "re.search(\(Python.stringRepr(pattern)), \(Python.stringRepr(t))): Python \(found), Tollgate \(!(found.boolValue ?? false)) (ICU \(regex.icuPattern))"
+                    )
                 }
             }
         }
         #expect(searched > 10_000)
-        #expect(problems.isEmpty, "\(problems.count) differences; first:\n\(problems.prefix(10).joined(separator: "\n"))")
+        #expect(
+            problems.isEmpty,
+            "\(problems.count) differences; first:\n\(problems.prefix(10).joined(separator: "\n"))"
+        )
     }
 }

@@ -85,7 +85,12 @@ import TollgateJSON
     ]
 
     @Test(arguments: rows)
-    func operatorBehavesAsInPython(_ contextValue: String, _ op: PolicyOperator, _ value: String, _ want: Outcome) throws {
+    func operatorBehavesAsInPython(
+        _ contextValue: String,
+        _ op: PolicyOperator,
+        _ value: String,
+        _ want: Outcome
+    ) throws {
         let set = try policy(
             """
             rules:
@@ -95,7 +100,8 @@ import TollgateJSON
                   operator: \(op.rawValue)
                   value: \(value)
                 action: deny
-            """)
+            """
+        )
         let decision = set.evaluate(try context("{\"f\": \(contextValue)}"))
         switch want {
         case .matches: #expect(decision.rule == "r" && !decision.failedClosed, "\(decision)")
@@ -108,7 +114,9 @@ import TollgateJSON
     @Test(arguments: PolicyOperator.allCases)
     func missingOrNullFieldNeverMatches(_ op: PolicyOperator) throws {
         let value = op == .matches ? "\".*\"" : (op == .in || op == .notIn ? "[1]" : "1")
-        let set = try policy("rules:\n  - {name: r, condition: {field: f, operator: \(op.rawValue), value: \(value)}, action: deny}\n")
+        let set = try policy(
+            "rules:\n  - {name: r, condition: {field: f, operator: \(op.rawValue), value: \(value)}, action: deny}\n"
+        )
         #expect(set.evaluate(try context("{}")).rule == nil)
         #expect(set.evaluate(try context("{\"f\": null}")).rule == nil)
     }
@@ -116,8 +124,10 @@ import TollgateJSON
     @Test(arguments: [
         (0.0, "0.0"), (-0.0, "-0.0"), (1.0, "1.0"), (0.5, "0.5"), (1e16, "1e+16"), (1e15, "1000000000000000.0"),
         (1.5e-5, "1.5e-05"), (0.0001, "0.0001"), (123456789.123456789, "123456789.12345679"), (1e100, "1e+100"),
-        (1.7976931348623157e308, "1.7976931348623157e+308"), (Double.leastNonzeroMagnitude, "5e-324"), (0.1, "0.1"), (100.0, "100.0"),
-        (12345678901234567890.0, "1.2345678901234567e+19"), (-2.5, "-2.5"), (Double.infinity, "inf"), (Double.nan, "nan"),
+        (1.7976931348623157e308, "1.7976931348623157e+308"), (Double.leastNonzeroMagnitude, "5e-324"), (0.1, "0.1"),
+        (100.0, "100.0"),
+        (12345678901234567890.0, "1.2345678901234567e+19"), (-2.5, "-2.5"), (Double.infinity, "inf"),
+        (Double.nan, "nan"),
     ])
     func floatReprIsPythons(_ value: Double, _ repr: String) {
         #expect(Python.floatRepr(value) == repr)

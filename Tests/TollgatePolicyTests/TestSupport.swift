@@ -36,7 +36,11 @@ struct TestFailure: Error, CustomStringConvertible {
 }
 
 /// Runs a process and returns its exit status and standard output.
-func run(_ executable: String, _ arguments: [String], stdin: String? = nil) throws -> (status: Int32, out: String, err: String) {
+func run(
+    _ executable: String,
+    _ arguments: [String],
+    stdin: String? = nil
+) throws -> (status: Int32, out: String, err: String) {
     let process = Process()
     process.executableURL = URL(fileURLWithPath: executable)
     process.arguments = arguments
@@ -52,5 +56,7 @@ func run(_ executable: String, _ arguments: [String], stdin: String? = nil) thro
     let outData = out.fileHandleForReading.readDataToEndOfFile()
     let errData = err.fileHandleForReading.readDataToEndOfFile()
     process.waitUntilExit()
-    return (process.terminationStatus, String(decoding: outData, as: UTF8.self), String(decoding: errData, as: UTF8.self))
+    return (
+        process.terminationStatus, String(decoding: outData, as: UTF8.self), String(decoding: errData, as: UTF8.self)
+    )
 }

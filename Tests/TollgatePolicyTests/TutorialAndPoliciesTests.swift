@@ -49,7 +49,9 @@ func runTest(_ paths: [String]) throws -> (status: Int32, out: String, err: Stri
         ])
         // Both documents have block-delete-database at priority 100: the global one comes first.
         let first = set.rulesInOrder.first
-        #expect(first?.name == "block-delete-database" && first?.message == "Company policy: no agent may delete databases")
+        #expect(
+            first?.name == "block-delete-database" && first?.message == "Company policy: no agent may delete databases"
+        )
         #expect(set.version.description.hasPrefix("global-security-policy@1.0+support-team-policy@1.0#"))
     }
 }
@@ -67,7 +69,10 @@ func runTest(_ paths: [String]) throws -> (status: Int32, out: String, err: Stri
     func everyScenarioFilePasses(_ file: String) throws {
         let name = String(file.dropLast(".scenarios.yaml".count))
         let candidates = [Paths.policies + "/\(name).yaml", Paths.policies + "/examples/\(name).yaml"]
-        let policy = try #require(candidates.first { FileManager.default.fileExists(atPath: $0) }, "no policy for \(file)")
+        let policy = try #require(
+            candidates.first { FileManager.default.fileExists(atPath: $0) },
+            "no policy for \(file)"
+        )
         let result = try runTest([policy, Paths.policies + "/tests/" + file])
         #expect(result.status == 0, "\(result.out)\(result.err)")
         #expect(!result.out.contains("FAIL"))
@@ -80,13 +85,27 @@ func runTest(_ paths: [String]) throws -> (status: Int32, out: String, err: Stri
         #expect(
             large.escalation
                 == EscalationSpec(
-                    approvers: ["manager@corp.com", "cfo@corp.com", "compliance@corp.com"], requiredApprovals: 2,
-                    requiredDenials: 1, timeoutSeconds: 900, timeoutAction: .deny))
+                    approvers: ["manager@corp.com", "cfo@corp.com", "compliance@corp.com"],
+                    requiredApprovals: 2,
+                    requiredDenials: 1,
+                    timeoutSeconds: 900,
+                    timeoutAction: .deny
+                )
+        )
         // The external-transfer rule sets only approvers: the rest comes from defaults.escalation.
-        let external = set.evaluate(try context(#"{"tool_name":"transfer_funds","arguments":{"amount":5,"to":"external-x"}}"#))
+        let external = set.evaluate(
+            try context(#"{"tool_name":"transfer_funds","arguments":{"amount":5,"to":"external-x"}}"#)
+        )
         #expect(
             external.escalation
-                == EscalationSpec(approvers: ["manager@corp.com"], requiredApprovals: 1, requiredDenials: 1, timeoutSeconds: 300, timeoutAction: .deny))
+                == EscalationSpec(
+                    approvers: ["manager@corp.com"],
+                    requiredApprovals: 1,
+                    requiredDenials: 1,
+                    timeoutSeconds: 300,
+                    timeoutAction: .deny
+                )
+        )
         #expect(set.evaluate(try context(#"{"tool_name":"get_balance"}"#)).escalation == nil)
         #expect(set.maxToolCalls == nil)
     }

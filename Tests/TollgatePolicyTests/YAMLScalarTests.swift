@@ -56,8 +56,14 @@ import Yams
         ("2024-1-1", "'2024-1-1'"),
         ("2024-01-01 10:00:00", "datetime.datetime(2024, 1, 1, 10, 0)"),
         ("2024-01-01T10:00:00Z", "datetime.datetime(2024, 1, 1, 10, 0, tzinfo=datetime.timezone.utc)"),
-        ("2024-01-01t10:00:00.5+05:30", "datetime.datetime(2024, 1, 1, 10, 0, 0, 500000, tzinfo=datetime.timezone(datetime.timedelta(seconds=19800)))"),
-        ("2024-01-01 10:00:00 -5", "datetime.datetime(2024, 1, 1, 10, 0, tzinfo=datetime.timezone(datetime.timedelta(days=-1, seconds=68400)))"),
+        (
+            "2024-01-01t10:00:00.5+05:30",
+            "datetime.datetime(2024, 1, 1, 10, 0, 0, 500000, tzinfo=datetime.timezone(datetime.timedelta(seconds=19800)))"
+        ),
+        (
+            "2024-01-01 10:00:00 -5",
+            "datetime.datetime(2024, 1, 1, 10, 0, tzinfo=datetime.timezone(datetime.timedelta(days=-1, seconds=68400)))"
+        ),
         ("2024-01-01 10:00:00.1234567", "datetime.datetime(2024, 1, 1, 10, 0, 0, 123456)"),
         ("0", "0"),
         ("-0", "0"),
@@ -112,11 +118,15 @@ import Yams
 
     /// Loads `v: TEXT` reusing a builder (its regular expressions are built once).
     static func load(_ text: String, with builder: inout YAMLTreeBuilder) throws -> PolicyValue {
-        guard let root = try Yams.compose(yaml: "v: \(text)", YAMLTreeBuilder.resolver) else { throw TestFailure("empty") }
+        guard let root = try Yams.compose(yaml: "v: \(text)", YAMLTreeBuilder.resolver) else {
+            throw TestFailure("empty")
+        }
         builder.problems = []
         let tree = builder.build(root)
         guard builder.problems.isEmpty else { throw TestFailure("\(builder.problems)") }
-        guard case .mapping(let pairs) = tree.kind, let value = pairs.first?.value else { throw TestFailure("no value") }
+        guard case .mapping(let pairs) = tree.kind, let value = pairs.first?.value else {
+            throw TestFailure("no value")
+        }
         return value.value
     }
 
@@ -154,13 +164,18 @@ import Yams
         var problems: [String] = []
         var builder = YAMLTreeBuilder()
         for entry in cases {
-            guard let text = entry.arrayValue?.first?.stringValue, let want = entry.arrayValue?.last?.stringValue else { continue }
+            guard let text = entry.arrayValue?.first?.stringValue, let want = entry.arrayValue?.last?.stringValue else {
+                continue
+            }
             let got: String
             if let value = try? Self.load(text, with: &builder) { got = Python.repr(value) } else { got = "ERROR" }
             if got != want { problems.append("v: \(text) -> PyYAML \(want), Tollgate \(got)") }
         }
         #expect(cases.count > 10_000)
-        #expect(problems.isEmpty, "\(problems.count) differences; first:\n\(problems.prefix(10).joined(separator: "\n"))")
+        #expect(
+            problems.isEmpty,
+            "\(problems.count) differences; first:\n\(problems.prefix(10).joined(separator: "\n"))"
+        )
     }
 
     /// The stored table, checked against the installed PyYAML (skipped without python3 + yaml).

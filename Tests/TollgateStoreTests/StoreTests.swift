@@ -18,18 +18,41 @@ final class TemporaryDatabase {
 
 func escalation(_ id: String, deadline: Millis, agent: String = "finance-agent") -> EscalationRecord {
     EscalationRecord(
-        requestID: id, workerID: "w1", agentID: agent, sessionID: "", toolName: "transfer_funds",
-        argumentsJSON: #"{"amount":5000}"#, reason: "vendor payment", rule: "escalate-transfer-funds",
-        message: "requires human approval", policyVersion: "p@1.0#00000000", approvers: ["manager@corp.com"],
-        requiredApprovals: 1, requiredDenials: 1, timeoutAction: "deny", createdAt: 1_000, deadline: deadline,
-        replyTo: "replies", correlationID: "c-1", charged: true)
+        requestID: id,
+        workerID: "w1",
+        agentID: agent,
+        sessionID: "",
+        toolName: "transfer_funds",
+        argumentsJSON: #"{"amount":5000}"#,
+        reason: "vendor payment",
+        rule: "escalate-transfer-funds",
+        message: "requires human approval",
+        policyVersion: "p@1.0#00000000",
+        approvers: ["manager@corp.com"],
+        requiredApprovals: 1,
+        requiredDenials: 1,
+        timeoutAction: "deny",
+        createdAt: 1_000,
+        deadline: deadline,
+        replyTo: "replies",
+        correlationID: "c-1",
+        charged: true
+    )
 }
 
 func auditEntry(_ n: Int, kind: AuditRecord.Kind = .decision) -> AuditRecord {
     AuditRecord(
-        at: Millis(1_000 + n), kind: kind, requestID: "w1-\(n)", agentID: "agent", toolName: "search_documents",
-        decision: "allow", resolution: "policy", rule: nil, detail: "No rules matched; default action applied",
-        policyVersion: "p@1.0#00000000")
+        at: Millis(1_000 + n),
+        kind: kind,
+        requestID: "w1-\(n)",
+        agentID: "agent",
+        toolName: "search_documents",
+        decision: "allow",
+        resolution: "policy",
+        rule: nil,
+        detail: "No rules matched; default action applied",
+        policyVersion: "p@1.0#00000000"
+    )
 }
 
 @Suite("Store")
@@ -39,11 +62,23 @@ struct StoreTests {
         let tmp = try TemporaryDatabase()
         let store = try Store(path: tmp.path, workerID: "w1")
         let record = CallRecord(
-            requestID: "w1-a", agentID: "agent", messageID: "m-1", fingerprint: nil, receivedAt: 5, decision: "allow",
-            reply: Array(#"{"decision":"allow"}"#.utf8))
+            requestID: "w1-a",
+            agentID: "agent",
+            messageID: "m-1",
+            fingerprint: nil,
+            receivedAt: 5,
+            decision: "allow",
+            reply: Array(#"{"decision":"allow"}"#.utf8)
+        )
         let anonymous = CallRecord(
-            requestID: "w1-b", agentID: "agent", messageID: nil, fingerprint: [1, 2, 3], receivedAt: 6, decision: "deny",
-            reply: [])
+            requestID: "w1-b",
+            agentID: "agent",
+            messageID: nil,
+            fingerprint: [1, 2, 3],
+            receivedAt: 6,
+            decision: "deny",
+            reply: []
+        )
         try store.transaction {
             try store.insertCall(record)
             try store.insertCall(anonymous)
@@ -63,7 +98,16 @@ struct StoreTests {
         try store.transaction {
             for i in 0..<10 {
                 try store.insertCall(
-                    CallRecord(requestID: "r\(i)", agentID: "a", messageID: "m\(i)", fingerprint: nil, receivedAt: Millis(i), decision: "allow", reply: []))
+                    CallRecord(
+                        requestID: "r\(i)",
+                        agentID: "a",
+                        messageID: "m\(i)",
+                        fingerprint: nil,
+                        receivedAt: Millis(i),
+                        decision: "allow",
+                        reply: []
+                    )
+                )
             }
         }
         let removed = try store.transaction { try store.pruneInputs(receivedBefore: 5) }
@@ -127,7 +171,9 @@ struct StoreTests {
         let vote = VoteRecord(requestID: "w1-x", voter: "manager@corp.com", decision: "approve", comment: "ok", at: 1)
         let inserted = try store.transaction { try store.insertVote(vote) }
         let again = try store.transaction {
-            try store.insertVote(VoteRecord(requestID: "w1-x", voter: "manager@corp.com", decision: "deny", comment: nil, at: 2))
+            try store.insertVote(
+                VoteRecord(requestID: "w1-x", voter: "manager@corp.com", decision: "deny", comment: nil, at: 2)
+            )
         }
         #expect(inserted)
         #expect(!again)
@@ -138,8 +184,20 @@ struct StoreTests {
     func voteInputs() throws {
         let tmp = try TemporaryDatabase()
         let store = try Store(path: tmp.path)
-        let input = VoteInputRecord(publisher: "manager@corp.com", messageID: "v-1", fingerprint: nil, receivedAt: 1, reply: [1])
-        let anonymous = VoteInputRecord(publisher: "manager@corp.com", messageID: nil, fingerprint: [7], receivedAt: 1, reply: [2])
+        let input = VoteInputRecord(
+            publisher: "manager@corp.com",
+            messageID: "v-1",
+            fingerprint: nil,
+            receivedAt: 1,
+            reply: [1]
+        )
+        let anonymous = VoteInputRecord(
+            publisher: "manager@corp.com",
+            messageID: nil,
+            fingerprint: [7],
+            receivedAt: 1,
+            reply: [2]
+        )
         try store.transaction {
             try store.insertVoteInput(input)
             try store.insertVoteInput(anonymous)
@@ -157,8 +215,24 @@ struct StoreTests {
             let store = try Store(path: tmp.path)
             ids = try store.transaction {
                 [
-                    try store.enqueue(OutboxMessage(exchange: "", routingKey: "replies", correlationID: "c", body: [1], mandatory: true)),
-                    try store.enqueue(OutboxMessage(exchange: "tollgate.decisions", routingKey: "allow.x", correlationID: nil, body: [2], mandatory: false)),
+                    try store.enqueue(
+                        OutboxMessage(
+                            exchange: "",
+                            routingKey: "replies",
+                            correlationID: "c",
+                            body: [1],
+                            mandatory: true
+                        )
+                    ),
+                    try store.enqueue(
+                        OutboxMessage(
+                            exchange: "tollgate.decisions",
+                            routingKey: "allow.x",
+                            correlationID: nil,
+                            body: [2],
+                            mandatory: false
+                        )
+                    ),
                 ]
             }
             store.close()
@@ -263,8 +337,12 @@ struct AuditChainTests {
                 """, Int64(3), "entry 3 does not follow entry 2"
             ),
             // Renumber to hide a deletion.
-            ("DELETE FROM audit WHERE seq = 5; UPDATE audit SET seq = seq - 1 WHERE seq > 5", Int64(5), "entry 5 does not follow entry 4"),
-        ])
+            (
+                "DELETE FROM audit WHERE seq = 5; UPDATE audit SET seq = seq - 1 WHERE seq > 5", Int64(5),
+                "entry 5 does not follow entry 4"
+            ),
+        ]
+    )
     func tampering(sql: String, firstBad: Int64, message: String) throws {
         let (tmp, store) = try chain(10)
         try store.db.execute(sql)
