@@ -181,7 +181,13 @@ final class Gate {
                     reason: "max_tool_calls budget of \(budget) is spent for \(scope)",
                     policyVersion: policy.versionString
                 )
-                return try finishImmediate(input, call: call, message: message, fingerprint: fingerprint, now: now)
+                return try finishImmediate(
+                    input,
+                    message: message,
+                    recordAgentID: call.agentID,
+                    fingerprint: fingerprint,
+                    now: now
+                )
             }
         }
 
@@ -205,7 +211,13 @@ final class Gate {
                 reason: verdict.reason,
                 policyVersion: policy.versionString
             )
-            return try finishImmediate(input, call: call, message: message, fingerprint: fingerprint, now: now)
+            return try finishImmediate(
+                input,
+                message: message,
+                recordAgentID: call.agentID,
+                fingerprint: fingerprint,
+                now: now
+            )
         case .escalate:
             counters.escalated += 1
             return try park(
@@ -234,23 +246,23 @@ final class Gate {
     /// The reply a redelivered call gets: its final decision if it has one by now, else the
     /// reply it got the first time.
     private func repeatReply(_ existing: CallRecord, to input: Inbound) throws -> [Publish] {
-        guard let replyTo = input.replyTo else { return [] }
+        guard input.replyTo != nil else { return [] }
         var body = existing.reply
         if existing.decision == "pending", let final = try store.finalReply(requestID: existing.requestID),
             !final.isEmpty
         {
             body = final
         }
-        return [
-            Publish(exchange: "", routingKey: replyTo, body: body, correlationID: input.correlationID, mandatory: true)
-        ]
+        return reply(body, to: input)
     }
 
-    /// Records and publishes a decision that needs no one: reply, decision feed, audit.
+    /// Records and publishes a decision that needs no one: the call record (for redeliveries),
+    /// the audit entry, the reply and the decision feed. `recordAgentID` keys the call record
+    /// (empty when a malformed call names no agent).
     private func finishImmediate(
         _ input: Inbound,
-        call: ToolCall,
         message: DecisionMessage,
+        recordAgentID: String,
         fingerprint: [UInt8]?,
         now: Millis
     ) throws -> [Publish] {
@@ -258,7 +270,7 @@ final class Gate {
         try store.insertCall(
             CallRecord(
                 requestID: message.requestID ?? "",
-                agentID: call.agentID,
+                agentID: recordAgentID,
                 messageID: input.messageID,
                 fingerprint: fingerprint,
                 receivedAt: now,
@@ -271,8 +283,8 @@ final class Gate {
                 at: now,
                 kind: .decision,
                 requestID: message.requestID,
-                agentID: call.agentID,
-                toolName: call.toolName,
+                agentID: message.agentID,
+                toolName: message.toolName,
                 decision: message.decision,
                 resolution: message.resolution,
                 rule: message.rule,
@@ -280,30 +292,17 @@ final class Gate {
                 policyVersion: message.policyVersion
             )
         )
-        var publishes: [Publish] = []
-        if let replyTo = input.replyTo {
-            publishes.append(
-                Publish(
-                    exchange: "",
-                    routingKey: replyTo,
-                    body: body,
-                    correlationID: input.correlationID,
-                    mandatory: true
-                )
-            )
-        }
-        publishes.append(
-            Publish(
-                exchange: topology.decisionsExchange,
-                routingKey: "\(message.decision).\(call.toolName)",
-                body: body,
-                correlationID: input.correlationID,
-                mandatory: false
-            )
+        let feed = Publish(
+            exchange: topology.decisionsExchange,
+            routingKey: "\(message.decision).\(message.toolName ?? "_invalid")",
+            body: body,
+            correlationID: input.correlationID,
+            mandatory: false
         )
-        return publishes
+        return reply(body, to: input) + [feed]
     }
 
+    /// Answers a malformed (or poison) call `deny`/`invalid` and dead-letters it.
     private func rejectToolCall(
         _ input: Inbound,
         reason: String,
@@ -326,7 +325,6 @@ final class Gate {
             reason: reason,
             policyVersion: policy.versionString
         )
-        let body = message.encoded()
         logger.warning(
             "rejected a malformed tool call",
             metadata: [
@@ -334,53 +332,8 @@ final class Gate {
                 LogKey.messageID: "\(input.messageID ?? "-")", LogKey.requestID: "\(requestID)",
             ]
         )
-        try store.insertCall(
-            CallRecord(
-                requestID: requestID,
-                agentID: agentID ?? "",
-                messageID: input.messageID,
-                fingerprint: fingerprint,
-                receivedAt: now,
-                decision: "deny",
-                reply: body
-            )
-        )
-        try store.appendAudit(
-            AuditRecord(
-                at: now,
-                kind: .decision,
-                requestID: requestID,
-                agentID: message.agentID,
-                toolName: message.toolName,
-                decision: "deny",
-                resolution: "invalid",
-                rule: nil,
-                detail: reason,
-                policyVersion: message.policyVersion
-            )
-        )
-        var publishes = [deadLetter(input, reason: reason, queue: topology.toolCallsQueue)]
-        if let replyTo = input.replyTo {
-            publishes.append(
-                Publish(
-                    exchange: "",
-                    routingKey: replyTo,
-                    body: body,
-                    correlationID: input.correlationID,
-                    mandatory: true
-                )
-            )
-        }
-        publishes.append(
-            Publish(
-                exchange: topology.decisionsExchange,
-                routingKey: "deny.\(message.toolName ?? "_invalid")",
-                body: body,
-                correlationID: input.correlationID,
-                mandatory: false
-            )
-        )
-        return publishes
+        return try [deadLetter(input, reason: reason, queue: topology.toolCallsQueue)]
+            + finishImmediate(input, message: message, recordAgentID: agentID ?? "", fingerprint: fingerprint, now: now)
     }
 
     /// A copy of a rejected message for the dead-letter queue, with the reason in
