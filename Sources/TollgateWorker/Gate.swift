@@ -165,50 +165,17 @@ final class Gate {
         let verdict = policy.decide(call.policyContext(), escalationKeyword: configuration.escalationKeyword)
         let requestID = makeRequestID()
         let session = call.sessionID
-        if verdict.outcome != .deny, let budget = policy.maxToolCalls {
-            let used = try store.budgetUsed(agentID: call.agentID, sessionID: session)
-            if used >= budget {
-                counters.limited += 1
-                let scope = session.isEmpty ? "agent \(call.agentID)" : "agent \(call.agentID) in session \(session)"
-                let message = DecisionMessage(
-                    requestID: requestID,
-                    correlationID: input.correlationID,
-                    agentID: call.agentID,
-                    toolName: call.toolName,
-                    decision: "deny",
-                    resolution: "limit",
-                    rule: verdict.rule,
-                    reason: "max_tool_calls budget of \(budget) is spent for \(scope)",
-                    policyVersion: policy.versionString
-                )
-                return try finishImmediate(
-                    input,
-                    message: message,
-                    recordAgentID: call.agentID,
-                    fingerprint: fingerprint,
-                    now: now
-                )
-            }
-        }
-
-        switch verdict.outcome {
-        case .allow, .deny:
-            let allowed = verdict.outcome == .allow
-            if allowed {
-                counters.allowed += 1
-                if policy.maxToolCalls != nil { try store.charge(agentID: call.agentID, sessionID: session, delta: 1) }
-            } else {
-                counters.denied += 1
-            }
+        /// Records and publishes a decision made now, without people.
+        func decideNow(_ decision: String, resolution: String, reason: String) throws -> [Publish] {
             let message = DecisionMessage(
                 requestID: requestID,
                 correlationID: input.correlationID,
                 agentID: call.agentID,
                 toolName: call.toolName,
-                decision: allowed ? "allow" : "deny",
-                resolution: "policy",
+                decision: decision,
+                resolution: resolution,
                 rule: verdict.rule,
-                reason: verdict.reason,
+                reason: reason,
                 policyVersion: policy.versionString
             )
             return try finishImmediate(
@@ -218,6 +185,28 @@ final class Gate {
                 fingerprint: fingerprint,
                 now: now
             )
+        }
+        if verdict.outcome != .deny, let budget = policy.maxToolCalls {
+            let used = try store.budgetUsed(agentID: call.agentID, sessionID: session)
+            if used >= budget {
+                counters.limited += 1
+                let scope = session.isEmpty ? "agent \(call.agentID)" : "agent \(call.agentID) in session \(session)"
+                return try decideNow(
+                    "deny",
+                    resolution: "limit",
+                    reason: "max_tool_calls budget of \(budget) is spent for \(scope)"
+                )
+            }
+        }
+
+        switch verdict.outcome {
+        case .allow:
+            counters.allowed += 1
+            if policy.maxToolCalls != nil { try store.charge(agentID: call.agentID, sessionID: session, delta: 1) }
+            return try decideNow("allow", resolution: "policy", reason: verdict.reason)
+        case .deny:
+            counters.denied += 1
+            return try decideNow("deny", resolution: "policy", reason: verdict.reason)
         case .escalate:
             counters.escalated += 1
             return try park(
