@@ -476,6 +476,51 @@ struct EscalationTests {
         #expect(try f.agent.reply(to: after).string("decision") == "allow")
     }
 
+    @Test("tollgate call, pending, approve and deny play the agent and the approvers")
+    func commandLine() throws {
+        let f = try Fixture(policies: [seedPolicy])
+        let url = { (user: String) in
+            "amqp://\(user.replacingOccurrences(of: "@", with: "%40")):\(Broker.testPassword)@\(Broker.url.host):\(Broker.url.port)/"
+        }
+        let allowed = try runTollgate([
+            "call", "--prefix", f.prefix, "--agent", "finance-agent", "--tool", "search_documents",
+        ])
+        #expect(allowed.status == 0)
+        #expect(allowed.output.contains("allow  Safe action: searching documents is always allowed"))
+        let denied = try runTollgate([
+            "call", "--prefix", f.prefix, "--agent", "finance-agent", "--tool", "delete_database",
+        ])
+        #expect(denied.status == 1)
+        let pending = try runTollgate([
+            "call", "--prefix", f.prefix, "--agent", "finance-agent", "--tool", "transfer_funds", "--arguments",
+            #"{"amount": 5000}"#,
+        ])
+        #expect(pending.status == 3, "still pending: \(pending.output)")
+        let list = try runTollgate(["pending", "--db", f.worker.databasePath])
+        #expect(list.output.contains(#"{"amount":5000}"#))
+        #expect(list.output.contains("1 pending"))
+        let requestID = try #require(
+            list.output.split(separator: "\n").dropFirst().first?.split(separator: " ").first.map(String.init)
+        )
+
+        let notAllowed = try runTollgate(["deny", requestID, "--prefix", f.prefix, "--amqp-url", url("finance-agent")])
+        #expect(notAllowed.status == 1)
+        #expect(notAllowed.output.contains("rejected: finance-agent is the agent that made the request"))
+        let vote = try runTollgate([
+            "approve", requestID, "--comment", "vendor verified", "--prefix", f.prefix, "--amqp-url",
+            url("manager@corp.com"),
+        ])
+        #expect(vote.status == 0, "\(vote.output)")
+        #expect(vote.output.contains("accepted: manager@corp.com voted approve on \(requestID); request is now allow"))
+        #expect(try runTollgate(["pending", "--db", f.worker.databasePath]).output.contains("no pending requests"))
+        let bad = try runTollgate(["approve", "not-a-request-id", "--prefix", f.prefix])
+        #expect(bad.status == 2)
+        #expect(bad.output.contains("is not a Tollgate request id"))
+        let unroutable = try runTollgate(["approve", "w9-\(UUID().uuidString.lowercased())", "--prefix", f.prefix])
+        #expect(unroutable.status == 2)
+        #expect(unroutable.output.contains("could not route"), "\(unroutable.output)")
+    }
+
     @Test("audit verify names the entry that was edited in the database")
     func tamperedAudit() throws {
         let f = try Fixture(policies: [seedPolicy])
