@@ -25,6 +25,7 @@ enum AMQPMethod {
     static let basicDeliver = id(60, 60)
     static let basicAck = id(60, 80)
     static let basicNack = id(60, 120)
+    static let basicGetOk = id(60, 71)
 }
 
 /// A scratch arena for the C views of Swift values during one library call: a rabbitmq-c
