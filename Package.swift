@@ -11,11 +11,12 @@ import PackageDescription
 //   TollgateStore   the only Swift code that touches SQLite (CSQLite)
 //   TollgateWorker  joins engine, broker and store into `tollgate worker`
 //   TollgateCLI     the command line, callable from tests
-let strict: [SwiftSetting] = []
+//
+// Linux only (Debian 12 is what CI runs): the AMQP module uses Glibc socket options and the
+// worker builds on librabbitmq and libsqlite3 from Debian's packages.
 
 let package = Package(
     name: "tollgate",
-    platforms: [.macOS(.v14)],
     products: [
         .executable(name: "tollgate", targets: ["tollgate"]),
         .executable(name: "tollgate-bench", targets: ["tollgate-bench"]),
@@ -38,32 +39,28 @@ let package = Package(
             pkgConfig: "sqlite3",
             providers: [.apt(["libsqlite3-dev"])]
         ),
-        .target(name: "TollgateJSON", swiftSettings: strict),
+        .target(name: "TollgateJSON"),
         .target(
             name: "TollgatePolicy",
             dependencies: [
                 "TollgateJSON",
                 .product(name: "Yams", package: "Yams"),
                 .product(name: "Crypto", package: "swift-crypto"),
-            ],
-            swiftSettings: strict
+            ]
         ),
         .target(
             name: "TollgateAMQP",
             dependencies: [
                 "CRabbitMQ",
                 .product(name: "Logging", package: "swift-log"),
-            ],
-            swiftSettings: strict
+            ]
         ),
         .target(
             name: "TollgateStore",
             dependencies: [
                 "CSQLite",
-                "TollgateJSON",
                 .product(name: "Crypto", package: "swift-crypto"),
-            ],
-            swiftSettings: strict
+            ]
         ),
         .target(
             name: "TollgateWorker",
@@ -72,8 +69,7 @@ let package = Package(
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-            ],
-            swiftSettings: strict
+            ]
         ),
         .target(
             name: "TollgateCLI",
@@ -82,34 +78,36 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-            ],
-            swiftSettings: strict
+            ]
         ),
-        .executableTarget(name: "tollgate", dependencies: ["TollgateCLI"], swiftSettings: strict),
+        .executableTarget(name: "tollgate", dependencies: ["TollgateCLI"]),
         .executableTarget(
             name: "tollgate-bench",
             dependencies: [
                 "TollgateJSON", "TollgatePolicy", "TollgateAMQP", "TollgateStore", "TollgateWorker",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
-            ],
-            swiftSettings: strict
+            ]
         ),
         .testTarget(
             name: "TollgatePolicyTests",
             dependencies: ["TollgatePolicy", "TollgateJSON", "TollgateCLI"],
-            resources: [.copy("Fixtures")],
-            swiftSettings: strict
+            resources: [.copy("Fixtures")]
         ),
         .testTarget(
             name: "TollgateStoreTests",
-            dependencies: ["TollgateStore", "TollgateJSON"],
-            swiftSettings: strict
+            dependencies: ["TollgateStore", "TollgateJSON"]
         ),
+        .testTarget(name: "TollgateJSONTests", dependencies: ["TollgateJSON"]),
+        .testTarget(name: "TollgateAMQPTests", dependencies: ["TollgateAMQP"]),
+        // The decision core in-process: a temporary store, hand-built inputs, a fixed clock.
         .testTarget(
             name: "TollgateWorkerTests",
-            dependencies: ["TollgateWorker", "TollgateStore", "TollgatePolicy", "TollgateJSON"],
-            swiftSettings: strict
+            dependencies: [
+                "TollgateWorker", "TollgateStore", "TollgatePolicy", "TollgateJSON",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "InMemoryLogging", package: "swift-log"),
+            ]
         ),
         // Needs a live RabbitMQ (deploy/broker.sh start); see README.
         .testTarget(
@@ -117,8 +115,7 @@ let package = Package(
             dependencies: [
                 "TollgateAMQP", "TollgateWorker", "TollgateStore", "TollgatePolicy", "TollgateJSON", "TollgateCLI",
                 .product(name: "Logging", package: "swift-log"),
-            ],
-            swiftSettings: strict
+            ]
         ),
     ],
     swiftLanguageModes: [.v6]

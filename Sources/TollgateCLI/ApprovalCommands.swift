@@ -5,17 +5,6 @@ import TollgateJSON
 import TollgateStore
 import TollgateWorker
 
-/// The worker id inside a request id (`<worker-id>-<uuid>`): where its votes must go.
-func workerID(ofRequest requestID: String) -> String? {
-    // A UUID is 36 characters; the worker id may itself contain dashes.
-    guard requestID.count > 37 else { return nil }
-    let split = requestID.index(requestID.endIndex, offsetBy: -37)
-    guard requestID[split] == "-", UUID(uuidString: String(requestID[requestID.index(after: split)...])) != nil else {
-        return nil
-    }
-    return String(requestID[..<split])
-}
-
 /// What `approve` and `deny` share.
 struct VoteOptions: ParsableArguments {
     @Argument(help: "The request id from the escalation notice or `tollgate pending`, e.g. w1-5b0c9c6e-....")
@@ -53,7 +42,7 @@ func castVote(_ decision: String, _ options: VoteOptions) throws {
         w.endObject()
         let correlation = UUID().uuidString.lowercased()
         try client.publish(
-            exchange: "\(options.broker.resolvedPrefix).approvals",
+            exchange: options.broker.topology().approvalsExchange,
             routingKey: worker,
             body: w.bytes,
             correlationID: correlation,
@@ -86,8 +75,9 @@ struct ApproveCommand: ParsableCommand {
         commandName: "approve",
         abstract: "Vote to allow an escalated tool call, as the RabbitMQ user of --amqp-url.",
         discussion: """
-            The vote goes to the worker that holds the request (the id names it) with user_id set to
+            The vote goes to the worker that holds the request (the id names it) with user_id set to \
             the login user, which RabbitMQ checks. The worker answers whether it counted.
+
             Exit status: 0 accepted, 1 rejected, 2 not delivered or no answer.
 
             Example:
@@ -150,7 +140,7 @@ struct PendingCommand: ParsableCommand {
             print("error: \(error)")
             throw ExitCode(2)
         }
-        let now = Int64(Date().timeIntervalSince1970 * 1000)
+        let now = wallClockMillis()
         if json {
             for e in pending {
                 var w = JSONWriter()
@@ -170,7 +160,7 @@ struct PendingCommand: ParsableCommand {
                 for a in e.approvers { w.string(a) }
                 w.endArray()
                 w.objectField("seconds_left", max(0, (e.deadline - now) / 1000))
-                w.objectField("timeout_action", e.timeoutAction)
+                w.objectField("timeout_action", e.timeoutAction.rawValue)
                 w.endObject()
                 print(String(decoding: w.bytes, as: UTF8.self))
             }

@@ -17,10 +17,11 @@ struct AuditVerifyCommand: ParsableCommand {
         commandName: "verify",
         abstract: "Check that no audit entry was edited, removed or reordered.",
         discussion: """
-            Walks the chain: each entry's SHA-256 covers its content and the previous entry's hash.
-            Prints the head (last entry and its hash); keep it somewhere else to detect later that
-            the newest entries were cut off. Exit status: 0 intact, 1 tampered (the first bad entry
-            is named), 2 unreadable.
+            Walks the chain: each entry's SHA-256 covers its content and the previous entry's hash. \
+            Prints the head (last entry and its hash); keep it somewhere else to detect later that \
+            the newest entries were cut off.
+
+            Exit status: 0 intact, 1 tampered (the first bad entry is named), 2 unreadable.
 
             Example:
               tollgate audit verify --db var/tollgate.db
@@ -71,8 +72,8 @@ struct AuditExportCommand: ParsableCommand {
         commandName: "export",
         abstract: "Write the audit trail as JSON Lines, one entry per line, oldest first.",
         discussion: """
-            Fields: seq, at (RFC 3339, milliseconds), kind (decision, escalated, vote), request_id,
-            agent_id, tool_name, decision, resolution, rule, voter, accepted, detail,
+            Fields: seq, at (RFC 3339, milliseconds), kind (decision, escalated, vote), request_id, \
+            agent_id, tool_name, decision, resolution, rule, voter, accepted, detail, \
             policy_version, prev_hash, hash. Streams in constant memory.
 
             Examples:
@@ -136,7 +137,7 @@ func auditLine(_ r: AuditRecord) -> [UInt8] {
     var w = JSONWriter(reservingCapacity: 512)
     w.beginObject()
     w.objectField("seq", r.seq)
-    w.objectField("at", rfc3339Millis(r.at))
+    w.objectField("at", isoTime(withMilliseconds: r.at))
     w.objectField("kind", r.kind.rawValue)
     w.objectField("request_id", r.requestID)
     w.objectField("agent_id", r.agentID)
@@ -153,17 +154,4 @@ func auditLine(_ r: AuditRecord) -> [UInt8] {
     w.objectField("hash", r.hash.hexString)
     w.endObject()
     return w.bytes
-}
-
-/// `2026-11-25T08:15:00.123Z`.
-func rfc3339Millis(_ millis: Int64) -> String {
-    var seconds = time_t(millis / 1000)
-    var parts = tm()
-    gmtime_r(&seconds, &parts)
-    func pad(_ n: Int32, _ width: Int) -> String {
-        let text = String(n)
-        return String(repeating: "0", count: max(0, width - text.count)) + text
-    }
-    return "\(parts.tm_year + 1900)-\(pad(parts.tm_mon + 1, 2))-\(pad(parts.tm_mday, 2))T"
-        + "\(pad(parts.tm_hour, 2)):\(pad(parts.tm_min, 2)):\(pad(parts.tm_sec, 2)).\(pad(Int32(millis % 1000), 3))Z"
 }

@@ -8,10 +8,12 @@ struct CallCommand: ParsableCommand {
         commandName: "call",
         abstract: "Publish one tool call as an agent would, and print the worker's decision.",
         discussion: """
-            For trying a running worker by hand. The call goes to <prefix>.toolcalls with routing key
-            = the agent id, reply_to a private queue, and a fresh message_id. An escalated call is
+            For trying a running worker by hand. The call goes to <prefix>.toolcalls with routing key \
+            = the agent id, reply_to a private queue, and a fresh message_id. An escalated call is \
             answered `pending` first; --wait keeps listening for its final decision.
-            Exit status: 0 allow, 1 deny, 3 still pending, 2 no answer or error.
+
+            Exit status: 0 allow, 1 deny, 3 still pending (after --wait, when it ran out), 2 no answer \
+            or error.
 
             Examples:
               tollgate call --agent finance-agent --tool search_documents
@@ -53,6 +55,20 @@ struct CallCommand: ParsableCommand {
         return value
     }
 
+    private func printDecision(_ body: [UInt8], _ decision: JSONValue?) {
+        if json {
+            print(String(decoding: body, as: UTF8.self))
+            return
+        }
+        let d = decision?["decision"]?.stringValue ?? "?"
+        let mark = d == "allow" ? "✅" : d == "deny" ? "🚫" : "⏳"
+        var line = "\(mark) \(d)  \(decision?["reason"]?.stringValue ?? "")"
+        line +=
+            "  [\(decision?["resolution"]?.stringValue ?? "-"), rule \(decision?["rule"]?.stringValue ?? "none"), \(decision?["request_id"]?.stringValue ?? "")]"
+        if d == "pending", let deadline = decision?["deadline"]?.stringValue { line += " deadline \(deadline)" }
+        print(line)
+    }
+
     func run() throws {
         var w = JSONWriter()
         w.beginObject()
@@ -69,37 +85,33 @@ struct CallCommand: ParsableCommand {
             let client = try BrokerClient(broker, logger: logger)
             let id = UUID().uuidString.lowercased()
             try client.publish(
-                exchange: "\(broker.resolvedPrefix).toolcalls",
+                exchange: broker.topology().toolCallsExchange,
                 routingKey: agent,
                 body: w.bytes,
                 correlationID: id,
                 messageID: id
             )
             var waitFor = Duration.seconds(timeout)
+            var pendingDeadline: String?
             while true {
                 guard let reply = try client.nextReply(timeout: waitFor) else {
+                    if let pendingDeadline {
+                        print(
+                            "still pending after \(wait) s (deadline \(pendingDeadline)): people have not decided yet"
+                        )
+                        throw ExitCode(3)
+                    }
                     print("no answer within \(waitFor): is a worker running? (tollgate worker --policy ...)")
-                    throw ExitCode(wait > 0 ? 3 : 2)
+                    throw ExitCode(2)
                 }
                 let decision = try? JSONValue.parse(reply.body)
-                if json {
-                    print(String(decoding: reply.body, as: UTF8.self))
-                } else {
-                    let d = decision?["decision"]?.stringValue ?? "?"
-                    let mark = d == "allow" ? "✅" : d == "deny" ? "🚫" : "⏳"
-                    var line = "\(mark) \(d)  \(decision?["reason"]?.stringValue ?? "")"
-                    line +=
-                        "  [\(decision?["resolution"]?.stringValue ?? "-"), rule \(decision?["rule"]?.stringValue ?? "none"), \(decision?["request_id"]?.stringValue ?? "")]"
-                    if d == "pending", let deadline = decision?["deadline"]?.stringValue {
-                        line += " deadline \(deadline)"
-                    }
-                    print(line)
-                }
+                printDecision(reply.body, decision)
                 switch decision?["decision"]?.stringValue {
                 case "allow": return
                 case "deny": throw ExitCode(1)
                 default:
                     guard wait > 0 else { throw ExitCode(3) }
+                    pendingDeadline = decision?["deadline"]?.stringValue ?? "unknown"
                     waitFor = .seconds(wait)
                 }
             }

@@ -8,7 +8,7 @@ public struct CheckCommand: OfflineCommand {
         commandName: "check",
         abstract: "Decide tool calls against policies, offline.",
         discussion: """
-            Give the tool calls as --tool (one row each; --field and --context add to every one),
+            Give the tool calls as --tool (one row each; --field and --context add to every one), \
             as one --context JSON object, or as a file of JSON objects, one per line (--input, \
             '-' for standard input).
 

@@ -1,6 +1,6 @@
 import ArgumentParser
 
-/// The `tollgate` command. `Sources/tollgate/main.swift` only calls `TollgateCommand.main()`,
+/// The `tollgate` command. `Sources/tollgate/main.swift` only calls `TollgateCommand.runMain()`,
 /// so tests can run every subcommand in-process.
 public struct TollgateCommand: AsyncParsableCommand {
     public static let configuration = CommandConfiguration(

@@ -13,8 +13,14 @@ func environment(_ name: String) -> String? {
 
 /// Options every command that talks to the broker takes.
 struct BrokerOptions: ParsableArguments {
-    @Option(help: "RabbitMQ URL: amqp://user:pass@host:port/vhost or amqps://... (env TOLLGATE_AMQP_URL).")
-    var amqpURL: String?
+    @Option(
+        name: .customLong("amqp-url"),
+        help: ArgumentHelp(
+            "RabbitMQ URL, amqp://user:pass@host:port/vhost or amqps://...; repeatable, for the nodes of a cluster (env TOLLGATE_AMQP_URL, several separated by ',').",
+            valueName: "url"
+        )
+    )
+    var amqpURLs: [String] = []
 
     @Option(help: "Prefix of every exchange and queue name (env TOLLGATE_PREFIX; default tollgate).")
     var prefix: String?
@@ -34,7 +40,17 @@ struct BrokerOptions: ParsableArguments {
     @Flag(help: "For amqps://: do not verify the broker's certificate (testing only).")
     var tlsNoVerify = false
 
-    var resolvedURL: String { amqpURL ?? environment("AMQP_URL") ?? "amqp://guest:guest@127.0.0.1:5672/" }
+    /// The broker addresses: the flags, else `TOLLGATE_AMQP_URL` (comma-separated), else the local broker.
+    var resolvedURLs: [String] {
+        if !amqpURLs.isEmpty { return amqpURLs }
+        let listed =
+            environment("AMQP_URL")?.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
+            .filter { !$0.isEmpty } ?? []
+        return listed.isEmpty ? [WorkerConfiguration.defaultAMQPURL] : listed
+    }
+
+    /// The first address, for the commands that make one short connection.
+    var resolvedURL: String { resolvedURLs[0] }
 
     var tls: AMQPConfiguration.TLSOptions {
         let systemBundle = "/etc/ssl/certs/ca-certificates.crt"
@@ -51,6 +67,9 @@ struct BrokerOptions: ParsableArguments {
         )
     }
     var resolvedPrefix: String { prefix ?? environment("PREFIX") ?? "tollgate" }
+
+    /// The topology's names for this prefix (and a worker id, where one matters).
+    func topology(workerID: String = "") -> Topology { Topology(prefix: resolvedPrefix, workerID: workerID) }
 }
 
 /// `--log-level`, and the logging bootstrap every long-running command shares.
@@ -76,22 +95,26 @@ struct WorkerCommand: AsyncParsableCommand {
         commandName: "worker",
         abstract: "Consume tool calls from RabbitMQ, decide them with the policies, park escalations for people.",
         discussion: """
-            Declares the topology of the wire protocol (docs/wire-protocol.md), consumes its shard
-            queue <prefix>.toolcalls.<worker-id> and its votes queue <prefix>.approvals.<worker-id>,
-            and answers every call on its reply_to. Every flag can also be given as an environment
-            variable TOLLGATE_<FLAG> (flags win), e.g. TOLLGATE_AMQP_URL, TOLLGATE_POLICY (several
-            paths separated by ':'), TOLLGATE_WORKER_ID, TOLLGATE_DB, TOLLGATE_TRUSTED_GATEWAY
-            (separated by ',').
+            Declares the topology of the wire protocol (docs/wire-protocol.md), consumes its shard \
+            queue <prefix>.toolcalls.<worker-id> and its votes queue <prefix>.approvals.<worker-id>, \
+            and answers every call on its reply_to. Every flag can also be given as an environment \
+            variable TOLLGATE_<FLAG> (flags win), e.g. TOLLGATE_AMQP_URL (several addresses separated \
+            by ','), TOLLGATE_POLICY (several paths separated by ':'), TOLLGATE_WORKER_ID, TOLLGATE_DB, \
+            TOLLGATE_TRUSTED_GATEWAY (separated by ',').
 
-            Signals: SIGTERM or SIGINT stop gracefully (in-flight calls are finished, confirmed and
-            acked first); SIGHUP reloads the policies (an invalid policy is refused and the old one
-            kept). Exit status: 0 after a graceful stop, 1 on a fatal error (bad policy, broker
-            refuses the credentials, database of another worker).
+            With several broker addresses (the nodes of a cluster) the worker connects to the first \
+            and, when it loses the connection, moves on to the next with backoff.
+
+            Signals: SIGTERM or SIGINT stop gracefully (in-flight calls are finished, confirmed and \
+            acked first); SIGHUP reloads the policies (an invalid policy is refused and the old one \
+            kept). Exit status: 0 after a graceful stop, 1 on a fatal error (bad policy, broker \
+            refuses the credentials, database of another worker, queues of another database).
 
             Examples:
               tollgate worker --policy policies/approval-workflow.yaml
               tollgate worker --policy policies/ --worker-id w2 --db var/w2.db \\
-                  --amqp-url amqp://tollgate-worker:secret@127.0.0.1:5672/ --trusted-gateway tollgate-gateway
+                  --amqp-url amqp://tollgate-worker:secret@rabbit-1:5672/ \\
+                  --amqp-url amqp://tollgate-worker:secret@rabbit-2:5672/ --trusted-gateway tollgate-gateway
             """
     )
 
@@ -159,18 +182,21 @@ struct WorkerCommand: AsyncParsableCommand {
     @Option(help: "Seconds between progress log lines (env TOLLGATE_STATS_INTERVAL; default 30).")
     var statsInterval: Int?
 
+    @Flag(
+        help:
+            "Start even though this worker id's queues belong to another database, which was lost for good: its escalations and idempotency records are given up (env TOLLGATE_TAKE_OVER_QUEUES=1)."
+    )
+    var takeOverQueues = false
+
     func makeConfiguration() throws -> WorkerConfiguration {
         var c = WorkerConfiguration()
-        c.amqpURL = broker.resolvedURL
+        c.amqpURLs = broker.resolvedURLs
         c.tls = broker.tls
         c.prefix = broker.resolvedPrefix
         c.policyPaths =
             policies.isEmpty ? (environment("POLICY")?.split(separator: ":").map(String.init) ?? []) : policies
-        c.workerID =
-            workerID ?? environment("WORKER_ID") ?? ProcessInfo.processInfo.hostName.split(separator: ".").first.map(
-                String.init
-            ) ?? "w1"
-        c.databasePath = db ?? environment("DB") ?? "tollgate-\(c.workerID).db"
+        c.workerID = workerID ?? environment("WORKER_ID") ?? WorkerConfiguration.defaultWorkerID
+        c.databasePath = db ?? environment("DB") ?? WorkerConfiguration.defaultDatabasePath(workerID: c.workerID)
         c.prefetch = try setting(prefetch, "PREFETCH", default: c.prefetch)
         c.maxMessageBytes = try setting(maxMessageBytes, "MAX_MESSAGE_BYTES", default: c.maxMessageBytes)
         let gateways =
@@ -183,9 +209,8 @@ struct WorkerCommand: AsyncParsableCommand {
             "ESCALATION_TIMEOUT",
             default: c.defaultEscalationTimeoutSeconds
         )
-        c.escalationKeyword =
-            !(noEscalationKeyword
-            || ["1", "true", "yes"].contains(environment("NO_ESCALATION_KEYWORD")?.lowercased() ?? ""))
+        c.escalationKeyword = !(noEscalationKeyword || environmentFlag("NO_ESCALATION_KEYWORD"))
+        c.takeOverQueues = takeOverQueues || environmentFlag("TAKE_OVER_QUEUES")
         if let text = durability ?? environment("DURABILITY") {
             guard let value = StoreDurability(rawValue: text) else {
                 throw ValidationError("durability must be full or normal, not '\(text)'")
@@ -209,6 +234,11 @@ struct WorkerCommand: AsyncParsableCommand {
             throw ExitCode(1)
         }
     }
+}
+
+/// Whether `TOLLGATE_<name>` is set to 1, true or yes.
+func environmentFlag(_ name: String) -> Bool {
+    ["1", "true", "yes"].contains(environment(name)?.lowercased() ?? "")
 }
 
 /// A setting from its flag, else `TOLLGATE_<name>`, else the default.

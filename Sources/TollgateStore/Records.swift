@@ -11,8 +11,7 @@ public struct CallRecord: Sendable, Equatable {
     /// so that a redelivery of the same message is recognised.
     public var fingerprint: [UInt8]?
     public var receivedAt: Millis
-    /// `allow`, `deny` or `pending`.
-    public var decision: String
+    public var decision: Decision
     /// The exact reply body published for this call.
     public var reply: [UInt8]
 
@@ -22,7 +21,7 @@ public struct CallRecord: Sendable, Equatable {
         messageID: String?,
         fingerprint: [UInt8]?,
         receivedAt: Millis,
-        decision: String,
+        decision: Decision,
         reply: [UInt8]
     ) {
         self.requestID = requestID
@@ -33,41 +32,6 @@ public struct CallRecord: Sendable, Equatable {
         self.decision = decision
         self.reply = reply
     }
-}
-
-/// A message that a state change obliges the worker to publish. It is written in the same
-/// transaction as the change and deleted only after the broker confirmed it.
-public struct OutboxMessage: Sendable, Equatable {
-    public var id: Int64
-    public var exchange: String
-    public var routingKey: String
-    public var correlationID: String?
-    public var body: [UInt8]
-    /// Replies to an agent's `reply_to` are mandatory, so an unroutable one comes back and is counted.
-    public var mandatory: Bool
-
-    public init(
-        id: Int64 = 0,
-        exchange: String,
-        routingKey: String,
-        correlationID: String?,
-        body: [UInt8],
-        mandatory: Bool
-    ) {
-        self.id = id
-        self.exchange = exchange
-        self.routingKey = routingKey
-        self.correlationID = correlationID
-        self.body = body
-        self.mandatory = mandatory
-    }
-}
-
-/// The state of an escalated call.
-public enum EscalationStatus: String, Sendable {
-    case pending
-    case allow
-    case deny
 }
 
 /// A parked tool call waiting for people (or the clock) to decide it.
@@ -84,18 +48,19 @@ public struct EscalationRecord: Sendable, Equatable {
     public var rule: String?
     public var message: String
     public var policyVersion: String
+    /// Who may vote; empty: anyone but the requesting agent.
     public var approvers: [String]
     public var requiredApprovals: Int
     public var requiredDenials: Int
-    /// `allow` or `deny`.
-    public var timeoutAction: String
+    public var timeoutAction: FinalDecision
     public var createdAt: Millis
     public var deadline: Millis
+    /// Where the agent that made the call waits for the final decision.
     public var replyTo: String?
     public var correlationID: String?
     public var status: EscalationStatus
     /// `approved`, `denied` or `timeout` once decided.
-    public var resolution: String?
+    public var resolution: Resolution?
     public var decidedAt: Millis?
     /// Whether the call was charged to the agent's `max_tool_calls` budget when it was parked.
     public var charged: Bool
@@ -114,13 +79,13 @@ public struct EscalationRecord: Sendable, Equatable {
         approvers: [String],
         requiredApprovals: Int,
         requiredDenials: Int,
-        timeoutAction: String,
+        timeoutAction: FinalDecision,
         createdAt: Millis,
         deadline: Millis,
         replyTo: String?,
         correlationID: String?,
         status: EscalationStatus = .pending,
-        resolution: String? = nil,
+        resolution: Resolution? = nil,
         decidedAt: Millis? = nil,
         charged: Bool
     ) {
@@ -149,16 +114,28 @@ public struct EscalationRecord: Sendable, Equatable {
     }
 }
 
+/// Someone else waiting for an escalation's final decision: an agent that retried its call with
+/// the same `message_id` from a new `reply_to` (a restarted agent with a new private queue) or
+/// with a new `correlation_id`.
+public struct WaiterRecord: Sendable, Equatable, Hashable {
+    public var replyTo: String
+    public var correlationID: String?
+
+    public init(replyTo: String, correlationID: String?) {
+        self.replyTo = replyTo
+        self.correlationID = correlationID
+    }
+}
+
 /// An accepted vote on an escalation.
 public struct VoteRecord: Sendable, Equatable {
     public var requestID: String
     public var voter: String
-    /// `approve` or `deny`.
-    public var decision: String
+    public var decision: VoteChoice
     public var comment: String?
     public var at: Millis
 
-    public init(requestID: String, voter: String, decision: String, comment: String?, at: Millis) {
+    public init(requestID: String, voter: String, decision: VoteChoice, comment: String?, at: Millis) {
         self.requestID = requestID
         self.voter = voter
         self.decision = decision

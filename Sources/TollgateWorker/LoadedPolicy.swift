@@ -2,32 +2,6 @@ import Logging
 import TollgateJSON
 import TollgatePolicy
 
-/// What the worker takes from a policy decision.
-struct PolicyVerdict {
-    enum Outcome {
-        case allow
-        case deny
-        case escalate
-    }
-
-    var outcome: Outcome
-    var rule: String?
-    var reason: String
-    /// The quorum and deadline for an escalation (defaults when the policy sets none).
-    var escalation: EscalationTerms
-}
-
-/// Who may decide an escalated call, how many must agree, and when the clock decides.
-struct EscalationTerms {
-    var approvers: [String] = []
-    var requiredApprovals = 1
-    var requiredDenials = 1
-    /// nil: the worker's `--escalation-timeout`.
-    var timeoutSeconds: Int?
-    /// `allow` or `deny`.
-    var timeoutAction = "deny"
-}
-
 /// The policies a worker decides with: an immutable value swapped whole on reload (SIGHUP).
 public struct LoadedPolicy: Sendable {
     public let policies: PolicySet
@@ -54,22 +28,8 @@ public struct LoadedPolicy: Sendable {
         ]
     }
 
-    func decide(_ context: JSONObject, escalationKeyword: Bool) -> PolicyVerdict {
-        let decision = policies.evaluate(context, options: EvaluationOptions(escalationKeyword: escalationKeyword))
-        let outcome: PolicyVerdict.Outcome
-        switch decision.outcome {
-        case .allow: outcome = .allow
-        case .deny: outcome = .deny
-        case .escalate: outcome = .escalate
-        }
-        var terms = EscalationTerms()
-        if let spec = decision.escalation {
-            terms.approvers = spec.approvers
-            terms.requiredApprovals = spec.requiredApprovals
-            terms.requiredDenials = spec.requiredDenials
-            terms.timeoutSeconds = spec.timeoutSeconds
-            terms.timeoutAction = spec.timeoutAction.rawValue
-        }
-        return PolicyVerdict(outcome: outcome, rule: decision.rule, reason: decision.reason, escalation: terms)
+    /// The engine's decision for a tool call's policy context.
+    func decide(_ context: JSONObject, escalationKeyword: Bool) -> PolicyDecision {
+        policies.evaluate(context, options: EvaluationOptions(escalationKeyword: escalationKeyword))
     }
 }

@@ -56,3 +56,18 @@ struct RequestIDGenerator {
         }
     }
 }
+
+/// The worker id inside a request id (`<worker-id>-<uuid>`): where its votes must go. nil when
+/// the text is not a request id.
+public func workerID(ofRequest requestID: String) -> String? {
+    // A UUID is 36 characters; the worker id may itself contain dashes.
+    let utf8 = Array(requestID.utf8)
+    guard utf8.count > 37, utf8[utf8.count - 37] == UInt8(ascii: "-") else { return nil }
+    let uuid = utf8[(utf8.count - 36)...]
+    for (offset, byte) in uuid.enumerated() {
+        let isDash = offset == 8 || offset == 13 || offset == 18 || offset == 23
+        let isHex = (48...57).contains(byte) || (97...102).contains(byte) || (65...70).contains(byte)
+        guard isDash ? byte == UInt8(ascii: "-") : isHex else { return nil }
+    }
+    return String(decoding: utf8[..<(utf8.count - 37)], as: UTF8.self)
+}

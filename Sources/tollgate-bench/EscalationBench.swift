@@ -220,7 +220,7 @@ struct EscalationBenchCommand: AsyncParsableCommand {
                             approvers: [],
                             requiredApprovals: 1,
                             requiredDenials: 1,
-                            timeoutAction: "deny",
+                            timeoutAction: .deny,
                             createdAt: now,
                             // Spread over a minute so the deadline index is not one value.
                             deadline: deadline + Millis(i % 60_000),

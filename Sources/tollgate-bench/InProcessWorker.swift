@@ -45,7 +45,7 @@ final class InProcessWorker {
         self.logPath = "\(folder)/\(workerID).log"
         sink = try LogSink(path: logPath)
         var c = WorkerConfiguration()
-        c.amqpURL = amqpURL
+        c.amqpURLs = [amqpURL]
         c.policyPaths = [policy]
         c.databasePath = self.databasePath
         c.workerID = workerID

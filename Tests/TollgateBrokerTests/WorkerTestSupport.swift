@@ -65,12 +65,13 @@ final class WorkerProcess {
         workerID: String = "w1",
         prefix: String? = nil,
         arguments: [String] = [],
-        environment: [String: String] = [:]
+        environment: [String: String] = [:],
+        logName: String? = nil
     ) {
         self.prefix = prefix ?? "tgt\(UInt32.random(in: 0...UInt32.max))"
         self.workerID = workerID
         self.databasePath = scratch.path("\(workerID).db")
-        self.logPath = scratch.path("\(workerID).log")
+        self.logPath = scratch.path("\(logName ?? workerID).log")
         self.arguments = policies.flatMap { ["--policy", $0] } + arguments
         self.environment = environment
         _ = FileManager.default.createFile(atPath: logPath, contents: nil)
@@ -88,17 +89,13 @@ final class WorkerProcess {
         p.arguments =
             [
                 "worker", "--prefix", prefix, "--worker-id", workerID, "--db", databasePath,
-                "--amqp-url", Broker.url.description(withPassword: true), "--log-level", "debug",
+                "--amqp-url", amqpURL ?? Broker.url.description(withPassword: true), "--log-level", "debug",
                 "--stats-interval", "1",
             ] + arguments
         var env = ProcessInfo.processInfo.environment
         for (k, v) in environment { env[k] = v }
         for (k, v) in extraEnvironment { env[k] = v }
         p.environment = env
-        if let url = amqpURL {
-            // A later --amqp-url wins over the default one above.
-            p.arguments! += ["--amqp-url", url]
-        }
         let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: logPath))
         handle.seekToEndOfFile()
         p.standardOutput = handle
@@ -192,7 +189,9 @@ final class WorkerProcess {
         else { return }
         defer { c.close() }
         let t = topology
-        for queue in ["\(prefix).toolcalls.\(workerID)", "\(prefix).approvals.\(workerID)", t.dead] {
+        for queue in [
+            "\(prefix).toolcalls.\(workerID)", "\(prefix).approvals.\(workerID)", "\(prefix).owner.\(workerID)", t.dead,
+        ] {
             guard (try? c.queueDelete(queue)) != nil else { return }
         }
         for exchange in [t.toolcalls, t.approvals, t.escalations, t.decisions, t.dead] {

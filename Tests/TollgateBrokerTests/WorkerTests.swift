@@ -437,27 +437,6 @@ struct WorkerTests {
         #expect(!FileManager.default.fileExists(atPath: scratch.path("x.db")), "nothing started")
     }
 
-    @Test("a second worker with the same id is refused while the first consumes")
-    func duplicateWorkerID() throws {
-        let scratch = try Scratch()
-        let first = WorkerProcess(scratch: scratch, policies: [seedPolicy])
-        try first.start()
-        let other = try Scratch()
-        let second = WorkerProcess(scratch: other, policies: [seedPolicy], prefix: first.prefix)
-        try second.start(waitUntilConsuming: false)
-        #expect(
-            second.waitForLog(
-                "already has 1 consumer(s): is another worker running with --worker-id w1?",
-                timeout: .seconds(10)
-            )
-        )
-        #expect(!second.log.contains("] consuming"))
-        // When the first goes away, the second takes over.
-        #expect(first.terminate() == 0)
-        #expect(second.waitForLog("] consuming", timeout: .seconds(30)))
-        second.terminate()
-    }
-
     @Test("SIGKILL in the middle of thousands of calls, then restart: every call answered, none decided twice")
     func killAndRestart() throws {
         let scratch = try Scratch()

@@ -31,7 +31,7 @@ func escalation(_ id: String, deadline: Millis, agent: String = "finance-agent")
         approvers: ["manager@corp.com"],
         requiredApprovals: 1,
         requiredDenials: 1,
-        timeoutAction: "deny",
+        timeoutAction: .deny,
         createdAt: 1_000,
         deadline: deadline,
         replyTo: "replies",
@@ -67,7 +67,7 @@ struct StoreTests {
             messageID: "m-1",
             fingerprint: nil,
             receivedAt: 5,
-            decision: "allow",
+            decision: .allow,
             reply: Array(#"{"decision":"allow"}"#.utf8)
         )
         let anonymous = CallRecord(
@@ -76,7 +76,7 @@ struct StoreTests {
             messageID: nil,
             fingerprint: [1, 2, 3],
             receivedAt: 6,
-            decision: "deny",
+            decision: .deny,
             reply: []
         )
         try store.transaction {
@@ -104,7 +104,7 @@ struct StoreTests {
                         messageID: "m\(i)",
                         fingerprint: nil,
                         receivedAt: Millis(i),
-                        decision: "allow",
+                        decision: .allow,
                         reply: []
                     )
                 )
@@ -146,20 +146,20 @@ struct StoreTests {
         #expect(try store.nextDeadline() == 2_000)
         #expect(try store.pendingCount() == 3)
         #expect(try store.escalation(requestID: "w1-mid") == escalation("w1-mid", deadline: 5_000))
-        let due = try store.dueEscalations(now: 5_000, limit: 10).map(\.requestID)
+        let due = try store.dueEscalationIDs(now: 5_000, limit: 10)
         #expect(due == ["w1-early", "w1-mid"])
 
         let first = try store.transaction {
-            try store.decideEscalation(requestID: "w1-early", status: .deny, resolution: "timeout", at: 2_001)
+            try store.decideEscalation(requestID: "w1-early", decision: .deny, resolution: .timeout, at: 2_001)
         }
         let second = try store.transaction {
-            try store.decideEscalation(requestID: "w1-early", status: .allow, resolution: "approved", at: 2_002)
+            try store.decideEscalation(requestID: "w1-early", decision: .allow, resolution: .approved, at: 2_002)
         }
         #expect(first)
         #expect(!second, "a decided request must not be decided again")
         let decided = try #require(try store.escalation(requestID: "w1-early"))
         #expect(decided.status == .deny)
-        #expect(decided.resolution == "timeout")
+        #expect(decided.resolution == .timeout)
         #expect(try store.nextDeadline() == 5_000)
         #expect(try store.pendingEscalations().map(\.requestID) == ["w1-mid", "w1-late"])
     }
@@ -168,11 +168,11 @@ struct StoreTests {
     func votes() throws {
         let tmp = try TemporaryDatabase()
         let store = try Store(path: tmp.path)
-        let vote = VoteRecord(requestID: "w1-x", voter: "manager@corp.com", decision: "approve", comment: "ok", at: 1)
+        let vote = VoteRecord(requestID: "w1-x", voter: "manager@corp.com", decision: .approve, comment: "ok", at: 1)
         let inserted = try store.transaction { try store.insertVote(vote) }
         let again = try store.transaction {
             try store.insertVote(
-                VoteRecord(requestID: "w1-x", voter: "manager@corp.com", decision: "deny", comment: nil, at: 2)
+                VoteRecord(requestID: "w1-x", voter: "manager@corp.com", decision: .deny, comment: nil, at: 2)
             )
         }
         #expect(inserted)
@@ -213,37 +213,50 @@ struct StoreTests {
         var ids: [Int64] = []
         do {
             let store = try Store(path: tmp.path)
-            ids = try store.transaction {
+            let stored = try store.transaction {
                 [
                     try store.enqueue(
-                        OutboxMessage(
+                        OutboundMessage(
                             exchange: "",
                             routingKey: "replies",
-                            correlationID: "c",
                             body: [1],
+                            correlationID: "c",
                             mandatory: true
                         )
                     ),
                     try store.enqueue(
-                        OutboxMessage(
-                            exchange: "tollgate.decisions",
-                            routingKey: "allow.x",
-                            correlationID: nil,
+                        OutboundMessage(
+                            exchange: "tollgate.dead",
+                            routingKey: "agent",
                             body: [2],
-                            mandatory: false
+                            messageID: "m-1",
+                            replyTo: "agent-replies",
+                            headers: [.init("x-tollgate-error", "bad body"), .init("x-tollgate-queue", "q")]
                         )
                     ),
                 ]
             }
+            ids = stored.compactMap(\.outboxID)
             store.close()
         }
         let store = try Store(path: tmp.path)
         let pending = try store.outbox()
-        #expect(pending.map(\.id) == ids)
-        #expect(pending[0].mandatory && !pending[1].mandatory)
-        #expect(pending[1].exchange == "tollgate.decisions")
+        #expect(pending.map(\.outboxID) == ids)
+        #expect(
+            pending[0]
+                == OutboundMessage(
+                    exchange: "",
+                    routingKey: "replies",
+                    body: [1],
+                    correlationID: "c",
+                    mandatory: true,
+                    outboxID: ids[0]
+                )
+        )
+        #expect(pending[1].headers == [.init("x-tollgate-error", "bad body"), .init("x-tollgate-queue", "q")])
+        #expect(pending[1].messageID == "m-1" && pending[1].replyTo == "agent-replies")
         try store.transaction { try store.deleteOutbox(ids: [ids[0]]) }
-        #expect(try store.outbox().map(\.id) == [ids[1]])
+        #expect(try store.outbox().map(\.outboxID) == [ids[1]])
         #expect(try store.outboxCount() == 1)
     }
 
@@ -362,8 +375,10 @@ struct AuditChainTests {
         var forged = try #require(stored)
         forged.detail = "nothing to see"
         forged.hash = forged.computeHash()
-        try store.db.statement("UPDATE audit SET detail = ?1, hash = ?2 WHERE seq = 3")
-            .bind(1, forged.detail).bind(2, blob: forged.hash).run()
+        try store.db.run(
+            "UPDATE audit SET detail = ?1, hash = ?2 WHERE seq = 3",
+            [.text(forged.detail), .blob(forged.hash)]
+        )
         let check = try store.verifyAudit()
         #expect(check.firstBadSeq == 4)
         #expect(check.problem?.contains("entry 4 does not follow entry 3") == true)

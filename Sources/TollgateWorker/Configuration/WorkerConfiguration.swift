@@ -1,20 +1,28 @@
+import Foundation
 import TollgateAMQP
 import TollgateStore
 
 /// Everything a worker needs to run, with the defaults the README documents. Built by the
 /// `tollgate worker` command from flags and `TOLLGATE_*` environment variables.
 public struct WorkerConfiguration: Sendable {
-    /// `amqp://user:pass@host:port/vhost` or `amqps://...`.
-    public var amqpURL: String = "amqp://guest:guest@127.0.0.1:5672/"
+    /// The broker's addresses, `amqp://user:pass@host:port/vhost` or `amqps://...`: the worker
+    /// connects to the first and, when it loses a connection, moves on to the next (the nodes of
+    /// a cluster).
+    public var amqpURLs: [String] = [Self.defaultAMQPURL]
+    public static let defaultAMQPURL = "amqp://guest:guest@127.0.0.1:5672/"
     /// Certificates for `amqps://` URLs.
     public var tls = AMQPConfiguration.TLSOptions()
     /// Policy files or folders, in order (the first document's defaults apply).
     public var policyPaths: [String] = []
-    /// The SQLite state file; it belongs to this worker only.
-    public var databasePath: String = "tollgate.db"
+    /// The SQLite state file; it belongs to this worker only (default `tollgate-<worker-id>.db`).
+    public var databasePath: String = Self.defaultDatabasePath(workerID: Self.defaultWorkerID)
     /// Names this worker's queues and prefixes its request ids. Keep it stable across restarts:
-    /// parked escalations are voted on through `<prefix>.approvals.<worker-id>`.
-    public var workerID: String = "w1"
+    /// parked escalations are voted on through `<prefix>.approvals.<worker-id>`. Default: the
+    /// host's short name.
+    public var workerID: String = Self.defaultWorkerID
+    /// Start even when the worker id's queues belong to another database (after that database
+    /// was lost for good): the new database takes them over.
+    public var takeOverQueues = false
     public var prefix: String = "tollgate"
     public var prefetch: UInt16 = 200
     public var maxMessageBytes: Int = 1 << 20
@@ -41,9 +49,20 @@ public struct WorkerConfiguration: Sendable {
 
     public init() {}
 
+    /// The host's short name (what a StatefulSet pod or a systemd host is called).
+    public static var defaultWorkerID: String {
+        ProcessInfo.processInfo.hostName.split(separator: ".").first.map(String.init) ?? "w1"
+    }
+
+    public static func defaultDatabasePath(workerID: String) -> String { "tollgate-\(workerID).db" }
+
     /// Checks values no flag parser can: a clear message for each mistake.
     public func validate() throws(WorkerError) {
         var problems: [String] = []
+        if amqpURLs.isEmpty { problems.append("no broker address: give --amqp-url (or TOLLGATE_AMQP_URL)") }
+        for url in amqpURLs {
+            do { _ = try AMQPURL(parsing: url) } catch { problems.append("broker address: \(error)") }
+        }
         if policyPaths.isEmpty { problems.append("no policy: give --policy FILE_OR_DIR (or TOLLGATE_POLICY)") }
         if workerID.isEmpty
             || workerID.contains(where: { $0 == "." || $0 == " " || $0 == "/" || $0 == "#" || $0 == "*" })
@@ -52,55 +71,15 @@ public struct WorkerConfiguration: Sendable {
                 "worker id '\(workerID)' must be non-empty, without spaces, dots, '/', '#' or '*' (it names queues)"
             )
         }
-        if prefix.isEmpty { problems.append("prefix must not be empty") }
+        if prefix.isEmpty || prefix.contains(" ") { problems.append("prefix must be non-empty, without spaces") }
+        if Topology(prefix: prefix, workerID: workerID).longestName > 255 {
+            problems.append("prefix and worker id are too long: queue names are at most 255 bytes")
+        }
         if prefetch == 0 { problems.append("prefetch must be at least 1") }
         if maxMessageBytes < 1024 { problems.append("max message bytes must be at least 1024") }
         if defaultEscalationTimeoutSeconds <= 0 { problems.append("escalation timeout must be positive") }
         if deliveryLimit < 1 { problems.append("delivery limit must be at least 1") }
         if shardWeight < 1 { problems.append("shard weight must be at least 1") }
         if !problems.isEmpty { throw WorkerError.configuration(problems) }
-    }
-}
-
-/// The names of the topology in the wire protocol, for one prefix and worker.
-public struct Topology: Sendable, Equatable {
-    public let prefix: String
-    public let workerID: String
-
-    public init(prefix: String, workerID: String) {
-        self.prefix = prefix
-        self.workerID = workerID
-    }
-
-    /// `x-consistent-hash` exchange agents publish tool calls to (routing key = agent_id).
-    public var toolCallsExchange: String { "\(prefix).toolcalls" }
-    /// This worker's shard of tool calls.
-    public var toolCallsQueue: String { "\(prefix).toolcalls.\(workerID)" }
-    /// Direct exchange approval bots publish votes to (routing key = worker id).
-    public var approvalsExchange: String { "\(prefix).approvals" }
-    public var approvalsQueue: String { "\(prefix).approvals.\(workerID)" }
-    /// Topic exchange with `pending.<tool>` and `resolved.<tool>` notices.
-    public var escalationsExchange: String { "\(prefix).escalations" }
-    /// Topic exchange with every final decision, `<decision>.<tool>`.
-    public var decisionsExchange: String { "\(prefix).decisions" }
-    /// Exchange and queue of rejected messages.
-    public var deadExchange: String { "\(prefix).dead" }
-    public var deadQueue: String { "\(prefix).dead" }
-}
-
-/// Why a worker stopped or could not start.
-public enum WorkerError: Error, CustomStringConvertible, Sendable {
-    case configuration([String])
-    case policy(String)
-    case store(String)
-    case broker(String)
-
-    public var description: String {
-        switch self {
-        case .configuration(let problems): return "invalid configuration:\n  " + problems.joined(separator: "\n  ")
-        case .policy(let text): return text
-        case .store(let text): return text
-        case .broker(let text): return text
-        }
     }
 }

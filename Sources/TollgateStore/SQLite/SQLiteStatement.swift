@@ -1,0 +1,153 @@
+import CSQLite
+
+/// A prepared statement, bound by position from `SQLiteValue`s, then stepped.
+final class SQLiteStatement {
+    private let stmt: OpaquePointer
+    private unowned let database: SQLiteDatabase
+
+    init(_ stmt: OpaquePointer, database: SQLiteDatabase) {
+        self.stmt = stmt
+        self.database = database
+    }
+
+    deinit { sqlite3_finalize(stmt) }
+
+    func reset() {
+        sqlite3_reset(stmt)
+        sqlite3_clear_bindings(stmt)
+    }
+
+    /// Binds `values` to `?1 ... ?N`; the count must match the statement's parameters.
+    func bind(_ values: [SQLiteValue]) throws(StoreError) {
+        let expected = Int(sqlite3_bind_parameter_count(stmt))
+        guard values.count == expected else {
+            throw StoreError(
+                kind: .sqlite,
+                message: "statement takes \(expected) parameters, \(values.count) given (in: \(sql.prefix(80)))"
+            )
+        }
+        for (offset, value) in values.enumerated() {
+            let index = Int32(offset + 1)
+            let rc: Int32
+            switch value {
+            case .null:
+                rc = sqlite3_bind_null(stmt, index)
+            case .integer(let n):
+                rc = sqlite3_bind_int64(stmt, index, n)
+            case .text(let text):
+                var text = text
+                rc = text.withUTF8 { buffer in
+                    buffer.withMemoryRebound(to: CChar.self) { chars in
+                        // An empty string still binds as text: SQLite needs a non-null pointer.
+                        let base = chars.baseAddress ?? UnsafePointer(bitPattern: 1)
+                        return sqlite3_bind_text(stmt, index, base, Int32(chars.count), SQLITE_TRANSIENT)
+                    }
+                }
+            case .blob(let bytes):
+                rc = bytes.withUnsafeBytes { buffer in
+                    // A zero-length blob must still bind as a blob, not NULL.
+                    sqlite3_bind_blob(
+                        stmt,
+                        index,
+                        buffer.baseAddress ?? UnsafeRawPointer(bitPattern: 1),
+                        Int32(buffer.count),
+                        SQLITE_TRANSIENT
+                    )
+                }
+            }
+            guard rc == SQLITE_OK else {
+                throw database.makeError(rc, message: "binding parameter \(index) failed", sql: sql)
+            }
+        }
+    }
+
+    private var sql: String { sqlite3_sql(stmt).map { String(cString: $0) } ?? "" }
+
+    /// Steps once: `true` when a row is available, `false` when done.
+    func step() throws(StoreError) -> Bool {
+        let rc = sqlite3_step(stmt)
+        switch rc {
+        case SQLITE_ROW: return true
+        case SQLITE_DONE: return false
+        default:
+            let error = database.makeError(rc, sql: sql)
+            sqlite3_reset(stmt)
+            throw error
+        }
+    }
+
+    /// The C statement, for `SQLiteRow` only.
+    var rawHandle: OpaquePointer { stmt }
+}
+
+/// One result row. Reading a column as a type it does not hold (NULL where a value is required,
+/// text where a number is) is an `unreadable` error: a record that cannot be read is never
+/// taken for a default.
+struct SQLiteRow {
+    private let stmt: OpaquePointer
+
+    init(_ statement: SQLiteStatement) { stmt = statement.rawHandle }
+
+    private func type(_ index: Int32) -> Int32 { sqlite3_column_type(stmt, index) }
+
+    private func unreadable(_ index: Int32, _ wanted: String) -> StoreError {
+        let name = sqlite3_column_name(stmt, index).map { String(cString: $0) } ?? "column \(index)"
+        let found: String
+        switch type(index) {
+        case SQLITE_NULL: found = "NULL"
+        case SQLITE_INTEGER: found = "an integer"
+        case SQLITE_FLOAT: found = "a real"
+        case SQLITE_TEXT: found = "text"
+        default: found = "a blob"
+        }
+        return StoreError(kind: .unreadable, message: "column \(name) holds \(found), not \(wanted)")
+    }
+
+    func isNull(_ index: Int32) -> Bool { type(index) == SQLITE_NULL }
+
+    func int64(_ index: Int32) throws(StoreError) -> Int64 {
+        guard type(index) == SQLITE_INTEGER else { throw unreadable(index, "an integer") }
+        return sqlite3_column_int64(stmt, index)
+    }
+
+    func int(_ index: Int32) throws(StoreError) -> Int { Int(try int64(index)) }
+
+    func bool(_ index: Int32) throws(StoreError) -> Bool {
+        switch try int64(index) {
+        case 0: return false
+        case 1: return true
+        default: throw unreadable(index, "0 or 1")
+        }
+    }
+
+    func optionalInt64(_ index: Int32) throws(StoreError) -> Int64? { isNull(index) ? nil : try int64(index) }
+
+    func string(_ index: Int32) throws(StoreError) -> String {
+        guard type(index) == SQLITE_TEXT, let text = sqlite3_column_text(stmt, index) else {
+            throw unreadable(index, "text")
+        }
+        let count = Int(sqlite3_column_bytes(stmt, index))
+        return String(decoding: UnsafeBufferPointer(start: text, count: count), as: UTF8.self)
+    }
+
+    func optionalString(_ index: Int32) throws(StoreError) -> String? { isNull(index) ? nil : try string(index) }
+
+    func blob(_ index: Int32) throws(StoreError) -> [UInt8] {
+        guard type(index) == SQLITE_BLOB else { throw unreadable(index, "a blob") }
+        let count = Int(sqlite3_column_bytes(stmt, index))
+        guard count > 0, let pointer = sqlite3_column_blob(stmt, index) else { return [] }
+        return [UInt8](UnsafeRawBufferPointer(start: pointer, count: count))
+    }
+
+    func optionalBlob(_ index: Int32) throws(StoreError) -> [UInt8]? { isNull(index) ? nil : try blob(index) }
+
+    /// A column that must hold one of `T`'s raw values.
+    func value<T: RawRepresentable>(_ index: Int32, as _: T.Type) throws(StoreError) -> T where T.RawValue == String {
+        let text = try string(index)
+        guard let value = T(rawValue: text) else {
+            let name = sqlite3_column_name(stmt, index).map { String(cString: $0) } ?? "column \(index)"
+            throw StoreError(kind: .unreadable, message: "column \(name) holds '\(text)', not a known \(T.self)")
+        }
+        return value
+    }
+}

@@ -1,0 +1,168 @@
+import Foundation
+
+// Parked calls, their final decisions, and who else waits for them.
+extension Store {
+    private static let escalationColumns = """
+        request_id, worker_id, agent_id, session_id, tool_name, arguments, reason, rule, message, policy_version,
+        approvers, required_approvals, required_denials, timeout_action, created_at, deadline, reply_to,
+        correlation_id, status, resolution, decided_at, charged
+        """
+
+    public func insertEscalation(_ e: EscalationRecord) throws(StoreError) {
+        let values: [SQLiteValue] = [
+            .text(e.requestID), .text(e.workerID), .text(e.agentID), .text(e.sessionID), .text(e.toolName),
+            .text(e.argumentsJSON), .text(e.reason), .text(e.rule), .text(e.message), .text(e.policyVersion),
+            .text(Self.encodeList(e.approvers)), .integer(e.requiredApprovals), .integer(e.requiredDenials),
+            .text(e.timeoutAction.rawValue), .integer(e.createdAt), .integer(e.deadline), .text(e.replyTo),
+            .text(e.correlationID), .text(e.status.rawValue), .text(e.resolution?.rawValue), .integer(e.decidedAt),
+            .bool(e.charged),
+        ]
+        let placeholders = (1...values.count).map { "?\($0)" }.joined(separator: ", ")
+        try db.run("INSERT INTO escalations(\(Self.escalationColumns)) VALUES (\(placeholders))", values)
+    }
+
+    /// The escalation, or nil when this database holds none with that id. A row that cannot be
+    /// read throws `unreadable`: it is never read as pending with an empty approvers list.
+    public func escalation(requestID: String) throws(StoreError) -> EscalationRecord? {
+        try db.first(
+            "SELECT \(Self.escalationColumns) FROM escalations WHERE request_id = ?1",
+            [.text(requestID)],
+            Self.escalationRecord
+        )
+    }
+
+    /// Pending escalations, earliest deadline first.
+    public func pendingEscalations(limit: Int = .max) throws(StoreError) -> [EscalationRecord] {
+        try db.all(
+            "SELECT \(Self.escalationColumns) FROM escalations WHERE status = 'pending' ORDER BY deadline LIMIT ?1",
+            [.integer(limit)],
+            Self.escalationRecord
+        )
+    }
+
+    /// The ids of pending escalations whose deadline is at or before `now`, earliest first.
+    /// (Ids, not records: a record that cannot be read must still be decided, closed.)
+    public func dueEscalationIDs(now: Millis, limit: Int) throws(StoreError) -> [String] {
+        try db.all(
+            "SELECT request_id FROM escalations WHERE status = 'pending' AND deadline <= ?1 ORDER BY deadline LIMIT ?2",
+            [.integer(now), .integer(limit)]
+        ) { row throws(StoreError) in try row.string(0) }
+    }
+
+    /// The earliest deadline of a pending escalation (one index probe).
+    public func nextDeadline() throws(StoreError) -> Millis? {
+        try db.first("SELECT min(deadline) FROM escalations WHERE status = 'pending'") { row throws(StoreError) in
+            try row.optionalInt64(0)
+        } ?? nil
+    }
+
+    public func pendingCount() throws(StoreError) -> Int {
+        try db.first("SELECT count(*) FROM escalations WHERE status = 'pending'") { row throws(StoreError) in
+            try row.int(0)
+        } ?? 0
+    }
+
+    /// Moves every pending deadline by `delta` milliseconds (after a step of the wall clock, so
+    /// that each keeps the wait it had left). Returns how many moved.
+    @discardableResult
+    public func shiftPendingDeadlines(by delta: Millis) throws(StoreError) -> Int {
+        try db.run("UPDATE escalations SET deadline = deadline + ?1 WHERE status = 'pending'", [.integer(delta)])
+    }
+
+    /// Marks a pending escalation decided, keeping the final decision's body for redeliveries of
+    /// the call. Returns false (and changes nothing) when it was not pending any more: a request
+    /// is never decided twice.
+    @discardableResult
+    public func decideEscalation(
+        requestID: String,
+        decision: FinalDecision,
+        resolution: Resolution,
+        at: Millis,
+        finalReply: [UInt8] = []
+    ) throws(StoreError) -> Bool {
+        let changed = try db.run(
+            "UPDATE escalations SET status = ?2, resolution = ?3, decided_at = ?4, final_reply = ?5 WHERE request_id = ?1 AND status = 'pending'",
+            [
+                .text(requestID), .text(EscalationStatus(decision).rawValue), .text(resolution.rawValue),
+                .integer(at), .blob(finalReply),
+            ]
+        )
+        return changed == 1
+    }
+
+    /// The body of the final decision of a decided escalation.
+    public func finalReply(requestID: String) throws(StoreError) -> [UInt8]? {
+        try db.first(
+            "SELECT final_reply FROM escalations WHERE request_id = ?1 AND status != 'pending'",
+            [.text(requestID)]
+        ) { row throws(StoreError) in try row.optionalBlob(0) } ?? nil
+    }
+
+    private static func escalationRecord(_ row: SQLiteRow) throws(StoreError) -> EscalationRecord {
+        EscalationRecord(
+            requestID: try row.string(0),
+            workerID: try row.string(1),
+            agentID: try row.string(2),
+            sessionID: try row.string(3),
+            toolName: try row.string(4),
+            argumentsJSON: try row.string(5),
+            reason: try row.optionalString(6),
+            rule: try row.optionalString(7),
+            message: try row.string(8),
+            policyVersion: try row.string(9),
+            approvers: try decodeList(try row.string(10), column: "approvers"),
+            requiredApprovals: try row.int(11),
+            requiredDenials: try row.int(12),
+            timeoutAction: try row.value(13, as: FinalDecision.self),
+            createdAt: try row.int64(14),
+            deadline: try row.int64(15),
+            replyTo: try row.optionalString(16),
+            correlationID: try row.optionalString(17),
+            status: try row.value(18, as: EscalationStatus.self),
+            resolution: row.isNull(19) ? nil : try row.value(19, as: Resolution.self),
+            decidedAt: try row.optionalInt64(20),
+            charged: try row.bool(21)
+        )
+    }
+
+    /// A list of strings as JSON text, so the column is readable with the sqlite3 shell and
+    /// `json_each`.
+    static func encodeList(_ list: [String]) -> String {
+        // Encoding an array of strings cannot fail.
+        (try? String(decoding: JSONEncoder().encode(list), as: UTF8.self)) ?? "[]"
+    }
+
+    static func decodeList(_ text: String, column: String) throws(StoreError) -> [String] {
+        do {
+            return try JSONDecoder().decode([String].self, from: Data(text.utf8))
+        } catch {
+            throw StoreError(kind: .unreadable, message: "column \(column) holds '\(text)', not a JSON list of strings")
+        }
+    }
+
+    // MARK: Waiters
+
+    /// Everyone besides the original caller waiting for a request's final decision, oldest first.
+    public func waiters(requestID: String) throws(StoreError) -> [WaiterRecord] {
+        try db.all(
+            "SELECT reply_to, correlation_id FROM waiters WHERE request_id = ?1 ORDER BY seq",
+            [.text(requestID)]
+        ) { row throws(StoreError) in
+            WaiterRecord(replyTo: try row.string(0), correlationID: try row.optionalString(1))
+        }
+    }
+
+    public func addWaiter(_ waiter: WaiterRecord, requestID: String) throws(StoreError) {
+        try db.run(
+            "INSERT INTO waiters(request_id, reply_to, correlation_id) VALUES (?1, ?2, ?3)",
+            [.text(requestID), .text(waiter.replyTo), .text(waiter.correlationID)]
+        )
+    }
+}
+
+extension Store {
+    /// Forgets the waiters of a request once its final decision is in the outbox.
+    public func removeWaiters(requestID: String) throws(StoreError) {
+        try db.run("DELETE FROM waiters WHERE request_id = ?1", [.text(requestID)])
+    }
+}

@@ -1,0 +1,119 @@
+/// The database schema as an ordered list of migrations. A new database runs them all; an older
+/// one runs those above its `schema_version`, all in one write transaction, so two processes
+/// opening the same new file cannot both create the tables.
+enum StoreSchema {
+    /// Version N is reached by running `migrations[0..<N]`.
+    static let migrations: [String] = [version1, version2]
+    static var current: Int { migrations.count }
+
+    /// Calls, budgets, escalations, votes, vote inputs, outbox, audit.
+    private static let version1 = """
+        CREATE TABLE calls (
+            seq INTEGER PRIMARY KEY,
+            request_id TEXT NOT NULL,
+            agent_id TEXT NOT NULL,
+            message_id TEXT,
+            fingerprint BLOB,
+            received_at INTEGER NOT NULL,
+            decision TEXT NOT NULL,
+            reply BLOB NOT NULL
+        );
+        CREATE UNIQUE INDEX calls_by_message ON calls(agent_id, message_id) WHERE message_id IS NOT NULL;
+        CREATE INDEX calls_by_fingerprint ON calls(fingerprint) WHERE fingerprint IS NOT NULL;
+        CREATE INDEX calls_by_time ON calls(received_at);
+        CREATE TABLE budgets (
+            agent_id TEXT NOT NULL,
+            session_id TEXT NOT NULL,
+            used INTEGER NOT NULL,
+            PRIMARY KEY (agent_id, session_id)
+        ) WITHOUT ROWID;
+        CREATE TABLE escalations (
+            request_id TEXT PRIMARY KEY,
+            worker_id TEXT NOT NULL,
+            agent_id TEXT NOT NULL,
+            session_id TEXT NOT NULL,
+            tool_name TEXT NOT NULL,
+            arguments TEXT NOT NULL,
+            reason TEXT,
+            rule TEXT,
+            message TEXT NOT NULL,
+            policy_version TEXT NOT NULL,
+            approvers TEXT NOT NULL,
+            required_approvals INTEGER NOT NULL,
+            required_denials INTEGER NOT NULL,
+            timeout_action TEXT NOT NULL,
+            created_at INTEGER NOT NULL,
+            deadline INTEGER NOT NULL,
+            reply_to TEXT,
+            correlation_id TEXT,
+            status TEXT NOT NULL,
+            resolution TEXT,
+            decided_at INTEGER,
+            charged INTEGER NOT NULL,
+            final_reply BLOB
+        );
+        CREATE INDEX escalations_due ON escalations(deadline) WHERE status = 'pending';
+        CREATE TABLE votes (
+            request_id TEXT NOT NULL,
+            voter TEXT NOT NULL,
+            decision TEXT NOT NULL,
+            comment TEXT,
+            at INTEGER NOT NULL,
+            PRIMARY KEY (request_id, voter)
+        ) WITHOUT ROWID;
+        CREATE TABLE vote_inputs (
+            seq INTEGER PRIMARY KEY,
+            publisher TEXT NOT NULL,
+            message_id TEXT,
+            fingerprint BLOB,
+            received_at INTEGER NOT NULL,
+            reply BLOB NOT NULL
+        );
+        CREATE UNIQUE INDEX vote_inputs_by_message ON vote_inputs(publisher, message_id) WHERE message_id IS NOT NULL;
+        CREATE INDEX vote_inputs_by_fingerprint ON vote_inputs(fingerprint) WHERE fingerprint IS NOT NULL;
+        CREATE INDEX vote_inputs_by_time ON vote_inputs(received_at);
+        CREATE TABLE outbox (
+            id INTEGER PRIMARY KEY,
+            exchange TEXT NOT NULL,
+            routing_key TEXT NOT NULL,
+            correlation_id TEXT,
+            body BLOB NOT NULL,
+            mandatory INTEGER NOT NULL
+        );
+        CREATE TABLE audit (
+            seq INTEGER PRIMARY KEY,
+            at INTEGER NOT NULL,
+            kind TEXT NOT NULL,
+            request_id TEXT,
+            agent_id TEXT,
+            tool_name TEXT,
+            decision TEXT,
+            resolution TEXT,
+            rule TEXT,
+            voter TEXT,
+            accepted INTEGER,
+            detail TEXT,
+            policy_version TEXT,
+            prev_hash BLOB NOT NULL,
+            hash BLOB NOT NULL
+        );
+        """
+
+    /// Everyone else waiting for an escalation (retries from another `reply_to` or with another
+    /// `correlation_id`); outbox rows that carry the properties and headers of a dead letter; the
+    /// database's own id (`database_id` in meta), which the worker also leaves on the broker so
+    /// that a worker started with the same id and another database is refused.
+    private static let version2 = """
+        CREATE TABLE waiters (
+            seq INTEGER PRIMARY KEY,
+            request_id TEXT NOT NULL,
+            reply_to TEXT NOT NULL,
+            correlation_id TEXT
+        );
+        CREATE INDEX waiters_by_request ON waiters(request_id);
+        ALTER TABLE outbox ADD COLUMN message_id TEXT;
+        ALTER TABLE outbox ADD COLUMN reply_to TEXT;
+        ALTER TABLE outbox ADD COLUMN headers TEXT;
+        INSERT OR IGNORE INTO meta(key, value) VALUES ('database_id', lower(hex(randomblob(16))));
+        """
+}

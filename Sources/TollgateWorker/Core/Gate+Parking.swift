@@ -1,0 +1,121 @@
+import Logging
+import TollgatePolicy
+import TollgateStore
+
+// Escalating a call: the escalation, its call record and audit entry in one transaction, and the
+// pending answer and the notice for approval bots in the outbox.
+extension Gate {
+    func park(
+        _ input: Inbound,
+        call: ToolCall,
+        verdict: PolicyDecision,
+        requestID: String,
+        fingerprint: [UInt8]?,
+        now: Millis
+    ) throws -> [OutboundMessage] {
+        let escalation = try parkedEscalation(call, verdict: verdict, requestID: requestID, input: input, now: now)
+        try store.insertEscalation(escalation)
+        let pending = DecisionMessage(
+            requestID: requestID,
+            correlationID: input.correlationID,
+            agentID: call.agentID,
+            toolName: call.toolName,
+            decision: .pending,
+            resolution: .policy,
+            rule: verdict.rule,
+            reason: verdict.reason,
+            deadline: escalation.deadline,
+            policyVersion: policy.versionString
+        )
+        let pendingBody = pending.encoded()
+        try store.insertCall(
+            CallRecord(
+                requestID: requestID,
+                agentID: call.agentID,
+                messageID: input.messageID,
+                fingerprint: fingerprint,
+                receivedAt: now,
+                decision: .pending,
+                reply: pendingBody
+            )
+        )
+        try store.appendAudit(
+            AuditRecord(
+                at: now,
+                kind: .escalated,
+                requestID: requestID,
+                agentID: call.agentID,
+                toolName: call.toolName,
+                decision: Decision.pending.rawValue,
+                resolution: nil,
+                rule: verdict.rule,
+                detail: "\(verdict.reason) (\(Self.terms(escalation)))",
+                policyVersion: policy.versionString
+            )
+        )
+        logger.info(
+            "escalated a tool call",
+            metadata: [
+                LogKey.requestID: "\(requestID)", LogKey.agent: "\(call.agentID)", LogKey.tool: "\(call.toolName)",
+                LogKey.rule: "\(verdict.rule ?? "-")", "deadline": "\(isoTime(escalation.deadline))",
+            ]
+        )
+        var outbox = reply(pendingBody, to: input)
+        outbox.append(
+            OutboundMessage(
+                exchange: topology.escalationsExchange,
+                routingKey: topology.noticeRoutingKey(.pending, toolName: call.toolName),
+                body: EscalationNotice(
+                    escalation: escalation,
+                    approveViaExchange: topology.approvalsExchange,
+                    approveViaRoutingKey: configuration.workerID
+                ).encoded()
+            )
+        )
+        return try enqueue(outbox)
+    }
+
+    /// The escalation record for a call the policy escalated. The call holds a unit of budget
+    /// while it waits (a denial gives it back), so people can never approve past the budget.
+    private func parkedEscalation(
+        _ call: ToolCall,
+        verdict: PolicyDecision,
+        requestID: String,
+        input: Inbound,
+        now: Millis
+    ) throws -> EscalationRecord {
+        let spec = verdict.escalation ?? EscalationSpec()
+        let timeout = spec.timeoutSeconds ?? configuration.defaultEscalationTimeoutSeconds
+        let charged = policy.maxToolCalls != nil
+        if charged { try store.charge(agentID: call.agentID, sessionID: call.sessionID, delta: 1) }
+        return EscalationRecord(
+            requestID: requestID,
+            workerID: configuration.workerID,
+            agentID: call.agentID,
+            sessionID: call.sessionID,
+            toolName: call.toolName,
+            argumentsJSON: call.argumentsJSON,
+            reason: call.reason,
+            rule: verdict.rule,
+            message: verdict.reason,
+            policyVersion: policy.versionString,
+            approvers: spec.approvers,
+            requiredApprovals: spec.requiredApprovals,
+            requiredDenials: spec.requiredDenials,
+            timeoutAction: spec.timeoutAction == .allow ? .allow : .deny,
+            createdAt: now,
+            // Whole seconds, so the deadline on the wire is exactly the stored one.
+            deadline: ((now + Millis(timeout) * 1000 + 999) / 1000) * 1000,
+            replyTo: input.replyTo,
+            correlationID: input.correlationID,
+            charged: charged
+        )
+    }
+
+    /// The quorum and deadline in words, for the audit entry of a parked call.
+    static func terms(_ e: EscalationRecord) -> String {
+        let who = e.approvers.isEmpty ? "anyone but the agent" : e.approvers.joined(separator: ", ")
+        return
+            "approvals \(e.requiredApprovals), denials \(e.requiredDenials), approvers \(who), deadline \(isoTime(e.deadline)), timeout action \(e.timeoutAction.rawValue)"
+    }
+}

@@ -1,0 +1,220 @@
+import Logging
+import TollgateStore
+
+// Votes: who voted (the broker-checked `user_id`, or the person a trusted gateway names), whether
+// the vote counts (`Tally`), and what it decides.
+extension Gate {
+    /// Applies one vote. Must run inside a store transaction.
+    func handleVote(_ input: Inbound, now: Millis) throws -> [OutboundMessage] {
+        let publisher = input.userID ?? ""
+        let fingerprint = input.messageID == nil ? input.fingerprint() : nil
+        if let seen = try seenVote(input, publisher: publisher, fingerprint: fingerprint) {
+            counters.duplicates += 1
+            return reply(seen.reply, to: input)
+        }
+        var messages: [OutboundMessage] = []
+        let answer: VoteReply
+        switch try judge(input) {
+        case .invalid(let problem, let requestID):
+            counters.votesRejected += 1
+            answer = VoteReply(requestID: requestID, accepted: false, error: problem)
+            messages.append(deadLetter(input, reason: problem, queue: topology.approvalsQueue))
+            try auditVote(
+                requestID: requestID,
+                escalation: nil,
+                voter: input.userID,
+                choice: nil,
+                accepted: false,
+                detail: problem,
+                now: now
+            )
+        case .rejected(let problem, let vote, let escalation, let voter):
+            counters.votesRejected += 1
+            answer = VoteReply(requestID: vote.requestID, accepted: false, error: problem)
+            try auditVote(
+                requestID: vote.requestID,
+                escalation: escalation,
+                voter: voter,
+                choice: vote.decision,
+                accepted: false,
+                detail: problem,
+                now: now
+            )
+            logger.notice(
+                "rejected a vote",
+                metadata: [
+                    LogKey.requestID: "\(vote.requestID)", LogKey.voter: "\(voter ?? "-")", LogKey.reason: "\(problem)",
+                ]
+            )
+        case .accepted(let ballot):
+            counters.votesAccepted += 1
+            let (status, decided) = try count(ballot, now: now)
+            messages += decided
+            answer = VoteReply(requestID: ballot.vote.requestID, accepted: true, status: status)
+        }
+        let replyBody = input.replyTo == nil ? [] : answer.encoded()
+        try store.insertVoteInput(
+            VoteInputRecord(
+                publisher: publisher,
+                messageID: input.messageID,
+                fingerprint: fingerprint,
+                receivedAt: now,
+                reply: replyBody
+            )
+        )
+        return messages + reply(replyBody, to: input)
+    }
+
+    /// The record of this vote message when it was handled before (same publisher and
+    /// `message_id`, or the same content redelivered without one).
+    private func seenVote(_ input: Inbound, publisher: String, fingerprint: [UInt8]?) throws -> VoteInputRecord? {
+        if let messageID = input.messageID { return try store.voteInput(publisher: publisher, messageID: messageID) }
+        if input.redelivered, let fingerprint { return try store.voteInput(fingerprint: fingerprint) }
+        return nil
+    }
+
+    /// A vote that counts, with what it counts towards.
+    struct Ballot {
+        var vote: Vote
+        var escalation: EscalationRecord
+        var tally: Tally
+        var voter: String
+        /// How the voter was named, for the audit entry ("via trusted gateway G").
+        var note: String?
+    }
+
+    enum Judgement {
+        case invalid(String, requestID: String?)
+        case rejected(String, Vote, EscalationRecord?, voter: String?)
+        case accepted(Ballot)
+    }
+
+    /// Whether a vote counts. A record that cannot be read rejects the vote (and is logged): it
+    /// never counts towards a decision.
+    private func judge(_ input: Inbound) throws -> Judgement {
+        if let problem = sizeProblem(input) { return .invalid(problem.description, requestID: nil) }
+        let vote: Vote
+        switch Vote.parse(input.body) {
+        case .failure(let problem): return .invalid(problem.description, requestID: Vote.salvageRequestID(input.body))
+        case .success(let parsed): vote = parsed
+        }
+        guard let userID = input.userID else {
+            return .rejected(
+                "vote has no user_id property: publish it with user_id set to your RabbitMQ user name (the broker checks it)",
+                vote,
+                nil,
+                voter: nil
+            )
+        }
+        let (voter, note) = identify(vote, publisher: userID)
+        do {
+            guard let escalation = try store.escalation(requestID: vote.requestID) else {
+                return .rejected(
+                    "request \(vote.requestID) is not held by worker \(configuration.workerID)",
+                    vote,
+                    nil,
+                    voter: voter
+                )
+            }
+            let tally = Tally(escalation, votes: try store.votes(requestID: vote.requestID))
+            if let rejection = tally.rejection(of: voter) {
+                return .rejected(
+                    rejection.message(voter: voter, requestID: vote.requestID),
+                    vote,
+                    escalation,
+                    voter: voter
+                )
+            }
+            return .accepted(Ballot(vote: vote, escalation: escalation, tally: tally, voter: voter, note: note))
+        } catch {
+            // (`catch ... where` on a typed-throws body hangs the Swift 6.3 compiler.)
+            guard error.kind == .unreadable else { throw error }
+            logger.error(
+                "a record of this request cannot be read; the vote does not count",
+                metadata: [LogKey.requestID: "\(vote.requestID)", LogKey.error: "\(error)"]
+            )
+            return .rejected(
+                "the worker cannot read its record of request \(vote.requestID) (\(error.message)): the vote does not count",
+                vote,
+                nil,
+                voter: voter
+            )
+        }
+    }
+
+    /// The person who voted: the publisher, or for a trusted gateway the person it names.
+    private func identify(_ vote: Vote, publisher: String) -> (voter: String, note: String?) {
+        guard let approver = vote.approver else { return (publisher, nil) }
+        if configuration.trustedGateways.contains(publisher) {
+            return (approver, "via trusted gateway \(publisher)")
+        }
+        return (publisher, "approver field '\(approver)' ignored: \(publisher) is not a trusted gateway")
+    }
+
+    /// Records an accepted vote and decides the request when the quorum is reached.
+    private func count(_ ballot: Ballot, now: Millis) throws -> (EscalationStatus, [OutboundMessage]) {
+        let vote = ballot.vote
+        try store.insertVote(
+            VoteRecord(
+                requestID: vote.requestID,
+                voter: ballot.voter,
+                decision: vote.decision,
+                comment: vote.comment,
+                at: now
+            )
+        )
+        var detail = vote.comment ?? ""
+        if let note = ballot.note { detail = detail.isEmpty ? note : "\(detail) (\(note))" }
+        try auditVote(
+            requestID: vote.requestID,
+            escalation: ballot.escalation,
+            voter: ballot.voter,
+            choice: vote.decision,
+            accepted: true,
+            detail: detail.isEmpty ? nil : detail,
+            now: now
+        )
+        var tally = ballot.tally
+        guard case .decided(let decision, let deciders) = tally.count(vote.decision, by: ballot.voter) else {
+            return (.pending, [])
+        }
+        let verb = decision == .allow ? "approved" : "denied"
+        if decision == .allow { counters.approved += 1 } else { counters.rejectedByPeople += 1 }
+        let messages = try finalize(
+            ballot.escalation,
+            decision,
+            resolution: decision == .allow ? .approved : .denied,
+            deciders: deciders,
+            reason: "\(verb) by \(deciders.joined(separator: ", "))" + (vote.comment.map { ": \($0)" } ?? ""),
+            now: now
+        )
+        return (EscalationStatus(decision), messages)
+    }
+
+    private func auditVote(
+        requestID: String?,
+        escalation: EscalationRecord?,
+        voter: String?,
+        choice: VoteChoice?,
+        accepted: Bool,
+        detail: String?,
+        now: Millis
+    ) throws {
+        try store.appendAudit(
+            AuditRecord(
+                at: now,
+                kind: .vote,
+                requestID: requestID,
+                agentID: escalation?.agentID,
+                toolName: escalation?.toolName,
+                decision: choice?.rawValue,
+                resolution: nil,
+                rule: escalation?.rule,
+                voter: voter,
+                accepted: accepted,
+                detail: detail,
+                policyVersion: escalation?.policyVersion
+            )
+        )
+    }
+}

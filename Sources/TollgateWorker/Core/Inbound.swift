@@ -1,0 +1,67 @@
+import Crypto
+import TollgateStore
+
+/// A message taken from one of the worker's queues, in Swift terms, with the broker's
+/// properties normalised: an empty `message_id`, `reply_to` or `correlation_id` counts as absent.
+struct Inbound {
+    enum Source {
+        case toolCall
+        case vote
+    }
+
+    var source: Source
+    var deliveryTag: UInt64
+    var body: [UInt8]
+    var routingKey: String
+    var replyTo: String?
+    var correlationID: String?
+    var messageID: String?
+    /// The AMQP `user_id` property, which RabbitMQ checks against the publisher's login.
+    var userID: String?
+    /// The broker delivered this message before without an ack.
+    var redelivered: Bool
+    /// How many earlier deliveries were not settled: the quorum queue's `x-delivery-count`,
+    /// trusted only on a message the broker marks redelivered (on a first delivery the header
+    /// can only be the publisher's).
+    var deliveryCount: Int
+
+    init(
+        source: Source,
+        deliveryTag: UInt64 = 0,
+        body: [UInt8],
+        routingKey: String,
+        replyTo: String? = nil,
+        correlationID: String? = nil,
+        messageID: String? = nil,
+        userID: String? = nil,
+        redelivered: Bool = false,
+        deliveryCountHeader: Int? = nil
+    ) {
+        func present(_ text: String?) -> String? { text?.isEmpty == false ? text : nil }
+        self.source = source
+        self.deliveryTag = deliveryTag
+        self.body = body
+        self.routingKey = routingKey
+        self.replyTo = present(replyTo)
+        self.correlationID = present(correlationID)
+        self.messageID = present(messageID)
+        self.userID = present(userID)
+        self.redelivered = redelivered
+        self.deliveryCount = redelivered ? max(0, deliveryCountHeader ?? 0) : 0
+    }
+
+    /// SHA-256 over everything that identifies this message, used to recognise a redelivery
+    /// of a message that has no `message_id`.
+    func fingerprint() -> [UInt8] {
+        var hasher = SHA256()
+        hasher.update(data: [source == .toolCall ? 1 : 2])
+        for part in [userID, replyTo, correlationID] {
+            let bytes = Array((part ?? "").utf8)
+            hasher.update(
+                data: [UInt8(truncatingIfNeeded: bytes.count >> 8), UInt8(truncatingIfNeeded: bytes.count)] + bytes
+            )
+        }
+        hasher.update(data: body)
+        return Array(hasher.finalize())
+    }
+}

@@ -1,0 +1,47 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import TollgateStore
+
+/// The two clocks the worker reads: the wall clock for times it records and announces, and a
+/// monotonic clock that measures how long it waits. Tests pass a clock they move by hand.
+protocol WorkerClock {
+    /// Milliseconds since the Unix epoch (CLOCK_REALTIME).
+    func wallMillis() -> Millis
+    /// Milliseconds from an arbitrary start, never stepped (CLOCK_MONOTONIC).
+    func monotonicMillis() -> Millis
+}
+
+struct SystemClock: WorkerClock {
+    func wallMillis() -> Millis { wallClockMillis() }
+
+    func monotonicMillis() -> Millis {
+        var spec = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &spec)
+        return Millis(spec.tv_sec) * 1000 + Millis(spec.tv_nsec / 1_000_000)
+    }
+}
+
+/// Notices steps of the wall clock (an NTP correction, an operator's `date -s`) by comparing how
+/// far it moved with how far the monotonic clock moved since the last reading.
+///
+/// Deadlines are stored as wall-clock times (right across a restart). While the worker runs, a
+/// step of the wall clock would move every pending deadline by the step; the loop instead moves
+/// the stored deadlines by the step, so each keeps the wait it had left, and logs it.
+struct ClockWatch {
+    /// Differences below this are drift or scheduling, not a step.
+    static let toleranceMillis: Millis = 1_000
+
+    private var last: (wall: Millis, monotonic: Millis)?
+
+    /// Now on the wall clock, and the step since the previous reading (positive: the wall clock
+    /// jumped forward), if there was one.
+    mutating func read(_ clock: some WorkerClock) -> (now: Millis, step: Millis?) {
+        let wall = clock.wallMillis()
+        let monotonic = clock.monotonicMillis()
+        defer { last = (wall, monotonic) }
+        guard let last else { return (wall, nil) }
+        let step = (wall - last.wall) - (monotonic - last.monotonic)
+        return (wall, abs(step) >= Self.toleranceMillis ? step : nil)
+    }
+}

@@ -1,0 +1,168 @@
+import Logging
+import TollgateAMQP
+import TollgateStore
+
+// A batch: decided in one transaction, then published with the publishes held and written
+// together, each input acked once all it caused is confirmed.
+extension WorkerLoop {
+    /// What a committed batch publishes: per input, and not tied to an input (deadlines).
+    struct Decided {
+        var perInput: [[OutboundMessage]] = []
+        var others: [OutboundMessage] = []
+        var movedDeadlines = 0
+    }
+
+    /// Decides `batch` (and due deadlines) in one transaction, then publishes what it caused.
+    func runBatch(_ batch: [Inbound], connection: AMQPConnection) throws {
+        let reading = clockWatch.read(clock)
+        if let step = reading.step { unappliedClockStep += step }
+        let now = reading.now
+        let deadlinesDue = unappliedClockStep != 0 || (nextDeadline.map { $0 <= now } ?? false)
+        guard !batch.isEmpty || deadlinesDue || !confirmedOutbox.isEmpty else { return }
+        let before = gate.counters
+        let decided: Decided
+        do {
+            decided = try decideAll(batch, deadlines: deadlinesDue, now: now)
+        } catch let error as StoreError where error.isTransient {
+            gate.counters = before
+            try enterOutage(error, requeueing: batch.map(\.deliveryTag), connection)
+            return
+        } catch let error as StoreError where batch.count > 1 {
+            // One input may be at fault: decide them one by one, so only that one is refused.
+            gate.counters = before
+            logger.error("a batch failed; deciding its inputs one by one", metadata: [LogKey.error: "\(error)"])
+            for input in batch { try runBatch([input], connection: connection) }
+            return
+        } catch let error as StoreError where batch.count == 1 {
+            gate.counters = before
+            try refuseUnhandleable(batch[0], error: error, now: now, connection: connection)
+            return
+        }
+        reportClockStep(moved: decided.movedDeadlines)
+        confirmedOutbox.removeAll(keepingCapacity: true)
+        if deadlinesDue || decided.perInput.contains(where: { $0.contains { $0.outboxID != nil } }) {
+            nextDeadline = try store.nextDeadline()
+        }
+        faults.reached(.afterCommit)
+        try publish(decided, for: batch, connection)
+        faults.reached(.afterPublish)
+        control.update { $0.counters = gate.counters }
+    }
+
+    private func decideAll(_ batch: [Inbound], deadlines: Bool, now: Millis) throws -> Decided {
+        let deletes = confirmedOutbox
+        let step = unappliedClockStep
+        return try store.transaction {
+            var decided = Decided()
+            if step != 0 { decided.movedDeadlines = try store.shiftPendingDeadlines(by: step) }
+            if !deletes.isEmpty { try store.deleteOutbox(ids: deletes) }
+            decided.perInput.reserveCapacity(batch.count)
+            for input in batch { decided.perInput.append(try gate.handle(input, now: now)) }
+            if deadlines { decided.others = try gate.handleDeadlines(now: now) }
+            return decided
+        }
+    }
+
+    /// After a committed transaction that applied a wall-clock step.
+    private func reportClockStep(moved: Int) {
+        guard unappliedClockStep != 0 else { return }
+        logger.warning(
+            "the wall clock stepped; pending deadlines moved with it so that each keeps the wait it had left",
+            metadata: ["step_ms": "\(unappliedClockStep)", "deadlines_moved": "\(moved)"]
+        )
+        unappliedClockStep = 0
+    }
+
+    /// An input whose handling fails in a way no retry fixes (a bug, a constraint the data
+    /// breaks): refused as invalid with the error, in a transaction of its own, so that it
+    /// neither crashes the worker nor comes back for ever. If even that fails, the store is
+    /// broken: the error stops the worker.
+    private func refuseUnhandleable(
+        _ input: Inbound,
+        error: StoreError,
+        now: Millis,
+        connection: AMQPConnection
+    )
+        throws
+    {
+        logger.error(
+            "an input could not be handled; refusing it",
+            metadata: [LogKey.error: "\(error)", LogKey.messageID: "\(input.messageID ?? "-")"]
+        )
+        let reason = "the worker failed to handle this message (\(error.message)); refused"
+        let messages = try store.transaction { try gate.refuse(input, reason: reason, now: now) }
+        var decided = Decided()
+        decided.perInput = [messages]
+        try publish(decided, for: [input], connection)
+    }
+
+    private func publish(_ decided: Decided, for batch: [Inbound], _ connection: AMQPConnection) throws {
+        // One write for the whole batch's publishes instead of one per message: it halves the
+        // worker's kernel time and the broker reads them in bulk.
+        connection.holdPublishes()
+        for (input, messages) in zip(batch, decided.perInput) {
+            if messages.isEmpty {
+                settlement.settledWithoutPublishing(deliveryTag: input.deliveryTag)
+                continue
+            }
+            for message in messages {
+                let seq = try send(message, connection)
+                settlement.published(seq: seq, for: .init(deliveryTag: input.deliveryTag, outboxID: message.outboxID))
+            }
+        }
+        for message in decided.others {
+            let seq = try send(message, connection)
+            settlement.published(seq: seq, for: .init(deliveryTag: nil, outboxID: message.outboxID))
+        }
+        try connection.flushPublishes()
+    }
+
+    func send(_ message: OutboundMessage, _ connection: AMQPConnection) throws -> UInt64 {
+        var properties = AMQPProperties()
+        properties.contentType = "application/json"
+        properties.deliveryMode = AMQPProperties.persistent
+        properties.correlationId = message.correlationID
+        properties.messageId = message.messageID
+        properties.replyTo = message.replyTo
+        properties.appId = "tollgate"
+        if !message.headers.isEmpty {
+            properties.headers = AMQPTable(
+                message.headers.map { AMQPTable.Entry(key: $0.name, value: .string($0.value)) }
+            )
+        }
+        if let id = message.outboxID { inFlightOutbox.insert(id) }
+        return try connection.publish(
+            exchange: message.exchange,
+            routingKey: message.routingKey,
+            body: message.body,
+            properties: properties,
+            mandatory: message.mandatory
+        )
+    }
+
+    /// Acks inputs whose publishes are confirmed, requeues those the broker rejected.
+    func flushSettled(_ connection: AMQPConnection) throws {
+        let ready = settlement.take()
+        for id in ready.confirmedOutbox { inFlightOutbox.remove(id) }
+        for id in ready.rejectedOutbox { inFlightOutbox.remove(id) }
+        confirmedOutbox += ready.confirmedOutbox
+        if !ready.ack.isEmpty { faults.reached(.beforeAck) }
+        for (tag, multiple) in unacked.plan(ready: ready.ack) {
+            try connection.ack(deliveryTag: tag, multiple: multiple)
+        }
+        try requeue(ready.requeue, connection)
+    }
+
+    func republishOutbox(_ connection: AMQPConnection) throws {
+        let rows = try store.outbox()
+        guard !rows.isEmpty else { return }
+        logger.info("publishing messages left in the outbox", metadata: ["count": "\(rows.count)"])
+        connection.holdPublishes()
+        for row in rows {
+            guard let id = row.outboxID, !inFlightOutbox.contains(id) else { continue }
+            let seq = try send(row, connection)
+            settlement.published(seq: seq, for: .init(deliveryTag: nil, outboxID: id))
+        }
+        try connection.flushPublishes()
+    }
+}

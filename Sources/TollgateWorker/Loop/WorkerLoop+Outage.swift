@@ -1,0 +1,82 @@
+import Foundation
+import Logging
+import TollgateAMQP
+import TollgateStore
+
+/// The database cannot be written (a full disk, a read-only file system, an I/O error): since
+/// nothing may be acked that is not recorded, the worker stops taking work, keeps its broker
+/// connection (and what is in flight) alive, checks with backoff whether writes work again, and
+/// carries on by itself when they do.
+struct StoreOutage {
+    var since: ContinuousClock.Instant
+    var error: StoreError
+    var nextCheck: ContinuousClock.Instant
+    var nextReport: ContinuousClock.Instant
+    var backoff = Backoff(initial: .milliseconds(500), maximum: .seconds(15))
+
+    /// How often a line says that the database still cannot be written.
+    static let reportInterval: Duration = .seconds(30)
+}
+
+extension WorkerLoop {
+    /// Called when a transaction failed for a reason that may pass: puts `tags` (the inputs of
+    /// that transaction, not recorded) back on their queues, stops consuming, and logs why, once.
+    func enterOutage(_ error: StoreError, requeueing tags: [UInt64], _ connection: AMQPConnection) throws {
+        if outage == nil {
+            let now = ContinuousClock.now
+            var state = StoreOutage(
+                since: now,
+                error: error,
+                nextCheck: now,
+                nextReport: now + StoreOutage.reportInterval
+            )
+            state.nextCheck = now + state.backoff.next()
+            outage = state
+            logger.error(
+                "cannot write the database: not taking work until it can (nothing unrecorded is acked); checking again with backoff",
+                metadata: [LogKey.error: "\(error)", "db": "\(store.path)"]
+            )
+            control.update {
+                $0.storeWritable = false
+                $0.storeProblem = error.message
+            }
+        }
+        try stopConsuming(connection)
+        try requeue(tags, connection)
+    }
+
+    /// While the database cannot be written: checks again when the backoff says so, reports
+    /// now and then, and resumes consuming when a write works.
+    func checkOutage(_ connection: AMQPConnection, stopping: Bool) throws {
+        guard var state = outage else { return }
+        let now = ContinuousClock.now
+        if now >= state.nextReport {
+            state.nextReport = now + StoreOutage.reportInterval
+            logger.error(
+                "still cannot write the database",
+                metadata: [LogKey.error: "\(state.error)", "for": "\(now - state.since)"]
+            )
+        }
+        guard now >= state.nextCheck else {
+            outage = state
+            return
+        }
+        do {
+            try store.probeWrite(at: clock.wallMillis())
+        } catch {
+            guard error.isTransient else { throw error }
+            state.error = error
+            state.nextCheck = now + state.backoff.next()
+            outage = state
+            return
+        }
+        outage = nil
+        logger.notice("the database can be written again; taking work", metadata: ["after": "\(now - state.since)"])
+        control.update {
+            $0.storeWritable = true
+            $0.storeProblem = nil
+        }
+        try runBatch([], connection: connection)
+        if !stopping, outage == nil { try startConsuming(connection) }
+    }
+}

@@ -1,0 +1,143 @@
+import Foundation
+import Logging
+import TollgateAMQP
+import TollgateStore
+
+/// The worker's event loop: one thread, one broker connection (rabbitmq-c is one connection per
+/// thread), one SQLite connection.
+///
+/// Each turn it gathers what the broker delivered (up to `maxBatch` inputs), decides them in
+/// one SQLite transaction (`Gate`), publishes what that caused with pipelined publisher
+/// confirms, and acks each input once all its publishes are confirmed (`Settlement`). It waits
+/// on the socket (which also services heartbeats) no longer than the next escalation deadline.
+/// A lost broker is reconnected with backoff, moving to the next broker address; what was not
+/// acked is redelivered and answered from the store, what was in the outbox is published again.
+/// A database that cannot be written (a full disk, a read-only file system) stops the taking of
+/// work until it can (`WorkerLoop+Outage`).
+///
+/// Files: `+Connection` (connecting, claiming the worker id, the topology), `+Serve` (the turn),
+/// `+Batch` (deciding and publishing), `+Outage`, `+Housekeeping`.
+final class WorkerLoop {
+    let configuration: WorkerConfiguration
+    let topology: Topology
+    let control: WorkerControl
+    let logger: Logger
+    let store: Store
+    let gate: Gate
+    var faults: FaultPoints
+    let clock: any WorkerClock
+    var clockWatch = ClockWatch()
+    /// A wall-clock step seen but not yet applied to the stored deadlines (its transaction failed).
+    var unappliedClockStep: Millis = 0
+
+    // Per connection.
+    var settlement = Settlement()
+    var unacked = UnackedDeliveries()
+    var inFlightOutbox: Set<Int64> = []
+    var confirmedOutbox: [Int64] = []
+    var toolCallConsumer = ""
+    var voteConsumer = ""
+    var consuming = false
+
+    // Timers (wall-clock milliseconds, from `clock`).
+    var nextDeadline: Millis?
+    var lastStats: Millis = 0
+    var lastPrune: Millis = 0
+    var lastOutboxSweep: Millis = 0
+    var countersAtLastStats = WorkerCounters()
+    /// Set while the database cannot be written.
+    var outage: StoreOutage?
+
+    init(
+        configuration: WorkerConfiguration,
+        policy: LoadedPolicy,
+        store: Store,
+        control: WorkerControl,
+        logger: Logger,
+        clock: any WorkerClock = SystemClock()
+    ) {
+        self.configuration = configuration
+        self.topology = Topology(prefix: configuration.prefix, workerID: configuration.workerID)
+        self.control = control
+        self.logger = logger
+        self.store = store
+        self.clock = clock
+        self.gate = Gate(configuration: configuration, store: store, policy: policy, logger: logger)
+        self.faults = FaultPoints.fromEnvironment()
+        control.update { $0.policyVersion = policy.versionString }
+    }
+
+    /// Runs until a graceful stop completes or a fatal error. Blocking: call it on a thread of
+    /// its own.
+    func run() throws(WorkerError) {
+        var backoff = Backoff(initial: .milliseconds(200), maximum: .seconds(15))
+        var addressIndex = 0
+        while !control.stopRequested {
+            let address = configuration.amqpURLs[addressIndex % configuration.amqpURLs.count]
+            do {
+                let connection = try connect(to: address)
+                backoff.reset()
+                defer {
+                    connection.close()
+                    control.update {
+                        $0.connected = false
+                        $0.consuming = false
+                    }
+                }
+                try serve(connection)
+                return
+            } catch let error as AMQPError where error.isRetryable {
+                // The next address after a failure: with a cluster, another node.
+                addressIndex += 1
+                let next = configuration.amqpURLs[addressIndex % configuration.amqpURLs.count]
+                let delay = backoff.next()
+                logger.warning(
+                    "broker connection lost or refused; reconnecting",
+                    metadata: [
+                        LogKey.error: "\(error)", "next_broker": "\(Self.redacted(next))", "retry_in": "\(delay)",
+                    ]
+                )
+                sleep(delay)
+            } catch let error as WorkerIDTaken {
+                let delay = backoff.next()
+                logger.warning("\(error)", metadata: ["retry_in": "\(delay)"])
+                sleep(delay)
+            } catch let error as StoreError where error.isTransient {
+                let delay = backoff.next()
+                logger.warning("database busy; retrying", metadata: [LogKey.error: "\(error)", "retry_in": "\(delay)"])
+                sleep(delay)
+            } catch let error as AMQPError {
+                throw WorkerError.broker("\(error)")
+            } catch let error as StoreError {
+                throw WorkerError.store("\(error)")
+            } catch let error as WorkerError {
+                throw error
+            } catch {
+                throw WorkerError.broker("\(error)")
+            }
+        }
+    }
+
+    /// Sleeps in short steps so a stop request is honoured quickly.
+    func sleep(_ duration: Duration) {
+        let end = ContinuousClock.now + duration
+        while ContinuousClock.now < end, !control.stopRequested {
+            Thread.sleep(forTimeInterval: 0.05)
+        }
+    }
+
+    /// A broker address for the log, without its password.
+    static func redacted(_ address: String) -> String {
+        (try? AMQPURL(parsing: address)).map { "\($0)" } ?? "(unparsable address)"
+    }
+}
+
+/// Another connection holds this worker id's lock queue: another worker runs with this id.
+struct WorkerIDTaken: Error, CustomStringConvertible {
+    let workerID: String
+    let lockQueue: String
+
+    var description: String {
+        "another worker is running with --worker-id \(workerID) (its connection holds the exclusive queue '\(lockQueue)'); waiting for it to go away"
+    }
+}

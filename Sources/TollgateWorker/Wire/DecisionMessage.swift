@@ -1,0 +1,73 @@
+import TollgateJSON
+import TollgateStore
+
+/// A decision on a tool call, as published to `reply_to`, `tollgate.decisions` and (for
+/// escalated calls) `resolved.<tool>`.
+struct DecisionMessage {
+    var requestID: String?
+    var correlationID: String?
+    var agentID: String?
+    var toolName: String?
+    var decision: Decision
+    var resolution: Resolution
+    var rule: String?
+    var reason: String
+    var approvers: [String] = []
+    var deadline: Millis?
+    var policyVersion: String?
+
+    func encoded() -> [UInt8] {
+        var w = JSONWriter(reservingCapacity: 384)
+        w.beginObject()
+        w.objectField("request_id", requestID)
+        w.objectField("correlation_id", correlationID)
+        w.objectField("agent_id", agentID)
+        w.objectField("tool_name", toolName)
+        w.objectField("decision", decision.rawValue)
+        w.objectField("final", decision.final != nil)
+        w.objectField("resolution", resolution.rawValue)
+        w.objectField("rule", rule)
+        w.objectField("reason", reason)
+        w.key("approvers")
+        w.beginArray()
+        for approver in approvers { w.string(approver) }
+        w.endArray()
+        w.objectField("deadline", deadline.map { isoTime($0) })
+        w.objectField("policy_version", policyVersion)
+        w.endObject()
+        return w.bytes
+    }
+}
+
+/// A stored decision body, read back to answer a redelivered or retried call.
+struct StoredDecision {
+    let object: JSONObject
+    let bytes: [UInt8]
+
+    /// nil when the stored body is not a JSON object (then it is sent again as it is).
+    init?(_ bytes: [UInt8]) {
+        guard case .success(let object) = parseObject(bytes) else { return nil }
+        self.object = object
+        self.bytes = bytes
+    }
+
+    var resolution: Resolution? { object["resolution"]?.stringValue.flatMap(Resolution.init(rawValue:)) }
+    var toolName: String? { object["tool_name"]?.stringValue }
+    var reason: String? { object["reason"]?.stringValue }
+    var correlationID: String? { object["correlation_id"]?.stringValue }
+
+    /// The body with `correlation_id` set to the one of the message being answered, so that a
+    /// client matching on either the property or the field finds its answer.
+    func answering(correlationID: String?) -> [UInt8] {
+        let current = object["correlation_id"]?.stringValue
+        guard current != correlationID else { return bytes }
+        var patched = object
+        patched["correlation_id"] = correlationID.map(JSONValue.string) ?? .null
+        return JSONValue.object(patched).serialized()
+    }
+}
+
+/// `body` re-addressed to another correlation id (unchanged when it cannot be read).
+func answering(_ body: [UInt8], correlationID: String?) -> [UInt8] {
+    StoredDecision(body)?.answering(correlationID: correlationID) ?? body
+}

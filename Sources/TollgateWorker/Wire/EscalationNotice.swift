@@ -1,0 +1,66 @@
+import TollgateJSON
+import TollgateStore
+
+/// The notice of a parked call, for approval bots (`pending.<tool>` on `tollgate.escalations`).
+struct EscalationNotice {
+    var escalation: EscalationRecord
+    var approveViaExchange: String
+    var approveViaRoutingKey: String
+
+    func encoded() -> [UInt8] {
+        let e = escalation
+        var w = JSONWriter(reservingCapacity: 640)
+        w.beginObject()
+        w.objectField("request_id", e.requestID)
+        w.objectField("agent_id", e.agentID)
+        w.objectField("tool_name", e.toolName)
+        w.key("arguments")
+        w.rawValue(e.argumentsJSON.utf8)
+        w.objectField("reason", e.reason)
+        w.objectField("rule", e.rule)
+        w.objectField("message", e.message)
+        w.objectField("created_at", isoTime(e.createdAt))
+        w.objectField("deadline", isoTime(e.deadline))
+        w.objectField("timeout_action", e.timeoutAction.rawValue)
+        w.key("quorum")
+        w.beginObject()
+        w.objectField("required_approvals", e.requiredApprovals)
+        w.objectField("required_denials", e.requiredDenials)
+        w.key("approvers")
+        w.beginArray()
+        for approver in e.approvers { w.string(approver) }
+        w.endArray()
+        w.endObject()
+        w.key("approve_via")
+        w.beginObject()
+        w.objectField("exchange", approveViaExchange)
+        w.objectField("routing_key", approveViaRoutingKey)
+        w.endObject()
+        w.objectField("policy_version", e.policyVersion)
+        w.endObject()
+        return w.bytes
+    }
+}
+
+/// The answer to a vote that carried `reply_to`.
+struct VoteReply {
+    var requestID: String?
+    var accepted: Bool
+    /// The request's status after an accepted vote.
+    var status: EscalationStatus?
+    var error: String?
+
+    func encoded() -> [UInt8] {
+        var w = JSONWriter(reservingCapacity: 160)
+        w.beginObject()
+        w.objectField("request_id", requestID)
+        w.objectField("accepted", accepted)
+        if accepted {
+            w.objectField("status", status?.rawValue)
+        } else {
+            w.objectField("error", error)
+        }
+        w.endObject()
+        return w.bytes
+    }
+}

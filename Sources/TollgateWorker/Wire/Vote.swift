@@ -1,0 +1,32 @@
+import TollgateJSON
+import TollgateStore
+
+/// A vote as an approval bot publishes it (docs/wire-protocol.md, "Vote").
+struct Vote {
+    var requestID: String
+    var decision: VoteChoice
+    var comment: String?
+    /// The person a trusted gateway names; ignored from anyone else.
+    var approver: String?
+
+    static func parse(_ body: [UInt8]) -> Result<Vote, InvalidInput> {
+        let object: JSONObject
+        switch parseObject(body) {
+        case .failure(let problem): return .failure(problem)
+        case .success(let parsed): object = parsed
+        }
+        var fields = FieldReader(object)
+        let requestID = fields.requiredString("request_id", maxBytes: 255)
+        let decision = fields.required("decision", as: VoteChoice.self)
+        let comment = fields.optionalString("comment")
+        let approver = fields.optionalString("approver", nonEmpty: true)
+        if let failure = fields.failure { return .failure(failure) }
+        guard let requestID, let decision else { return .failure(InvalidInput("request_id and decision are required")) }
+        return .success(Vote(requestID: requestID, decision: decision, comment: comment, approver: approver))
+    }
+
+    static func salvageRequestID(_ body: [UInt8]) -> String? {
+        guard case .success(let object) = parseObject(body) else { return nil }
+        return object["request_id"]?.stringValue
+    }
+}
