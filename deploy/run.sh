@@ -18,13 +18,7 @@ command -v swift >/dev/null 2>&1 || {
 deploy/install-deps.sh
 deploy/broker.sh start
 echo "run: building tollgate (release)"
-log=$(mktemp)
-if ! swift build -c release --product tollgate >"$log" 2>&1; then
-    grep -E "error" "$log" || tail -n 40 "$log"
-    echo "run: build failed" >&2
-    exit 1
-fi
-rm -f "$log"
+deploy/build.sh -c release --product tollgate || { echo "run: build failed" >&2; exit 1; }
 mkdir -p var
 # Later flags win, so "$@" can override --worker-id and --db. Other policies: set
 # TOLLGATE_POLICY (paths separated by ':'), which the worker reads itself.

@@ -38,19 +38,54 @@ public final class Store {
     ///   queues receive their votes.
     public init(path: String, workerID: String? = nil, durability: StoreDurability = .full) throws(StoreError) {
         db = try SQLiteDatabase(path: path)
+        self.durability = durability
         do throws(StoreError) {
-            try db.execute("PRAGMA journal_mode=WAL")
-            try db.execute("PRAGMA synchronous=\(durability == .full ? "FULL" : "NORMAL")")
-            try db.execute("PRAGMA wal_autocheckpoint=\(Self.walAutocheckpointPages)")
-            try db.execute("PRAGMA journal_size_limit=\(Self.walSizeLimitBytes)")
-            try db.execute("PRAGMA foreign_keys=OFF")
-            try db.execute("PRAGMA temp_store=MEMORY")
+            try configure()
             try migrate(workerID: workerID)
+            knownDatabaseID = try metaValue("database_id")
         } catch {
             db.close()
             throw error
         }
     }
+
+    private var durability: StoreDurability = .full
+
+    private func configure() throws(StoreError) {
+        try db.execute("PRAGMA journal_mode=WAL")
+        try db.execute("PRAGMA synchronous=\(durability == .full ? "FULL" : "NORMAL")")
+        try db.execute("PRAGMA wal_autocheckpoint=\(Self.walAutocheckpointPages)")
+        try db.execute("PRAGMA journal_size_limit=\(Self.walSizeLimitBytes)")
+        try db.execute("PRAGMA foreign_keys=OFF")
+        try db.execute("PRAGMA temp_store=MEMORY")
+    }
+
+    /// Whether the connection is open (false after `close()`).
+    public var isOpen: Bool { db.isOpen }
+
+    /// Opens the database again after `close()` (the worker lets go of its file while its file
+    /// system is read-only, so that an operator can unmount and repair it). Refuses a file that
+    /// is missing or is another database: never an empty or foreign one in its place.
+    public func reopen() throws(StoreError) {
+        let expected = knownDatabaseID
+        try db.reopen()
+        do throws(StoreError) {
+            try configure()
+            let found = try metaValue("database_id")
+            if let expected, found != expected {
+                throw StoreError(
+                    kind: .mismatch,
+                    message: "\(db.path) is now another database (\(found ?? "no database_id")), not \(expected)"
+                )
+            }
+        } catch {
+            db.close()
+            throw error
+        }
+    }
+
+    /// The database id read while the connection was open, to recognise the file on `reopen()`.
+    private var knownDatabaseID: String?
 
     /// Opens an existing database for reading only (the `pending` and `audit` commands), which
     /// works while a worker writes to it.
@@ -145,6 +180,7 @@ public final class Store {
         guard let id = try metaValue("database_id") else {
             throw StoreError(kind: .unreadable, message: "\(db.path) has no database_id")
         }
+        knownDatabaseID = id
         return id
     }
 

@@ -7,7 +7,8 @@ import Foundation
 /// Points: `after-commit` (state committed, nothing published), `after-publish` (published,
 /// not yet confirmed or acked), `before-ack` (confirmed, about to ack). And
 /// `TOLLGATE_FAULT=crash-on-tool:NAME`: die while evaluating any call of tool NAME, to play a
-/// message that keeps killing workers.
+/// message that keeps killing workers; `TOLLGATE_FAULT=clock-offset-file:PATH`: add the
+/// milliseconds written in PATH to the wall clock, to step it under a running worker.
 struct FaultPoints {
     enum Point: String {
         case afterCommit = "after-commit"
@@ -40,6 +41,19 @@ struct FaultPoints {
             return nil
         }
         return String(spec.dropFirst("crash-on-tool:".count))
+    }
+
+    /// The file whose number of milliseconds is added to the wall clock
+    /// (`clock-offset-file:PATH`), if any.
+    static func clockOffsetFile() -> String? {
+        guard let spec = ProcessInfo.processInfo.environment["TOLLGATE_FAULT"], spec.hasPrefix("clock-offset-file:")
+        else { return nil }
+        return String(spec.dropFirst("clock-offset-file:".count))
+    }
+
+    /// The worker's clock: the system's, or one stepped by the tests.
+    static func clock() -> any WorkerClock {
+        clockOffsetFile().map { OffsetClock(offsetFile: $0) } ?? SystemClock()
     }
 
     static func crash(_ what: String) -> Never {

@@ -2,6 +2,7 @@ import Dispatch
 import Foundation
 import Logging
 import ServiceLifecycle
+import TollgateAMQP
 import TollgateStore
 
 /// `tollgate worker` as a swift-service-lifecycle `Service`: the event loop runs on a thread of
@@ -44,11 +45,10 @@ public struct WorkerService: Service {
             try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
                 let thread = Thread {
                     do {
-                        let store = try Store(
-                            path: configuration.databasePath,
-                            workerID: configuration.workerID,
-                            durability: configuration.durability
-                        )
+                        guard let store = try openStore(configuration, control: control, logger: logger) else {
+                            continuation.resume()
+                            return
+                        }
                         defer { store.close() }
                         let loop = WorkerLoop(
                             configuration: configuration,
@@ -74,6 +74,55 @@ public struct WorkerService: Service {
             control.requestStop()
         }
     }
+}
+
+/// Opens the worker's database. One that cannot be written yet (a read-only or full file system
+/// at start) is retried with backoff, logged once, until it can or a stop is requested (nil).
+func openStore(
+    _ configuration: WorkerConfiguration,
+    control: WorkerControl,
+    logger: Logger
+) throws(StoreError)
+    -> Store?
+{
+    var backoff = Backoff(initial: .milliseconds(500), maximum: .seconds(15))
+    var reported = false
+    while !control.stopRequested {
+        do {
+            let store = try Store(
+                path: configuration.databasePath,
+                workerID: configuration.workerID,
+                durability: configuration.durability
+            )
+            if reported { logger.notice("the database can be written; starting") }
+            control.update {
+                $0.storeWritable = true
+                $0.storeProblem = nil
+            }
+            return store
+        } catch {
+            // A file that cannot be opened in a folder that exists (a read-only file system,
+            // permissions being fixed) may become writable; a folder that does not exist is a
+            // mistake in the configuration.
+            let folder = (configuration.databasePath as NSString).deletingLastPathComponent
+            let folderExists = FileManager.default.fileExists(atPath: folder.isEmpty ? "." : folder)
+            guard error.isTransient || (error.kind == .open && folderExists) else { throw error }
+            if !reported {
+                reported = true
+                logger.error(
+                    "cannot write the database at start; retrying with backoff until it can",
+                    metadata: [LogKey.error: "\(error)", "db": "\(configuration.databasePath)"]
+                )
+                control.update {
+                    $0.storeWritable = false
+                    $0.storeProblem = error.message
+                }
+            }
+            let end = ContinuousClock.now + backoff.next()
+            while ContinuousClock.now < end, !control.stopRequested { Thread.sleep(forTimeInterval: 0.05) }
+        }
+    }
+    return nil
 }
 
 /// Runs a worker until SIGTERM or SIGINT (graceful), reloading its policies on SIGHUP.

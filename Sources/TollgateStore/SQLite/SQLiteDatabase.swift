@@ -13,14 +13,21 @@ final class SQLiteDatabase {
     let path: String
     private var statements: [String: SQLiteStatement] = [:]
 
+    private let readOnly: Bool
+    private let busyTimeoutMilliseconds: Int32
+
     init(path: String, readOnly: Bool = false, busyTimeoutMilliseconds: Int32 = 10_000) throws(StoreError) {
         self.path = path
+        self.readOnly = readOnly
+        self.busyTimeoutMilliseconds = busyTimeoutMilliseconds
+        try open(create: !readOnly)
+    }
+
+    private func open(create: Bool) throws(StoreError) {
         var db: OpaquePointer?
-        let flags =
-            readOnly
-            ? SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX
-            : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX
-        let rc = sqlite3_open_v2(path, &db, flags, nil)
+        var flags = readOnly ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE
+        if create { flags |= SQLITE_OPEN_CREATE }
+        let rc = sqlite3_open_v2(path, &db, flags | SQLITE_OPEN_NOMUTEX, nil)
         guard rc == SQLITE_OK, let db else {
             let message = db.map { String(cString: sqlite3_errmsg($0)) } ?? "out of memory"
             sqlite3_close(db)
@@ -30,6 +37,15 @@ final class SQLiteDatabase {
         sqlite3_busy_timeout(db, busyTimeoutMilliseconds)
         sqlite3_extended_result_codes(db, 1)
     }
+
+    /// Opens the file again after `close()`, never creating it: a database that is gone (its file
+    /// system unmounted) must not come back empty.
+    func reopen() throws(StoreError) {
+        close()
+        try open(create: false)
+    }
+
+    var isOpen: Bool { handle != nil }
 
     deinit { close() }
 

@@ -39,20 +39,7 @@ extension Gate {
                 reply: pendingBody
             )
         )
-        try store.appendAudit(
-            AuditRecord(
-                at: now,
-                kind: .escalated,
-                requestID: requestID,
-                agentID: call.agentID,
-                toolName: call.toolName,
-                decision: Decision.pending.rawValue,
-                resolution: nil,
-                rule: verdict.rule,
-                detail: "\(verdict.reason) (\(Self.terms(escalation)))",
-                policyVersion: policy.versionString
-            )
-        )
+        try auditParked(escalation, verdict: verdict, now: now)
         logger.info(
             "escalated a tool call",
             metadata: [
@@ -60,19 +47,37 @@ extension Gate {
                 LogKey.rule: "\(verdict.rule ?? "-")", "deadline": "\(isoTime(escalation.deadline))",
             ]
         )
-        var outbox = reply(pendingBody, to: input)
-        outbox.append(
-            OutboundMessage(
-                exchange: topology.escalationsExchange,
-                routingKey: topology.noticeRoutingKey(.pending, toolName: call.toolName),
-                body: EscalationNotice(
-                    escalation: escalation,
-                    approveViaExchange: topology.approvalsExchange,
-                    approveViaRoutingKey: configuration.workerID
-                ).encoded()
+        return try enqueue(reply(pendingBody, to: input) + [notice(escalation)])
+    }
+
+    private func auditParked(_ escalation: EscalationRecord, verdict: PolicyDecision, now: Millis) throws {
+        try store.appendAudit(
+            AuditRecord(
+                at: now,
+                kind: .escalated,
+                requestID: escalation.requestID,
+                agentID: escalation.agentID,
+                toolName: escalation.toolName,
+                decision: Decision.pending.rawValue,
+                resolution: nil,
+                rule: verdict.rule,
+                detail: "\(verdict.reason) (\(Self.terms(escalation)))",
+                policyVersion: escalation.policyVersion
             )
         )
-        return try enqueue(outbox)
+    }
+
+    /// The `pending.<tool>` notice for approval bots.
+    func notice(_ escalation: EscalationRecord) -> OutboundMessage {
+        OutboundMessage(
+            exchange: topology.escalationsExchange,
+            routingKey: topology.noticeRoutingKey(.pending, toolName: escalation.toolName),
+            body: EscalationNotice(
+                escalation: escalation,
+                approveViaExchange: topology.approvalsExchange,
+                approveViaRoutingKey: configuration.workerID
+            ).encoded()
+        )
     }
 
     /// The escalation record for a call the policy escalated. The call holds a unit of budget

@@ -1,6 +1,4 @@
-#if canImport(Glibc)
-import Glibc
-#endif
+import Foundation
 import TollgateStore
 
 /// The two clocks the worker reads: the wall clock for times it records and announces, and a
@@ -14,12 +12,39 @@ protocol WorkerClock {
 
 struct SystemClock: WorkerClock {
     func wallMillis() -> Millis { wallClockMillis() }
+    func monotonicMillis() -> Millis { monotonicClockMillis() }
+}
 
-    func monotonicMillis() -> Millis {
-        var spec = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &spec)
-        return Millis(spec.tv_sec) * 1000 + Millis(spec.tv_nsec / 1_000_000)
+/// The system's clocks with the wall clock moved by a number of milliseconds read from a file
+/// (re-read at most every 100 ms): the crash tests' way to step the wall clock of a real worker
+/// process (`TOLLGATE_FAULT=clock-offset-file:PATH`). Never used otherwise.
+final class OffsetClock: WorkerClock {
+    private let path: String
+    private var offset: Millis = 0
+    private var readAt: Millis?
+
+    init(offsetFile path: String) { self.path = path }
+
+    func wallMillis() -> Millis {
+        let now = monotonicClockMillis()
+        if readAt.map({ now - $0 >= 100 }) ?? true {
+            readAt = now
+            if let text = try? String(contentsOfFile: path, encoding: .utf8),
+                let value = Millis(text.trimmingCharacters(in: .whitespacesAndNewlines))
+            {
+                offset = value
+            }
+        }
+        return wallClockMillis() + offset
     }
+
+    func monotonicMillis() -> Millis { monotonicClockMillis() }
+}
+
+func monotonicClockMillis() -> Millis {
+    var spec = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &spec)
+    return Millis(spec.tv_sec) * 1000 + Millis(spec.tv_nsec / 1_000_000)
 }
 
 /// Notices steps of the wall clock (an NTP correction, an operator's `date -s`) by comparing how

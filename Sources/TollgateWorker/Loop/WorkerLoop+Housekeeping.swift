@@ -7,6 +7,9 @@ import TollgateStore
 extension WorkerLoop {
     func housekeeping(_ connection: AMQPConnection) throws {
         let now = clock.wallMillis()
+        defer { logStats(force: false) }
+        // While the database cannot be written (and may be closed) the store is left alone.
+        guard outage == nil else { return }
         if now - lastOutboxSweep >= 10_000 {
             lastOutboxSweep = now
             // Rows the broker rejected (nack) are published again here; normally every row is
@@ -15,7 +18,7 @@ extension WorkerLoop {
             let pending = try store.pendingCount()
             control.update { $0.pendingEscalations = pending }
         }
-        if outage == nil, now - lastPrune >= 60_000 {
+        if now - lastPrune >= 60_000 {
             lastPrune = now
             let cutoff = now - Millis(configuration.dedupeRetentionSeconds) * 1000
             do {
@@ -25,7 +28,6 @@ extension WorkerLoop {
                 try enterOutage(error, requeueing: [], connection)
             }
         }
-        logStats(force: false)
     }
 
     /// The `progress` line: totals since the worker started (`calls_total`, `allow_total`, ...)

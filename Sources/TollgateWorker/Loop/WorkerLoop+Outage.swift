@@ -40,6 +40,15 @@ extension WorkerLoop {
                 $0.storeWritable = false
                 $0.storeProblem = error.message
             }
+            if error.kind == .readOnly || error.kind == .io {
+                // Let go of the file, so that an operator can unmount and repair its file system;
+                // it is opened again (never created) when it can be written.
+                store.close()
+                logger.notice(
+                    "closed the database until its file system can be written",
+                    metadata: ["db": "\(store.path)"]
+                )
+            }
         }
         try stopConsuming(connection)
         try requeue(tags, connection)
@@ -62,9 +71,11 @@ extension WorkerLoop {
             return
         }
         do {
+            if !store.isOpen { try store.reopen() }
             try store.probeWrite(at: clock.wallMillis())
         } catch {
-            guard error.isTransient else { throw error }
+            // A file that is not there (its file system not mounted yet) is still unavailable.
+            guard error.isTransient || error.kind == .open else { throw error }
             state.error = error
             state.nextCheck = now + state.backoff.next()
             outage = state
@@ -76,7 +87,7 @@ extension WorkerLoop {
             $0.storeWritable = true
             $0.storeProblem = nil
         }
-        try runBatch([], connection: connection)
+        try catchUp(connection)
         if !stopping, outage == nil { try startConsuming(connection) }
     }
 }

@@ -7,15 +7,13 @@ import TollgateStore
 // graceful stop or an error.
 extension WorkerLoop {
     func serve(_ connection: AMQPConnection) throws {
-        // What the store still owes the broker from before (a crash, a lost connection), and
-        // deadlines that passed while nobody was looking, first.
-        try republishOutbox(connection)
-        nextDeadline = try store.nextDeadline()
-        try runBatch([], connection: connection)
-        if outage == nil { try startConsuming(connection) }
-        let pendingCount = try store.pendingCount()
-        control.update { $0.pendingEscalations = pendingCount }
-        logger.info("consuming", metadata: ["pending_escalations": "\(pendingCount)"])
+        if outage == nil {
+            try catchUp(connection)
+            try startConsuming(connection)
+            let pendingCount = try store.pendingCount()
+            control.update { $0.pendingEscalations = pendingCount }
+            logger.info("consuming", metadata: ["pending_escalations": "\(pendingCount)"])
+        }
 
         var stopBy: ContinuousClock.Instant?
         var batch: [Inbound] = []
@@ -55,6 +53,14 @@ extension WorkerLoop {
             try flushSettled(connection)
             try housekeeping(connection)
         }
+    }
+
+    /// What the store still owes the broker from before (a crash, a lost connection, an outage),
+    /// and deadlines that passed while nobody was looking.
+    func catchUp(_ connection: AMQPConnection) throws {
+        try republishOutbox(connection)
+        nextDeadline = try store.nextDeadline()
+        try runBatch([], connection: connection)
     }
 
     func startConsuming(_ connection: AMQPConnection) throws {

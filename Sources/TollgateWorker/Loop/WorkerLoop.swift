@@ -54,7 +54,7 @@ final class WorkerLoop {
         store: Store,
         control: WorkerControl,
         logger: Logger,
-        clock: any WorkerClock = SystemClock()
+        clock: any WorkerClock = FaultPoints.clock()
     ) {
         self.configuration = configuration
         self.topology = Topology(prefix: configuration.prefix, workerID: configuration.workerID)
