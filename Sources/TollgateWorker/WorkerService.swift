@@ -8,7 +8,7 @@ import TollgateStore
 /// `tollgate worker` as a swift-service-lifecycle `Service`: the event loop runs on a thread of
 /// its own (rabbitmq-c and SQLite calls block; Swift's shared pool has only as many threads as
 /// cores), and graceful shutdown asks it to finish what is in flight.
-public struct WorkerService: Service {
+public struct WorkerService: Service, CustomStringConvertible {
     public let configuration: WorkerConfiguration
     public let policy: LoadedPolicy
     public let control: WorkerControl
@@ -27,6 +27,9 @@ public struct WorkerService: Service {
         self.control = control
         self.logger = logger
     }
+
+    /// For ServiceLifecycle's logs: the worker, not every field of its configuration.
+    public var description: String { "WorkerService(worker \(configuration.workerID), db \(configuration.databasePath))" }
 
     public func run() async throws {
         logger.info(

@@ -58,7 +58,7 @@ struct BrokerRestartTests {
         try broker("start", log: scratch.path("broker.log"))
         // The worker finds the broker again by itself.
         #expect(worker.waitForLog("] consuming", count: 2, timeout: .seconds(60)), "\(worker.log.suffix(2000))")
-        #expect(worker.log.contains("broker connection lost; reconnecting"))
+        #expect(worker.log.contains("broker connection lost or refused; reconnecting"))
 
         // The old client's connection died with the broker; its durable reply queue did not.
         agent = try TestClient(replyQueue: queue)
