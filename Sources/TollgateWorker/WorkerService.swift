@@ -29,7 +29,9 @@ public struct WorkerService: Service, CustomStringConvertible {
     }
 
     /// For ServiceLifecycle's logs: the worker, not every field of its configuration.
-    public var description: String { "WorkerService(worker \(configuration.workerID), db \(configuration.databasePath))" }
+    public var description: String {
+        "WorkerService(worker \(configuration.workerID), db \(configuration.databasePath))"
+    }
 
     public func run() async throws {
         logger.info(
