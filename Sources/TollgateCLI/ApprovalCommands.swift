@@ -112,73 +112,156 @@ struct DenyCommand: ParsableCommand {
 struct PendingCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "pending",
-        abstract: "List the escalated tool calls waiting for people, from a worker's database.",
+        abstract: "List the escalated tool calls waiting for people: asks every running worker, or reads one database.",
         discussion: """
-            Reads the database read-only; works while the worker runs.
+            Without --db it asks the fleet over the broker (a `pending` query on <prefix>.control, \
+            which every running worker answers), collects the answers for --wait seconds and prints \
+            one table for all workers, with who holds each request, the votes so far and the time \
+            left, and says how many workers answered. With --db it reads one worker's database \
+            read-only (works while the worker runs).
 
-            Example:
+            Examples:
+              tollgate pending
+              tollgate pending --wait 2 --json
               tollgate pending --db var/tollgate.db
             """
     )
 
-    @Option(help: "The worker's SQLite file (env TOLLGATE_DB).")
+    @Option(help: "Read this worker's SQLite file instead of asking the fleet (env TOLLGATE_DB is not used here).")
     var db: String?
+
+    @Option(help: "Seconds to collect the workers' answers (default 1).")
+    var wait: Double = 1
 
     @Flag(help: "One JSON object per line instead of a table.")
     var json = false
 
+    @OptionGroup var broker: BrokerOptions
+
     func run() throws {
-        guard let path = db ?? environment("DB") else {
-            throw ValidationError("give --db FILE (the worker's database)")
-        }
-        let store: Store
-        let pending: [EscalationRecord]
+        let now = wallClockMillis()
+        let pending: [PendingRequest]
+        var workers: [String] = []
         do {
-            store = try Store(readingExisting: path)
-            pending = try store.pendingEscalations()
+            if let db {
+                pending = try Store(readingExisting: db).pendingEscalations().map(PendingRequest.init)
+            } else {
+                (pending, workers) = try askFleet()
+            }
         } catch {
             print("error: \(error)")
             throw ExitCode(2)
         }
-        let now = wallClockMillis()
         if json {
-            for e in pending {
-                var w = JSONWriter()
-                w.beginObject()
-                w.objectField("request_id", e.requestID)
-                w.objectField("agent_id", e.agentID)
-                w.objectField("tool_name", e.toolName)
-                w.key("arguments")
-                w.rawValue(e.argumentsJSON.utf8)
-                w.objectField("reason", e.reason)
-                w.objectField("message", e.message)
-                w.objectField("rule", e.rule)
-                w.objectField("required_approvals", e.requiredApprovals)
-                w.objectField("required_denials", e.requiredDenials)
-                w.key("approvers")
-                w.beginArray()
-                for a in e.approvers { w.string(a) }
-                w.endArray()
-                w.objectField("seconds_left", max(0, (e.deadline - now) / 1000))
-                w.objectField("timeout_action", e.timeoutAction.rawValue)
-                w.endObject()
-                print(String(decoding: w.bytes, as: UTF8.self))
+            for request in pending { print(String(decoding: request.json.serialized(), as: UTF8.self)) }
+            return
+        }
+        if !pending.isEmpty {
+            let rows = pending.sorted { $0.deadline < $1.deadline }.map { $0.row(now: now, withWorker: db == nil) }
+            var header = ["REQUEST ID", "AGENT", "TOOL", "ARGUMENTS", "VOTES", "REASON", "TIME LEFT"]
+            if db == nil { header.insert("WORKER", at: 1) }
+            printTable(header: header, rows: rows)
+        }
+        let count = pending.isEmpty ? "no pending requests" : "\(pending.count) pending"
+        if db == nil {
+            let names = workers.isEmpty ? "" : " (\(workers.joined(separator: ", ")))"
+            print("\(count); \(workers.count) worker\(workers.count == 1 ? "" : "s") answered within \(wait) s\(names)")
+        } else {
+            print(count)
+        }
+    }
+
+    /// Publishes a `pending` query to the fleet and collects every page that arrives in time.
+    private func askFleet() throws -> ([PendingRequest], [String]) {
+        var logger = Logger(label: "tollgate.cli") { StreamLogHandler.standardError(label: $0) }
+        logger.logLevel = .warning
+        let client = try BrokerClient(broker, logger: logger)
+        let id = UUID().uuidString.lowercased()
+        try client.publish(
+            exchange: broker.topology().controlExchange,
+            routingKey: "",
+            body: Array(#"{"query":"pending"}"#.utf8),
+            correlationID: id,
+            messageID: id
+        )
+        var requests: [PendingRequest] = []
+        var workers = Set<String>()
+        let end = ContinuousClock.now + .milliseconds(Int(wait * 1000))
+        while ContinuousClock.now < end, let reply = try client.nextReply(timeout: end - ContinuousClock.now) {
+            guard reply.properties.correlationId == id, let page = try? JSONValue.parse(reply.body) else { continue }
+            let worker = page["worker_id"]?.stringValue ?? "?"
+            workers.insert(worker)
+            if let error = page["error"]?.stringValue {
+                FileHandle.standardError.write(Data("worker \(worker): \(error)\n".utf8))
             }
-            return
+            for entry in page["pending"]?.arrayValue ?? [] {
+                if let request = PendingRequest(entry, worker: worker) { requests.append(request) }
+            }
         }
-        if pending.isEmpty {
-            print("no pending requests")
-            return
-        }
-        let rows = pending.map { e -> [String] in
-            let left = max(0, (e.deadline - now) / 1000)
-            return [
-                e.requestID, e.agentID, e.toolName, clip(e.argumentsJSON, 40), clip(e.reason ?? e.message, 50),
-                left >= 60 ? "\(left / 60)m\(left % 60)s" : "\(left)s",
-            ]
-        }
-        printTable(header: ["REQUEST ID", "AGENT", "TOOL", "ARGUMENTS", "REASON", "TIME LEFT"], rows: rows)
-        print("\(pending.count) pending")
+        return (requests, workers.sorted())
+    }
+}
+
+/// One pending request, from a fleet answer or from a database.
+struct PendingRequest {
+    var json: JSONValue
+    var worker: String
+    var deadline: Millis
+
+    init?(_ entry: JSONValue, worker: String) {
+        guard case .object(var object) = entry, let deadline = object["deadline"]?.stringValue.flatMap(parseISOTime)
+        else { return nil }
+        object["worker_id"] = .string(worker)
+        json = .object(object)
+        self.worker = worker
+        self.deadline = deadline
+    }
+
+    init(_ e: EscalationRecord) {
+        var w = JSONWriter()
+        w.beginObject()
+        w.objectField("request_id", e.requestID)
+        w.objectField("worker_id", e.workerID)
+        w.objectField("agent_id", e.agentID)
+        w.objectField("tool_name", e.toolName)
+        w.key("arguments")
+        w.rawValue(e.argumentsJSON.utf8)
+        w.objectField("reason", e.reason)
+        w.objectField("message", e.message)
+        w.objectField("rule", e.rule)
+        w.objectField("deadline", isoTime(e.deadline))
+        w.objectField("timeout_action", e.timeoutAction.rawValue)
+        w.key("quorum")
+        w.beginObject()
+        w.objectField("required_approvals", e.requiredApprovals)
+        w.objectField("required_denials", e.requiredDenials)
+        w.key("approvers")
+        w.beginArray()
+        for a in e.approvers { w.string(a) }
+        w.endArray()
+        w.endObject()
+        w.endObject()
+        json = (try? JSONValue.parse(w.bytes)) ?? .null
+        worker = e.workerID
+        deadline = e.deadline
+    }
+
+    func row(now: Millis, withWorker: Bool) -> [String] {
+        let left = max(0, (deadline - now) / 1000)
+        let arguments = json["arguments"].map { String(decoding: $0.serialized(), as: UTF8.self) } ?? "{}"
+        let required = json["quorum"]?["required_approvals"]?.intValue ?? 1
+        let approvals = json["approvals"]?.arrayValue?.count ?? 0
+        let denials = json["denials"]?.arrayValue?.count ?? 0
+        var votes = "\(approvals)/\(required) approvals"
+        if denials > 0 { votes += ", \(denials) denial\(denials == 1 ? "" : "s")" }
+        var row = [
+            json["request_id"]?.stringValue ?? "?", json["agent_id"]?.stringValue ?? "?",
+            json["tool_name"]?.stringValue ?? "?", clip(arguments, 40), votes,
+            clip(json["reason"]?.stringValue ?? json["message"]?.stringValue ?? "", 44),
+            left >= 60 ? "\(left / 60)m\(left % 60)s" : "\(left)s",
+        ]
+        if withWorker { row.insert(worker, at: 1) }
+        return row
     }
 }
 

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import Logging
 import TollgateAMQP
+import TollgateHTTP
 import TollgateStore
 import TollgateWorker
 
@@ -72,20 +73,33 @@ struct BrokerOptions: ParsableArguments {
     func topology(workerID: String = "") -> Topology { Topology(prefix: resolvedPrefix, workerID: workerID) }
 }
 
-/// `--log-level`, and the logging bootstrap every long-running command shares.
+/// `--log-level` and `--log-format`, and the logger every long-running command makes.
 struct LoggingOptions: ParsableArguments {
     @Option(help: "trace, debug, info, notice, warning, error or critical (env TOLLGATE_LOG_LEVEL; default info).")
     var logLevel: String?
 
-    func makeLogger(label: String) throws -> Logger {
+    @Option(
+        help:
+            "text (one readable line per event) or json (one JSON object per line, metadata as fields: request_id, agent_id, worker_id, ...) (env TOLLGATE_LOG_FORMAT; default text)."
+    )
+    var logFormat: String?
+
+    func makeLogger(label: String, metadata: Logger.Metadata = [:]) throws -> Logger {
         let text = logLevel ?? environment("LOG_LEVEL") ?? "info"
         guard let level = Logger.Level(rawValue: text.lowercased()) else {
             throw ValidationError(
                 "unknown log level '\(text)': use trace, debug, info, notice, warning, error or critical"
             )
         }
-        var logger = Logger(label: label) { StreamLogHandler.standardError(label: $0) }
+        let format = (logFormat ?? environment("LOG_FORMAT") ?? "text").lowercased()
+        var logger: Logger
+        switch format {
+        case "text": logger = Logger(label: label) { StreamLogHandler.standardError(label: $0) }
+        case "json": logger = Logger(label: label) { JSONLogHandler(label: $0) }
+        default: throw ValidationError("unknown log format '\(format)': use text or json")
+        }
         logger.logLevel = level
+        for (key, value) in metadata { logger[metadataKey: key] = value }
         return logger
     }
 }
@@ -188,6 +202,25 @@ struct WorkerCommand: AsyncParsableCommand {
     )
     var takeOverQueues = false
 
+    @Option(
+        help:
+            "Serve Prometheus metrics on /metrics, and /healthz and /readyz, over HTTP on this port on every address (env TOLLGATE_METRICS_PORT; default none)."
+    )
+    var metricsPort: Int?
+
+    @Option(
+        name: .customLong("worker-user"),
+        help:
+            "Broker user whose budget hand-offs (from draining workers) are accepted; repeatable (env TOLLGATE_WORKER_USER, ','-separated; default the user of --amqp-url)."
+    )
+    var workerUsers: [String] = []
+
+    @Flag(
+        help:
+            "Start draining at once: take no new calls, finish the queue, hand the budgets over, decide what is pending, exit 0 (a running worker drains on SIGUSR1)."
+    )
+    var drain = false
+
     func makeConfiguration() throws -> WorkerConfiguration {
         var c = WorkerConfiguration()
         c.amqpURLs = broker.resolvedURLs
@@ -199,11 +232,7 @@ struct WorkerCommand: AsyncParsableCommand {
         c.databasePath = db ?? environment("DB") ?? WorkerConfiguration.defaultDatabasePath(workerID: c.workerID)
         c.prefetch = try setting(prefetch, "PREFETCH", default: c.prefetch)
         c.maxMessageBytes = try setting(maxMessageBytes, "MAX_MESSAGE_BYTES", default: c.maxMessageBytes)
-        let gateways =
-            trustedGateways.isEmpty
-            ? (environment("TRUSTED_GATEWAY")?.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
-                ?? []) : trustedGateways
-        c.trustedGateways = Set(gateways.filter { !$0.isEmpty })
+        c.trustedGateways = Set(list(trustedGateways, "TRUSTED_GATEWAY"))
         c.defaultEscalationTimeoutSeconds = try setting(
             escalationTimeout,
             "ESCALATION_TIMEOUT",
@@ -211,6 +240,16 @@ struct WorkerCommand: AsyncParsableCommand {
         )
         c.escalationKeyword = !(noEscalationKeyword || environmentFlag("NO_ESCALATION_KEYWORD"))
         c.takeOverQueues = takeOverQueues || environmentFlag("TAKE_OVER_QUEUES")
+        c.drainAtStart = drain || environmentFlag("DRAIN")
+        c.metricsPort =
+            try metricsPort
+            ?? environment("METRICS_PORT").map { text in
+                guard let port = Int(text), (1...65535).contains(port) else {
+                    throw ValidationError("TOLLGATE_METRICS_PORT='\(text)' is not a port number")
+                }
+                return port
+            }
+        c.workerUsers = Set(list(workerUsers, "WORKER_USER"))
         if let text = durability ?? environment("DURABILITY") {
             guard let value = StoreDurability(rawValue: text) else {
                 throw ValidationError("durability must be full or normal, not '\(text)'")
@@ -224,11 +263,20 @@ struct WorkerCommand: AsyncParsableCommand {
         return c
     }
 
+    /// The values of a repeatable flag, else of `TOLLGATE_<name>` split at commas.
+    private func list(_ flags: [String], _ name: String) -> [String] {
+        let values = flags.isEmpty ? (environment(name)?.split(separator: ",").map(String.init) ?? []) : flags
+        return values.map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+    }
+
     func run() async throws {
-        let logger = try logging.makeLogger(label: "tollgate.worker")
         let configuration = try makeConfiguration()
+        let logger = try logging.makeLogger(
+            label: "tollgate.worker",
+            metadata: ["worker_id": "\(configuration.workerID)"]
+        )
         do {
-            try await runWorker(configuration: configuration, logger: logger)
+            try await runWorkerProcess(configuration: configuration, logger: logger)
         } catch let error as WorkerError {
             logger.critical("worker stopped: \(error)")
             throw ExitCode(1)

@@ -49,3 +49,16 @@ public struct PolicySet: Sendable {
         compiled.evaluate(context, keyword: options.escalationKeyword)
     }
 }
+
+extension PolicySet {
+    /// The rules that send a call to people, with the keyword convention on or off: `escalate`
+    /// rules, and (with `keyword`) `deny`/`block` rules whose message says "requires human
+    /// approval". Their `escalation` is the effective one (`defaults.escalation` filled in).
+    public func escalatingRules(keyword: Bool) -> [PolicyRule] {
+        rulesInOrder.filter { rule in
+            if rule.action == .escalate { return true }
+            guard keyword, !rule.action.isAllowed else { return false }
+            return rule.message.lowercased().contains(PolicyDecision.escalationKeyword)
+        }
+    }
+}

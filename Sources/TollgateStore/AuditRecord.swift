@@ -15,6 +15,8 @@ public struct AuditRecord: Sendable, Equatable {
         public static let escalated = Kind(rawValue: "escalated")
         /// A vote, accepted or rejected.
         public static let vote = Kind(rawValue: "vote")
+        /// A budget handed over by a draining worker (applied or refused).
+        public static let handoff = Kind(rawValue: "handoff")
         public var description: String { rawValue }
     }
 

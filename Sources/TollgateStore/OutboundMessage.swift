@@ -25,6 +25,10 @@ public struct OutboundMessage: Sendable, Equatable {
     public var messageID: String?
     public var replyTo: String?
     public var headers: [Header]
+    /// Published with `user_id` = the worker's own broker user (RabbitMQ checks it against the
+    /// login), so that the receiving worker knows a worker sent it: budget hand-offs and
+    /// rebalance requests.
+    public var asWorker: Bool
     /// The outbox row that holds this message (delete it once confirmed); nil when it is not in
     /// the outbox.
     public var outboxID: Int64?
@@ -38,6 +42,7 @@ public struct OutboundMessage: Sendable, Equatable {
         messageID: String? = nil,
         replyTo: String? = nil,
         headers: [Header] = [],
+        asWorker: Bool = false,
         outboxID: Int64? = nil
     ) {
         self.exchange = exchange
@@ -48,6 +53,7 @@ public struct OutboundMessage: Sendable, Equatable {
         self.messageID = messageID
         self.replyTo = replyTo
         self.headers = headers
+        self.asWorker = asWorker
         self.outboxID = outboxID
     }
 }

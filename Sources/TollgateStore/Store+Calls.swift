@@ -40,7 +40,7 @@ extension Store {
         )
     }
 
-    /// Forgets calls (and vote inputs) received before `cutoff`: a redelivery older than that
+    /// Forgets calls (and vote inputs and applied hand-offs) received before `cutoff`: a redelivery older than that
     /// is no longer recognised. The audit trail is never pruned.
     @discardableResult
     public func pruneInputs(receivedBefore cutoff: Millis, limit: Int = 10_000) throws(StoreError) -> Int {
@@ -53,7 +53,11 @@ extension Store {
             "DELETE FROM vote_inputs WHERE seq IN (SELECT seq FROM vote_inputs WHERE received_at < ?1 ORDER BY received_at LIMIT ?2)",
             bounds
         )
-        return calls + votes
+        let handoffs = try db.run(
+            "DELETE FROM handoffs WHERE message_id IN (SELECT message_id FROM handoffs WHERE received_at < ?1 LIMIT ?2)",
+            bounds
+        )
+        return calls + votes + handoffs
     }
 }
 
@@ -64,6 +68,33 @@ extension Store {
             "SELECT used FROM budgets WHERE agent_id = ?1 AND session_id = ?2",
             [.text(agentID), .text(sessionID)]
         ) { row throws(StoreError) in try row.int(0) } ?? 0
+    }
+
+    /// Every agent's and session's count of charged calls that is above zero.
+    public func budgets() throws(StoreError) -> [(agentID: String, sessionID: String, used: Int)] {
+        try db.all("SELECT agent_id, session_id, used FROM budgets WHERE used > 0 ORDER BY agent_id, session_id") {
+            row throws(StoreError) in (try row.string(0), try row.string(1), try row.int(2))
+        }
+    }
+
+    /// Forgets every count (they are being handed to the workers that own the agents now).
+    public func deleteBudgets() throws(StoreError) {
+        try db.run("DELETE FROM budgets")
+    }
+
+    /// The next number of a re-homing of the budgets (kept in meta, so ids never repeat).
+    public func nextRehomeEpoch() throws(StoreError) -> Int {
+        let next = (try metaValue("rehome_epoch").flatMap { Int($0) } ?? 0) + 1
+        try setMeta("rehome_epoch", "\(next)")
+        return next
+    }
+
+    /// Records a budget hand-off by its message id; false when it was applied before.
+    public func recordHandoff(messageID: String, at: Millis) throws(StoreError) -> Bool {
+        try db.run(
+            "INSERT OR IGNORE INTO handoffs(message_id, received_at) VALUES (?1, ?2)",
+            [.text(messageID), .integer(at)]
+        ) == 1
     }
 
     /// Adds `delta` (negative to refund) to an agent's count of charged calls.

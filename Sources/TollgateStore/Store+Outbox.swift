@@ -3,16 +3,16 @@ import Foundation
 // Messages a state change obliges the worker to publish, kept until the broker confirms them.
 extension Store {
     private static let outboxColumns =
-        "exchange, routing_key, correlation_id, body, mandatory, message_id, reply_to, headers"
+        "exchange, routing_key, correlation_id, body, mandatory, message_id, reply_to, headers, as_worker"
 
     /// Adds a message to publish; returns it with its `outboxID`.
     public func enqueue(_ message: OutboundMessage) throws(StoreError) -> OutboundMessage {
         try db.run(
-            "INSERT INTO outbox(\(Self.outboxColumns)) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            "INSERT INTO outbox(\(Self.outboxColumns)) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
             [
                 .text(message.exchange), .text(message.routingKey), .text(message.correlationID), .blob(message.body),
                 .bool(message.mandatory), .text(message.messageID), .text(message.replyTo),
-                .text(message.headers.isEmpty ? nil : Self.encodeHeaders(message.headers)),
+                .text(message.headers.isEmpty ? nil : Self.encodeHeaders(message.headers)), .bool(message.asWorker),
             ]
         )
         var stored = message
@@ -34,6 +34,7 @@ extension Store {
                 replyTo: try row.optionalString(7),
                 headers: try row.optionalString(8).map { text throws(StoreError) in try Self.decodeHeaders(text) }
                     ?? [],
+                asWorker: try row.bool(9),
                 outboxID: try row.int64(0)
             )
         }

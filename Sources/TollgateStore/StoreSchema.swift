@@ -3,7 +3,7 @@
 /// opening the same new file cannot both create the tables.
 enum StoreSchema {
     /// Version N is reached by running `migrations[0..<N]`.
-    static let migrations: [String] = [version1, version2]
+    static let migrations: [String] = [version1, version2, version3]
     static var current: Int { migrations.count }
 
     /// Calls, budgets, escalations, votes, vote inputs, outbox, audit.
@@ -115,5 +115,15 @@ enum StoreSchema {
         ALTER TABLE outbox ADD COLUMN reply_to TEXT;
         ALTER TABLE outbox ADD COLUMN headers TEXT;
         INSERT OR IGNORE INTO meta(key, value) VALUES ('database_id', lower(hex(randomblob(16))));
+        """
+
+    /// Budget hand-offs already applied (by message id), so a redelivered one adds nothing; outbox
+    /// rows published with the worker's own `user_id` (hand-offs and rebalance requests).
+    private static let version3 = """
+        CREATE TABLE handoffs (
+            message_id TEXT PRIMARY KEY,
+            received_at INTEGER NOT NULL
+        ) WITHOUT ROWID;
+        ALTER TABLE outbox ADD COLUMN as_worker INTEGER NOT NULL DEFAULT 0;
         """
 }

@@ -28,6 +28,19 @@ public struct LoadedPolicy: Sendable {
         ]
     }
 
+    /// Logs a warning for every rule that escalates without an `approvers` list: any broker user
+    /// but the requesting agent may vote on its requests (another agent included) unless the
+    /// broker's permissions keep agents from publishing votes. `defaults.escalation.approvers`
+    /// fills the list for every rule that has none.
+    public func warnAboutOpenVoting(keyword: Bool, logger: Logger) {
+        for rule in policies.escalatingRules(keyword: keyword) where rule.escalation.approvers.isEmpty {
+            logger.warning(
+                "rule escalates without an approvers list: any broker user but the requesting agent may vote on it; set escalation.approvers (or defaults.escalation.approvers), or make sure agents cannot publish to the approvals exchange",
+                metadata: ["rule": "\(rule.name)"]
+            )
+        }
+    }
+
     /// The engine's decision for a tool call's policy context.
     func decide(_ context: JSONObject, escalationKeyword: Bool) -> PolicyDecision {
         policies.evaluate(context, options: EvaluationOptions(escalationKeyword: escalationKeyword))

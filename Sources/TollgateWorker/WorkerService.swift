@@ -42,6 +42,7 @@ public struct WorkerService: Service, CustomStringConvertible {
             ]
         )
         logger.info("policies loaded", metadata: policy.logMetadata)
+        policy.warnAboutOpenVoting(keyword: configuration.escalationKeyword, logger: logger)
         let configuration = configuration
         let policy = policy
         let control = control
@@ -128,26 +129,4 @@ func openStore(
         }
     }
     return nil
-}
-
-/// Runs a worker until SIGTERM or SIGINT (graceful), reloading its policies on SIGHUP.
-public func runWorker(configuration: WorkerConfiguration, logger: Logger) async throws {
-    let service = try WorkerService(configuration: configuration, logger: logger)
-    signal(SIGHUP, SIG_IGN)
-    let hangup = DispatchSource.makeSignalSource(signal: SIGHUP, queue: .global())
-    let control = service.control
-    hangup.setEventHandler {
-        logger.info("SIGHUP: reloading policies")
-        control.requestReload()
-    }
-    hangup.resume()
-    defer { hangup.cancel() }
-    let group = ServiceGroup(
-        configuration: .init(
-            services: [.init(service: service, successTerminationBehavior: .gracefullyShutdownGroup)],
-            gracefulShutdownSignals: [.sigterm, .sigint],
-            logger: logger
-        )
-    )
-    try await group.run()
 }

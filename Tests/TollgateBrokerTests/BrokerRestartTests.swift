@@ -82,7 +82,33 @@ struct BrokerRestartTests {
         #expect(answered.count == ids.count, "\(ids.count - answered.count) calls unanswered")
         #expect(worker.isRunning)
         let audit = try runTollgate(["audit", "export", "--db", worker.databasePath])
-        #expect(audit.output.split(separator: "\n").count == ids.count, "each call decided once")
+        let decisions = audit.output.split(separator: "\n").filter { $0.contains(#""kind":"decision""#) }
+        #expect(decisions.count == ids.count, "each call decided once")
         #expect(worker.terminate() == 0)
+    }
+
+    @Test("/readyz turns false when the broker stops and true when it is back; /healthz stays true")
+    func readiness() throws {
+        let scratch = try Scratch()
+        let port = freePort()
+        let worker = WorkerProcess(scratch: scratch, policies: [seedPolicy], arguments: ["--metrics-port", "\(port)"])
+        try worker.start()
+        #expect(httpGet(port: port, "/readyz").status == 200)
+        try broker("stop", log: scratch.path("broker.log"))
+        var notReady = (0, "")
+        for _ in 0..<100 {
+            notReady = httpGet(port: port, "/readyz")
+            if notReady.0 == 503 { break }
+            Thread.sleep(forTimeInterval: 0.1)
+        }
+        #expect(notReady.0 == 503 && notReady.1.contains("not connected to the broker"), "\(notReady)")
+        #expect(httpGet(port: port, "/healthz").status == 200, "reconnecting is healthy")
+        try broker("start", log: scratch.path("broker.log"))
+        #expect(worker.waitForLog("] consuming", count: 2, timeout: .seconds(60)))
+        #expect(httpGet(port: port, "/readyz").status == 200)
+        #expect(httpGet(port: port, "/healthz").status == 200)
+        let metrics = httpGet(port: port, "/metrics").body
+        #expect(metric(metrics, "tollgate_broker_reconnects_total") == 1, "\(metrics)")
+        worker.terminate()
     }
 }

@@ -507,3 +507,9 @@ func sqlite(_ path: String, _ sql: String) throws -> String {
     guard p.terminationStatus == 0 else { throw BrokerTestError("sqlite failed: \(text)") }
     return text
 }
+
+/// The lines of `tollgate audit export` about calls and votes (without the budget hand-offs a
+/// worker makes to itself at start, when it re-homes its counts).
+func auditEntries(_ export: String) -> [Substring] {
+    export.split(separator: "\n").filter { !$0.contains(#""kind":"handoff""#) }
+}

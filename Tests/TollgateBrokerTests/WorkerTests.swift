@@ -207,11 +207,13 @@ struct WorkerTests {
             scratch: scratch,
             policies: [seedPolicy],
             workerID: "w2",
-            arguments: ["--tls-ca-file", "/dev/null"]
+            // A CA bundle that did not sign the test broker's certificate.
+            arguments: ["--tls-ca-file", "/etc/ssl/certs/ca-certificates.crt"]
         )
         refused.amqpURL = "amqps://guest:guest@localhost:5671/"
         try refused.start(waitUntilConsuming: false)
-        #expect(refused.waitForLog("TLS", timeout: .seconds(10)), "\(refused.log)")
+        #expect(refused.waitForLog("TLS failed", timeout: .seconds(10)), "\(refused.log)")
+        #expect(refused.log.contains("SSL peer cert verification failed"))
         refused.kill()
     }
 
@@ -287,7 +289,7 @@ struct WorkerTests {
 
         // One audit record per distinct call: 1 + 2 + limit + 2 = 6.
         let audit = try runTollgate(["audit", "export", "--db", worker.databasePath])
-        #expect(audit.output.split(separator: "\n").count == 6)
+        #expect(auditEntries(audit.output).count == 6)
         #expect(worker.terminate() == 0)
     }
 
@@ -311,7 +313,7 @@ struct WorkerTests {
         #expect(Set(replies.compactMap { $0.string("request_id") }) == [firstReply.string("request_id")!])
         #expect(replies[0].delivery.body == replies[1].delivery.body)
         let audit = try runTollgate(["audit", "export", "--db", worker.databasePath])
-        #expect(audit.output.split(separator: "\n").count == 1, "decided once")
+        #expect(auditEntries(audit.output).count == 1, "decided once")
         worker.terminate()
     }
 
@@ -477,7 +479,7 @@ struct WorkerTests {
         #expect(byCall.values.allSatisfy { $0.count == 1 }, "a call got two different answers")
         // Decided once each: one audit record per call.
         let audit = try runTollgate(["audit", "export", "--db", worker.databasePath])
-        #expect(audit.output.split(separator: "\n").count == total)
+        #expect(auditEntries(audit.output).count == total)
         #expect(try runTollgate(["audit", "verify", "--db", worker.databasePath]).status == 0)
         worker.terminate()
     }

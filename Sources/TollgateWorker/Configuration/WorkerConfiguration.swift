@@ -28,6 +28,19 @@ public struct WorkerConfiguration: Sendable {
     public var maxMessageBytes: Int = 1 << 20
     /// Publishers (RabbitMQ users) allowed to name the person who voted in the body's `approver`.
     public var trustedGateways: Set<String> = []
+    /// Broker users whose budget hand-offs are accepted (workers); empty: the users of
+    /// `amqpURLs` (workers of one fleet usually share one).
+    public var workerUsers: Set<String> = []
+    /// Start draining at once (a worker whose host is gone, started elsewhere to finish).
+    public var drainAtStart = false
+    /// Port of the HTTP endpoints (`/metrics`, `/healthz`, `/readyz`); nil: none.
+    public var metricsPort: Int?
+
+    /// The users whose hand-offs count: `workerUsers`, else the login users of the broker URLs.
+    public var acceptedWorkerUsers: Set<String> {
+        if !workerUsers.isEmpty { return workerUsers }
+        return Set(amqpURLs.compactMap { try? AMQPURL(parsing: $0).user })
+    }
     /// Escalation deadline when neither the rule nor the policy's `defaults.escalation` sets one.
     public var defaultEscalationTimeoutSeconds: Int = 300
     /// Route `deny` decisions whose reason says "requires human approval" to people (agent-os's

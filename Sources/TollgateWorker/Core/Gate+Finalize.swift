@@ -36,6 +36,8 @@ extension Gate {
                 finalReply: body
             )
         else { return [] }
+        counters.count(Decision(decision), resolution)
+        counters.pendingChange -= 1
         if decision == .deny, escalation.charged {
             try store.charge(agentID: escalation.agentID, sessionID: escalation.sessionID, delta: -1)
         }
@@ -118,6 +120,7 @@ extension Gate {
                 // (`catch ... where` on a typed-throws body hangs the Swift 6.3 compiler.)
                 guard error.kind == .unreadable else { throw error }
                 try decideUnreadable(requestID, error: error, now: now)
+                counters.pendingChange -= 1
                 continue
             }
             let waited = max(0, (escalation.deadline - escalation.createdAt + 500) / 1000)

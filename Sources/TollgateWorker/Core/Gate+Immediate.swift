@@ -15,6 +15,7 @@ extension Gate {
         recordCall: Bool = true
     ) throws -> [OutboundMessage] {
         let body = message.encoded()
+        counters.count(message.decision, message.resolution)
         if recordCall {
             try store.insertCall(
                 CallRecord(

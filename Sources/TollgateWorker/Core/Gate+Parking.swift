@@ -28,6 +28,8 @@ extension Gate {
             policyVersion: policy.versionString
         )
         let pendingBody = pending.encoded()
+        counters.count(.pending, .policy)
+        counters.pendingChange += 1
         try store.insertCall(
             CallRecord(
                 requestID: requestID,
@@ -67,17 +69,22 @@ extension Gate {
         )
     }
 
-    /// The `pending.<tool>` notice for approval bots.
-    func notice(_ escalation: EscalationRecord) -> OutboundMessage {
+    /// The `pending.<tool>` notice for approval bots, or with the voters so far the `voted.<tool>` one.
+    func notice(_ escalation: EscalationRecord, tally: Tally? = nil) -> OutboundMessage {
         OutboundMessage(
             exchange: topology.escalationsExchange,
-            routingKey: topology.noticeRoutingKey(.pending, toolName: escalation.toolName),
-            body: EscalationNotice(
-                escalation: escalation,
-                approveViaExchange: topology.approvalsExchange,
-                approveViaRoutingKey: configuration.workerID
-            ).encoded()
+            routingKey: topology.noticeRoutingKey(tally == nil ? .pending : .voted, toolName: escalation.toolName),
+            body: noticeBody(escalation, tally: tally)
         )
+    }
+
+    func noticeBody(_ escalation: EscalationRecord, tally: Tally?) -> [UInt8] {
+        EscalationNotice(
+            escalation: escalation,
+            approveViaExchange: topology.approvalsExchange,
+            approveViaRoutingKey: configuration.workerID,
+            tally: tally.map { ($0.approvals, $0.denials) }
+        ).encoded()
     }
 
     /// The escalation record for a call the policy escalated. The call holds a unit of budget

@@ -6,6 +6,7 @@ import TollgateStore
 // the policy decides the rest, and budgets may overrule an allow or an escalation.
 extension Gate {
     func handleToolCall(_ input: Inbound, now: Millis) throws -> [OutboundMessage] {
+        if input.kind == BudgetHandoff.kind { return try handleHandoff(input, now: now) }
         let oversize = sizeProblem(input)
         let parsed: Result<ToolCall, InvalidInput>
         if let oversize {

@@ -176,7 +176,8 @@ extension Gate {
         )
         var tally = ballot.tally
         guard case .decided(let decision, let deciders) = tally.count(vote.decision, by: ballot.voter) else {
-            return (.pending, [])
+            // Not decided yet: consoles see the quorum move.
+            return (.pending, try enqueue([notice(ballot.escalation, tally: tally)]))
         }
         let verb = decision == .allow ? "approved" : "denied"
         if decision == .allow { counters.approved += 1 } else { counters.rejectedByPeople += 1 }

@@ -24,6 +24,10 @@ struct Inbound {
     /// trusted only on a message the broker marks redelivered (on a first delivery the header
     /// can only be the publisher's).
     var deliveryCount: Int
+    /// `x-tollgate-kind`: `budget-handoff` for a draining worker's hand-off; nil for a tool call.
+    var kind: String?
+    /// When the loop took it from the socket (monotonic milliseconds), for the decision latency.
+    var receivedAt: Int64 = 0
 
     init(
         source: Source,
@@ -35,7 +39,9 @@ struct Inbound {
         messageID: String? = nil,
         userID: String? = nil,
         redelivered: Bool = false,
-        deliveryCountHeader: Int? = nil
+        deliveryCountHeader: Int? = nil,
+        kind: String? = nil,
+        receivedAt: Int64 = 0
     ) {
         func present(_ text: String?) -> String? { text?.isEmpty == false ? text : nil }
         self.source = source
@@ -48,6 +54,8 @@ struct Inbound {
         self.userID = present(userID)
         self.redelivered = redelivered
         self.deliveryCount = redelivered ? max(0, deliveryCountHeader ?? 0) : 0
+        self.kind = kind
+        self.receivedAt = receivedAt
     }
 
     /// SHA-256 over everything that identifies this message, used to recognise a redelivery

@@ -1,3 +1,5 @@
+import TollgateStore
+
 /// What the worker has done since it started: for the progress log, the metrics and the tests.
 public struct WorkerCounters: Sendable, Equatable {
     public var allowed = 0
@@ -13,6 +15,26 @@ public struct WorkerCounters: Sendable, Equatable {
     public var timeouts = 0
     public var unroutable = 0
     public var publishNacks = 0
+    /// Inputs the broker marked redelivered.
+    public var redeliveries = 0
+    /// Budget hand-offs received and applied, and sent while draining.
+    public var handoffsReceived = 0
+    public var handoffsSent = 0
+    /// Escalations parked minus escalations decided: with the pending count at start, the
+    /// number pending now.
+    public var pendingChange = 0
+    /// Answers published, by decision and resolution: a call's first answer (`allow`, `deny` or
+    /// `pending`) and, for an escalated call, its final decision later.
+    public var decisions: [DecisionKey: Int] = [:]
+
+    public struct DecisionKey: Hashable, Sendable {
+        public var decision: Decision
+        public var resolution: Resolution
+    }
+
+    mutating func count(_ decision: Decision, _ resolution: Resolution) {
+        decisions[DecisionKey(decision: decision, resolution: resolution), default: 0] += 1
+    }
 
     /// Tool calls decided or parked (not counting duplicates).
     public var calls: Int { allowed + denied + escalated + invalid + limited }

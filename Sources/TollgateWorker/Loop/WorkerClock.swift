@@ -41,7 +41,7 @@ final class OffsetClock: WorkerClock {
     func monotonicMillis() -> Millis { monotonicClockMillis() }
 }
 
-func monotonicClockMillis() -> Millis {
+public func monotonicClockMillis() -> Millis {
     var spec = timespec()
     clock_gettime(CLOCK_MONOTONIC, &spec)
     return Millis(spec.tv_sec) * 1000 + Millis(spec.tv_nsec / 1_000_000)

@@ -18,7 +18,7 @@ extension WorkerLoop {
         if let step = reading.step { unappliedClockStep += step }
         let now = reading.now
         let deadlinesDue = unappliedClockStep != 0 || (nextDeadline.map { $0 <= now } ?? false)
-        guard !batch.isEmpty || deadlinesDue || !confirmedOutbox.isEmpty else { return }
+        guard !batch.isEmpty || deadlinesDue || !confirmedOutbox.isEmpty || rehomeRequested else { return }
         let before = gate.counters
         let decided: Decided
         do {
@@ -39,19 +39,27 @@ extension WorkerLoop {
             return
         }
         reportClockStep(moved: decided.movedDeadlines)
+        rehomeRequested = false
         confirmedOutbox.removeAll(keepingCapacity: true)
         if deadlinesDue || decided.perInput.contains(where: { $0.contains { $0.outboxID != nil } }) {
             nextDeadline = try store.nextDeadline()
         }
-        faults.reached(.afterCommit)
+        // The crash tests' fault points count batches of inputs (not the worker's own
+        // housekeeping transactions: deadlines alone, re-homing budgets).
+        if !batch.isEmpty { faults.reached(.afterCommit) }
         try publish(decided, for: batch, connection)
-        faults.reached(.afterPublish)
-        control.update { $0.counters = gate.counters }
+        if !batch.isEmpty { faults.reached(.afterPublish) }
+        let published = clock.monotonicMillis()
+        for input in batch where input.receivedAt > 0 {
+            metrics.decisionDuration.recordMilliseconds(published - input.receivedAt)
+        }
+        reportCounters()
     }
 
     private func decideAll(_ batch: [Inbound], deadlines: Bool, now: Millis) throws -> Decided {
         let deletes = confirmedOutbox
         let step = unappliedClockStep
+        let rehome = rehomeRequested
         return try store.transaction {
             var decided = Decided()
             if step != 0 { decided.movedDeadlines = try store.shiftPendingDeadlines(by: step) }
@@ -59,6 +67,7 @@ extension WorkerLoop {
             decided.perInput.reserveCapacity(batch.count)
             for input in batch { decided.perInput.append(try gate.handle(input, now: now)) }
             if deadlines { decided.others = try gate.handleDeadlines(now: now) }
+            if rehome { decided.others += try gate.rehome(databaseID: try store.databaseID()) }
             return decided
         }
     }
@@ -124,6 +133,7 @@ extension WorkerLoop {
         properties.correlationId = message.correlationID
         properties.messageId = message.messageID
         properties.replyTo = message.replyTo
+        properties.userId = message.asWorker ? loginUser : nil
         properties.appId = "tollgate"
         if !message.headers.isEmpty {
             properties.headers = AMQPTable(

@@ -25,6 +25,9 @@ extension WorkerLoop {
         unacked.reset()
         inFlightOutbox.removeAll()
         consuming = false
+        controlConsumer = ""
+        loginUser = url.user
+        if control.status.connections > 0 { metrics.reconnected() }
         control.update {
             $0.connected = true
             $0.connections += 1
@@ -122,14 +125,21 @@ extension WorkerLoop {
             "x-delivery-limit": .int64(Int64(configuration.deliveryLimit)),
         ]
         let calls = try c.queueDeclare(t.toolCallsQueue, durable: true, arguments: shardArguments)
-        // The binding key of a consistent-hash exchange is the queue's weight.
-        try c.queueBind(
-            queue: t.toolCallsQueue,
-            exchange: t.toolCallsExchange,
-            routingKey: "\(configuration.shardWeight)"
-        )
+        // The binding key of a consistent-hash exchange is the queue's weight. A draining worker
+        // that reconnects stays unbound.
+        if drainPhase == .serving {
+            try c.queueBind(
+                queue: t.toolCallsQueue,
+                exchange: t.toolCallsExchange,
+                routingKey: "\(configuration.shardWeight)"
+            )
+        }
         let votes = try c.queueDeclare(t.approvalsQueue, durable: true, arguments: shardArguments)
         try c.queueBind(queue: t.approvalsQueue, exchange: t.approvalsExchange, routingKey: configuration.workerID)
+        // Fleet queries: a queue of this connection's own, gone with it.
+        try c.exchangeDeclare(t.controlExchange, type: "fanout", durable: true)
+        controlQueue = try c.queueDeclare("", durable: false, exclusive: true, autoDelete: true).name
+        try c.queueBind(queue: controlQueue, exchange: t.controlExchange, routingKey: "")
         // The lock keeps other workers with this id out; a consumer here is some other client
         // reading this worker's queues, which would take its agents' calls.
         for queue in [calls, votes] where queue.consumerCount > 0 {

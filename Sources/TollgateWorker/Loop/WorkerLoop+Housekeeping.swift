@@ -15,8 +15,7 @@ extension WorkerLoop {
             // Rows the broker rejected (nack) are published again here; normally every row is
             // in flight and this publishes nothing.
             if try store.outboxCount() > inFlightOutbox.count { try republishOutbox(connection) }
-            let pending = try store.pendingCount()
-            control.update { $0.pendingEscalations = pending }
+            metrics.readiness(control.status.ready)
         }
         if now - lastPrune >= 60_000 {
             lastPrune = now

@@ -11,8 +11,15 @@ extension WorkerLoop {
             try catchUp(connection)
             try startConsuming(connection)
             let pendingCount = try store.pendingCount()
-            control.update { $0.pendingEscalations = pendingCount }
+            pendingBase = pendingCount - gate.counters.pendingChange
+            reportCounters()
             logger.info("consuming", metadata: ["pending_escalations": "\(pendingCount)"])
+            if drainPhase == .serving {
+                // Binding this worker's queue changed the ring: every worker (this one too)
+                // re-homes its budgets to the agents' owners.
+                rehomeRequested = true
+                try requestRebalance(connection, reason: "worker \(configuration.workerID) joined")
+            }
         }
 
         var stopBy: ContinuousClock.Instant?
@@ -22,7 +29,7 @@ extension WorkerLoop {
             if control.stopRequested, stopBy == nil {
                 stopBy = ContinuousClock.now + .seconds(10)
                 logger.info("shutting down: finishing in-flight messages", metadata: ["in_flight": "\(unacked.count)"])
-                try stopConsuming(connection)
+                try stopConsuming(connection, everything: true)
             }
             if let stopBy, (unacked.count == 0 && settlement.isIdle) || ContinuousClock.now >= stopBy {
                 if unacked.count > 0 {
@@ -52,6 +59,23 @@ extension WorkerLoop {
             }
             try flushSettled(connection)
             try housekeeping(connection)
+            control.markTurn(clock.monotonicMillis())
+            if stopBy == nil, try advanceDrain(connection) {
+                logStats(force: true)
+                return
+            }
+        }
+    }
+
+    /// Hands the counters to the metrics and the status (after a committed batch).
+    func reportCounters() {
+        let counters = gate.counters
+        let pending = pendingBase + counters.pendingChange
+        metrics.update(counters)
+        metrics.pendingEscalations(pending)
+        control.update {
+            $0.counters = counters
+            $0.pendingEscalations = pending
         }
     }
 
@@ -65,22 +89,37 @@ extension WorkerLoop {
 
     func startConsuming(_ connection: AMQPConnection) throws {
         guard !consuming else { return }
-        toolCallConsumer = try connection.basicConsume(
-            queue: topology.toolCallsQueue,
-            consumerTag: "tollgate-calls-\(configuration.workerID)"
-        )
+        // A drain that handed its budgets over takes no tool calls any more, only votes.
+        toolCallConsumer =
+            drainPhase == .waitingForEscalations
+            ? ""
+            : try connection.basicConsume(
+                queue: topology.toolCallsQueue,
+                consumerTag: "tollgate-calls-\(configuration.workerID)"
+            )
         voteConsumer = try connection.basicConsume(
             queue: topology.approvalsQueue,
             consumerTag: "tollgate-votes-\(configuration.workerID)"
         )
+        if controlConsumer.isEmpty {
+            // Queries are answered at once and are harmless to lose: no acks.
+            controlConsumer = try connection.basicConsume(queue: controlQueue, noAck: true)
+        }
         consuming = true
         control.update { $0.consuming = true }
     }
 
-    /// Cancels the consumers; deliveries already on their way still arrive.
-    func stopConsuming(_ connection: AMQPConnection) throws {
+    /// Cancels the tool-call and vote consumers (and with `everything` the fleet queries'
+    /// too); deliveries already on their way still arrive.
+    func stopConsuming(_ connection: AMQPConnection, everything: Bool = false) throws {
+        if everything, !controlConsumer.isEmpty {
+            try connection.basicCancel(consumerTag: controlConsumer)
+            controlConsumer = ""
+        }
         guard consuming else { return }
-        try connection.basicCancel(consumerTag: toolCallConsumer)
+        if !toolCallConsumer.isEmpty, drainPhase != .waitingForEscalations {
+            try connection.basicCancel(consumerTag: toolCallConsumer)
+        }
         try connection.basicCancel(consumerTag: voteConsumer)
         consuming = false
         control.update { $0.consuming = false }
@@ -94,8 +133,11 @@ extension WorkerLoop {
 
     private func handle(_ event: AMQPEvent, into batch: inout [Inbound], _ connection: AMQPConnection) throws {
         switch event {
+        case .delivery(let delivery) where delivery.consumerTag == controlConsumer:
+            try answerQuery(delivery, connection)
         case .delivery(let delivery):
             unacked.received(delivery.deliveryTag)
+            if delivery.redelivered { gate.counters.redeliveries += 1 }
             if outage != nil {
                 // Not taking work: back to the queue, for when the database can record it.
                 try requeue([delivery.deliveryTag], connection)
@@ -113,7 +155,9 @@ extension WorkerLoop {
                     messageID: properties.messageId,
                     userID: properties.userId,
                     redelivered: delivery.redelivered,
-                    deliveryCountHeader: delivery.deliveryCount
+                    deliveryCountHeader: delivery.deliveryCount,
+                    kind: properties.headers?["x-tollgate-kind"]?.stringValue,
+                    receivedAt: clock.monotonicMillis()
                 )
             )
         case .publishAck(let seq, let multiple):

@@ -37,7 +37,22 @@ final class WorkerLoop {
     var confirmedOutbox: [Int64] = []
     var toolCallConsumer = ""
     var voteConsumer = ""
+    var controlConsumer = ""
+    /// This connection's server-named queue bound to `<prefix>.control`.
+    var controlQueue = ""
     var consuming = false
+    /// The broker user this connection logged in as (the `user_id` of hand-offs).
+    var loginUser = ""
+
+    // Draining (survives reconnections).
+    var drainPhase = DrainPhase.serving
+    /// Re-home the budgets in the next transaction (a rebalance request, or a drain).
+    var rehomeRequested = false
+    var lastDrainCheck: Int64 = 0
+    var lastDrainReport: Int64 = 0
+    let metrics: WorkerMetrics
+    /// Pending escalations at the last count, less the change counted since (see `reportCounters`).
+    var pendingBase = 0
 
     // Timers (wall-clock milliseconds, from `clock`).
     var nextDeadline: Millis?
@@ -64,6 +79,8 @@ final class WorkerLoop {
         self.clock = clock
         self.gate = Gate(configuration: configuration, store: store, policy: policy, logger: logger)
         self.faults = FaultPoints.fromEnvironment()
+        self.metrics = WorkerMetrics(workerID: configuration.workerID)
+        if configuration.drainAtStart { control.requestDrain() }
         control.update { $0.policyVersion = policy.versionString }
     }
 
@@ -122,6 +139,7 @@ final class WorkerLoop {
     func sleep(_ duration: Duration) {
         let end = ContinuousClock.now + duration
         while ContinuousClock.now < end, !control.stopRequested {
+            control.markTurn(clock.monotonicMillis())
             Thread.sleep(forTimeInterval: 0.05)
         }
     }

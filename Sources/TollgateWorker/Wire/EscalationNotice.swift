@@ -6,6 +6,8 @@ struct EscalationNotice {
     var escalation: EscalationRecord
     var approveViaExchange: String
     var approveViaRoutingKey: String
+    /// The voters so far, for `voted.<tool>` notices and fleet `pending` answers.
+    var tally: (approvals: [String], denials: [String])? = nil
 
     func encoded() -> [UInt8] {
         let e = escalation
@@ -37,9 +39,22 @@ struct EscalationNotice {
         w.objectField("routing_key", approveViaRoutingKey)
         w.endObject()
         w.objectField("policy_version", e.policyVersion)
+        if let tally {
+            w.key("approvals")
+            w.beginArray()
+            for voter in tally.approvals { w.string(voter) }
+            w.endArray()
+            w.key("denials")
+            w.beginArray()
+            for voter in tally.denials { w.string(voter) }
+            w.endArray()
+        }
         w.endObject()
         return w.bytes
     }
+
+    /// The notice as one JSON value, to embed in a fleet answer.
+    func write(to w: inout JSONWriter) { w.rawValue(encoded()) }
 }
 
 /// The answer to a vote that carried `reply_to`.

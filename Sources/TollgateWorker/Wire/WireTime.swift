@@ -32,6 +32,20 @@ extension Millis {
     }
 }
 
+/// The time of `2026-11-25T08:15:00Z` in milliseconds (UTC, whole seconds), nil when it is not that form.
+public func parseISOTime(_ text: String) -> Millis? {
+    let parts = text.split(whereSeparator: { "-T:Z".contains($0) }).compactMap { Int32($0) }
+    guard parts.count == 6, text.hasSuffix("Z") else { return nil }
+    var t = tm()
+    t.tm_year = parts[0] - 1900
+    t.tm_mon = parts[1] - 1
+    t.tm_mday = parts[2]
+    t.tm_hour = parts[3]
+    t.tm_min = parts[4]
+    t.tm_sec = parts[5]
+    return Millis(timegm(&t)) * 1000
+}
+
 /// The wall clock, in milliseconds since the epoch.
 public func wallClockMillis() -> Millis {
     var spec = timespec()

@@ -1,0 +1,104 @@
+import Logging
+import TollgateAMQP
+import TollgateJSON
+import TollgateStore
+
+// "Asking the fleet" (docs/wire-protocol.md): queries on `<prefix>.control`, which every running
+// worker receives on a server-named queue of its connection and answers at once.
+extension WorkerLoop {
+    /// At most this many requests per answer page.
+    static let pageSize = 500
+
+    /// Answers one query (`{"query":"pending"}`) on its `reply_to`, in pages.
+    func answerQuery(_ delivery: AMQPDelivery, _ connection: AMQPConnection) throws {
+        if case .success(let object) = parseObject(delivery.body), object["query"]?.stringValue == "rebalance" {
+            takeRebalance(object, from: delivery.properties.userId)
+            return
+        }
+        guard let replyTo = delivery.properties.replyTo, !replyTo.isEmpty else {
+            logger.debug("a fleet query without reply_to; ignored")
+            return
+        }
+        let correlationID = delivery.properties.correlationId
+        var pages: [[UInt8]]
+        switch parseObject(delivery.body).map({ $0["query"]?.stringValue }) {
+        case .success("pending"?):
+            pages = (try? pendingPages()) ?? [queryError("the worker cannot read its database right now")]
+        case .success(let other):
+            pages = [
+                queryError(other.map { "unknown query '\($0)': this worker answers 'pending'" } ?? "query is missing")
+            ]
+        case .failure(let problem):
+            pages = [queryError("\(problem)")]
+        }
+        if outage != nil, pages.count == 1 {
+            pages = [queryError("the database cannot be written: \(outage?.error.message ?? "")")]
+        }
+        connection.holdPublishes()
+        for page in pages {
+            let seq = try send(
+                OutboundMessage(exchange: "", routingKey: replyTo, body: page, correlationID: correlationID),
+                connection
+            )
+            settlement.published(seq: seq, for: .init(deliveryTag: nil, outboxID: nil))
+        }
+        try connection.flushPublishes()
+    }
+
+    /// The pending escalations with their votes so far, as answer pages.
+    private func pendingPages() throws -> [[UInt8]] {
+        let pending = try store.pendingEscalations()
+        var pages: [[UInt8]] = []
+        var start = 0
+        repeat {
+            let slice = pending[start..<min(start + Self.pageSize, pending.count)]
+            var w = JSONWriter(reservingCapacity: 1024)
+            w.beginObject()
+            w.objectField("worker_id", configuration.workerID)
+            w.objectField("draining", drainPhase != .serving)
+            w.key("pending")
+            w.beginArray()
+            for escalation in slice {
+                let tally = Tally(escalation, votes: try store.votes(requestID: escalation.requestID))
+                w.rawValue(gate.noticeBody(escalation, tally: tally))
+            }
+            w.endArray()
+            w.objectField("page", pages.count + 1)
+            w.objectField("last", start + Self.pageSize >= pending.count)
+            w.endObject()
+            pages.append(w.bytes)
+            start += Self.pageSize
+        } while start < pending.count
+        return pages
+    }
+
+    /// A worker changed the ring of the consistent-hash exchange: re-home the budgets, if the
+    /// request comes from a worker (its broker-vouched `user_id`) other than this one.
+    private func takeRebalance(_ request: JSONObject, from publisher: String?) {
+        let worker = request["worker_id"]?.stringValue ?? "?"
+        guard let publisher, configuration.acceptedWorkerUsers.contains(publisher) else {
+            logger.warning(
+                "ignored a rebalance request that is not from a worker user",
+                metadata: ["user_id": "\(publisher ?? "-")", "worker": "\(worker)"]
+            )
+            return
+        }
+        guard worker != configuration.workerID else { return }
+        logger.info(
+            "re-homing the budgets",
+            metadata: ["asked_by": "\(worker)", LogKey.reason: "\(request["reason"]?.stringValue ?? "-")"]
+        )
+        rehomeRequested = true
+    }
+
+    private func queryError(_ text: String) -> [UInt8] {
+        var w = JSONWriter()
+        w.beginObject()
+        w.objectField("worker_id", configuration.workerID)
+        w.objectField("error", text)
+        w.objectField("page", 1)
+        w.objectField("last", true)
+        w.endObject()
+        return w.bytes
+    }
+}
