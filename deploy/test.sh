@@ -24,6 +24,9 @@ step "broker"
 deploy/broker.sh start
 deploy/broker-users.sh
 
+step "deploy files (deploy/check.sh: unit, Dockerfile, compose, Kubernetes, RabbitMQ definitions)"
+deploy/check.sh
+
 step "format (swift format lint --strict, rules in .swift-format)"
 if ! swift format lint --strict --recursive Sources Tests Package.swift; then
     echo "test: formatting differs from .swift-format: run 'swift format format -i -r Sources Tests Package.swift'" >&2

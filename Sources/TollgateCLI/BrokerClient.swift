@@ -11,11 +11,15 @@ final class BrokerClient {
     let user: String
     private var consumerTag = ""
 
-    init(_ options: BrokerOptions, logger: Logger) throws {
-        let url = try AMQPURL(parsing: options.resolvedURL)
+    convenience init(_ options: BrokerOptions, logger: Logger) throws {
+        try self.init(url: try AMQPURL(parsing: options.resolvedURL), tls: options.tls, logger: logger)
+    }
+
+    /// A client logged in as the user of `url`.
+    init(url: AMQPURL, tls: AMQPConfiguration.TLSOptions, name: String = "tollgate cli", logger: Logger) throws {
         user = url.user
-        var configuration = AMQPConfiguration(url: url, tls: options.tls)
-        configuration.connectionName = "tollgate cli"
+        var configuration = AMQPConfiguration(url: url, tls: tls)
+        configuration.connectionName = name
         connection = try AMQPConnection(configuration: configuration, logger: logger)
         replyQueue = "tollgate.cli.\(UUID().uuidString.lowercased())"
         _ = try connection.queueDeclare(replyQueue, durable: false, exclusive: true, autoDelete: true)

@@ -22,6 +22,7 @@ public struct TollgateCommand: AsyncParsableCommand {
             ApproveCommand.self,
             DenyCommand.self,
             AuditCommand.self,
+            DemoCommand.self,
         ]
     )
 

@@ -209,6 +209,12 @@ struct WorkerCommand: AsyncParsableCommand {
     var metricsPort: Int?
 
     @Option(
+        help:
+            "Address the HTTP endpoints listen on: 0.0.0.0 (every IPv4 address), 127.0.0.1 (this host only), or an address of the host (env TOLLGATE_METRICS_ADDRESS; default 0.0.0.0)."
+    )
+    var metricsAddress: String?
+
+    @Option(
         name: .customLong("worker-user"),
         help:
             "Broker user whose budget hand-offs (from draining workers) are accepted; repeatable (env TOLLGATE_WORKER_USER, ','-separated; default the user of --amqp-url)."
@@ -250,6 +256,7 @@ struct WorkerCommand: AsyncParsableCommand {
                 return port
             }
         c.workerUsers = Set(list(workerUsers, "WORKER_USER"))
+        c.metricsAddress = metricsAddress ?? environment("METRICS_ADDRESS") ?? c.metricsAddress
         if let text = durability ?? environment("DURABILITY") {
             guard let value = StoreDurability(rawValue: text) else {
                 throw ValidationError("durability must be full or normal, not '\(text)'")

@@ -54,8 +54,9 @@ public enum HealthEndpoints {
         )
     }
 
-    /// The endpoints as a Service for the worker's ServiceGroup, listening on every address.
+    /// The endpoints as a Service for the worker's ServiceGroup.
     public static func application(
+        address: String = "0.0.0.0",
         port: Int,
         control: WorkerControl,
         registry: PrometheusCollectorRegistry,
@@ -63,7 +64,7 @@ public enum HealthEndpoints {
     ) -> some Service {
         Application(
             router: router(control: control, registry: registry),
-            configuration: ApplicationConfiguration(address: .hostname("0.0.0.0", port: port), serverName: "tollgate"),
+            configuration: ApplicationConfiguration(address: .hostname(address, port: port), serverName: "tollgate"),
             logger: logger
         )
     }

@@ -35,6 +35,8 @@ public struct WorkerConfiguration: Sendable {
     public var drainAtStart = false
     /// Port of the HTTP endpoints (`/metrics`, `/healthz`, `/readyz`); nil: none.
     public var metricsPort: Int?
+    /// The address they listen on.
+    public var metricsAddress = "0.0.0.0"
 
     /// The users whose hand-offs count: `workerUsers`, else the login users of the broker URLs.
     public var acceptedWorkerUsers: Set<String> {
