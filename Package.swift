@@ -32,6 +32,10 @@ let package = Package(
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1", traits: []),
         .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
+        // TLS for the gateway (--tls-cert/--tls-key); also what HummingbirdTLS builds on.
+        .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.6"),
+        // Header names for the gateway (Hummingbird re-exports only HTTPFields itself).
+        .package(url: "https://github.com/apple/swift-http-types", from: "1.8.0"),
     ],
     targets: [
         .systemLibrary(
@@ -81,8 +85,13 @@ let package = Package(
         .target(
             name: "TollgateHTTP",
             dependencies: [
-                "TollgateWorker",
+                "TollgateWorker", "TollgateStore", "TollgateJSON", "TollgateAMQP",
                 .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdCore", package: "hummingbird"),
+                .product(name: "HummingbirdTLS", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "Logging", package: "swift-log"),

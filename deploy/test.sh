@@ -7,7 +7,8 @@
 #
 # Steps: apt packages (deploy/install-deps.sh), a local RabbitMQ with the consistent-hash plugin
 # (deploy/broker.sh start), the test users (deploy/broker-users.sh), `swift format lint`, a build
-# in which a warning in Tollgate's own code is an error, then `swift test`.
+# in which a warning in Tollgate's own code is an error, then `swift test`, the browser tests
+# (deploy/browser-test.sh) and the tests that restart the broker.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -44,6 +45,12 @@ fi
 
 step "tests"
 swift test --skip-build "$@"
+
+# The inbox in Debian's chromium, and the gateway against its OpenAPI document (schemathesis).
+if [ $# -eq 0 ]; then
+    step "browser tests (deploy/browser-test.sh: chromium, Selenium, schemathesis)"
+    deploy/browser-test.sh
+fi
 
 # The broker-restart test stops and starts RabbitMQ, which would disturb every other test: it
 # runs alone, after them (skipped when arguments select other tests).

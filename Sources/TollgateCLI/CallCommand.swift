@@ -56,6 +56,8 @@ struct CallCommand: ParsableCommand {
     }
 
     private func printDecision(_ body: [UInt8], _ decision: JSONValue?) {
+        // Each answer as it comes, even into a pipe or a file (a script waiting on --wait).
+        defer { fflush(nil) }
         if json {
             print(String(decoding: body, as: UTF8.self))
             return

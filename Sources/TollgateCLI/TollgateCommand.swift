@@ -23,6 +23,7 @@ public struct TollgateCommand: AsyncParsableCommand {
             DenyCommand.self,
             AuditCommand.self,
             DemoCommand.self,
+            GatewayCommand.self,
         ]
     )
 

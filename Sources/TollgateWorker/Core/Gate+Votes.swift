@@ -146,7 +146,7 @@ extension Gate {
     private func identify(_ vote: Vote, publisher: String) -> (voter: String, note: String?) {
         guard let approver = vote.approver else { return (publisher, nil) }
         if configuration.trustedGateways.contains(publisher) {
-            return (approver, "via trusted gateway \(publisher)")
+            return (approver, "via trusted gateway \(publisher)" + (vote.via.map { " (\($0))" } ?? ""))
         }
         return (publisher, "approver field '\(approver)' ignored: \(publisher) is not a trusted gateway")
     }

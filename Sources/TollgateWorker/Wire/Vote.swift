@@ -8,6 +8,9 @@ struct Vote {
     var comment: String?
     /// The person a trusted gateway names; ignored from anyone else.
     var approver: String?
+    /// How a trusted gateway reached the person ("bot slack", "single sign-on proxy"): for the
+    /// audit entry only.
+    var via: String?
 
     static func parse(_ body: [UInt8]) -> Result<Vote, InvalidInput> {
         let object: JSONObject
@@ -20,9 +23,18 @@ struct Vote {
         let decision = fields.required("decision", as: VoteChoice.self)
         let comment = fields.optionalString("comment")
         let approver = fields.optionalString("approver", nonEmpty: true)
+        let via = fields.optionalString("via")
         if let failure = fields.failure { return .failure(failure) }
         guard let requestID, let decision else { return .failure(InvalidInput("request_id and decision are required")) }
-        return .success(Vote(requestID: requestID, decision: decision, comment: comment, approver: approver))
+        return .success(
+            Vote(
+                requestID: requestID,
+                decision: decision,
+                comment: comment,
+                approver: approver,
+                via: via.map { String($0.prefix(100)) }
+            )
+        )
     }
 
     static func salvageRequestID(_ body: [UInt8]) -> String? {

@@ -1,0 +1,136 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import NIOCore
+import TollgateJSON
+import TollgateWorker
+
+// Votes: from a signed-in person (their own broker connection), from a person named by a trusted
+// proxy, or from a bot (signature or token); the last two go through the gateway's connection as
+// a trusted gateway naming the person.
+extension Gateway {
+    func vote(_ request: Request, _ context: GatewayContext) async throws -> Response {
+        var request = request
+        let requestID = context.parameters.get("id") ?? ""
+        let body = Array(buffer: try await request.collectBody(upTo: context.maxUploadSize))
+        let who: Caller
+        switch authenticate(request, context, body: body) {
+        case .failure(let refusal): return refusal
+        case .success(let caller): who = caller
+        }
+        if let wait = personLimiter.take(who.name) {
+            return Reply.error(
+                .tooManyRequests,
+                "too many votes from \(who.name); try again in \(wait) s",
+                retryAfter: wait
+            )
+        }
+        let ballot: VoterConnection.Ballot
+        switch parseBallot(body, requestID: requestID, caller: who) {
+        case .failure(let refusal): return refusal
+        case .success(let parsed): ballot = parsed
+        }
+        let connection: VoterConnection
+        if case .brokerUser(let session) = who {
+            connection = session.voter
+        } else {
+            do {
+                connection = try await service.connection()
+            } catch {
+                return Reply.error(.badGateway, "the gateway cannot reach the broker: \(error)")
+            }
+        }
+        switch await connection.vote(ballot) {
+        case .answered(let answer):
+            logger.info(
+                "gateway: vote answered",
+                metadata: [
+                    "request_id": "\(requestID)", "by": "\(who.name)",
+                    "accepted": "\(answer["accepted"]?.boolValue ?? false)",
+                ]
+            )
+            var reply = answer
+            reply["request_id"] = .string(requestID)
+            return Reply.json(object: reply)
+        case .noAnswer:
+            return Reply.error(
+                .gatewayTimeout,
+                "the worker holding the request (\(ballot.worker)) did not answer within 10 s; the vote waits in its queue"
+            )
+        case .failed(let why):
+            return Reply.error(.badGateway, why)
+        }
+    }
+
+    /// The caller of a vote: a session or proxy user (with a valid CSRF token), or a bot.
+    private func authenticate(_ request: Request, _ context: GatewayContext, body: [UInt8]) -> Checked<Caller> {
+        let bot = HTTPField.Name("X-Tollgate-Bot").flatMap { request.headers[$0] }
+        if bot != nil || request.headers[.authorization] != nil {
+            let signature = HTTPField.Name("Tollgate-Signature").flatMap { request.headers[$0] }
+            switch bots.authenticate(
+                bot: bot,
+                authorization: request.headers[.authorization],
+                signature: signature,
+                body: body,
+                now: wallClockMillis() / 1000
+            ) {
+            case .bot(let name): return .success(.bot(name))
+            case .refused(let why): return .failure(Reply.error(.unauthorized, why))
+            }
+        }
+        guard let caller = caller(request, context) else {
+            return .failure(Reply.error(.unauthorized, "not signed in"))
+        }
+        guard csrfValid(request, caller) else {
+            return .failure(Reply.error(.forbidden, "missing or wrong CSRF token"))
+        }
+        return .success(caller)
+    }
+
+    /// `{"decision": "approve"|"deny", "comment"?: "...", "approver"?: "..."}` for a request the
+    /// fleet holds.
+    private func parseBallot(_ body: [UInt8], requestID: String, caller: Caller) -> Checked<VoterConnection.Ballot> {
+        guard let object = parseJSONObject(body) else {
+            return .failure(
+                Reply.error(.badRequest, #"the body must be a JSON object: {"decision": "approve", "comment": "..."}"#)
+            )
+        }
+        guard let decision = object["decision"]?.stringValue, decision == "approve" || decision == "deny" else {
+            return .failure(Reply.error(.badRequest, #"decision must be "approve" or "deny""#))
+        }
+        let comment = object["comment"]?.stringValue?.trimmingCharacters(in: .whitespacesAndNewlines)
+        if object["comment"] != nil, object["comment"]?.isNull == false, object["comment"]?.stringValue == nil {
+            return .failure(Reply.error(.badRequest, "comment must be a string"))
+        }
+        if decision == "deny", comment?.isEmpty ?? true {
+            return .failure(Reply.error(.badRequest, "a comment is required to deny"))
+        }
+        guard let worker = view.pending(requestID)?.workerID ?? workerID(ofRequest: requestID) else {
+            return .failure(Reply.error(.notFound, "'\(requestID)' is not a Tollgate request id"))
+        }
+        guard view.pending(requestID) != nil || view.decided(requestID) != nil else {
+            return .failure(Reply.error(.notFound, "no pending request \(requestID) in the fleet"))
+        }
+        var ballot = VoterConnection.Ballot(requestID: requestID, worker: worker, decision: decision, comment: comment)
+        switch caller {
+        case .brokerUser:
+            break
+        case .proxyUser(let user):
+            ballot.approver = user
+            ballot.via = "single sign-on proxy"
+        case .bot(let name):
+            guard let approver = object["approver"]?.stringValue, !approver.isEmpty else {
+                return .failure(Reply.error(.badRequest, "a bot must name the person who decided in approver"))
+            }
+            ballot.approver = approver
+            ballot.via = "bot \(name)"
+        }
+        return .success(ballot)
+    }
+}
+
+/// A value, or the refusal to answer with: what checking a request gives.
+enum Checked<Value> {
+    case success(Value)
+    case failure(Response)
+}

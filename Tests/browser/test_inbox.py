@@ -1,0 +1,425 @@
+"""The approvals inbox in a real browser (Debian's chromium, driven by Selenium through
+chromium-driver), against a real RabbitMQ, a real worker and a real gateway.
+
+Run by deploy/browser-test.sh (which installs what it needs); by hand:
+
+    TOLLGATE_BINARY=.build/debug/tollgate python3 -m unittest -v Tests/browser/test_inbox.py
+
+Screenshots go to $TOLLGATE_SCREENSHOTS (deploy/browser-test.sh --screenshots sets docs/images).
+"""
+
+import json
+import os
+import re
+import socket
+import subprocess
+import tempfile
+import time
+import unittest
+import urllib.parse
+import urllib.request
+import uuid
+
+from selenium import webdriver
+from selenium.common.exceptions import TimeoutException
+from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
+from selenium.webdriver.support.ui import WebDriverWait
+
+BINARY = os.path.abspath(os.environ.get("TOLLGATE_BINARY", ".build/debug/tollgate"))
+BROKER = os.environ.get("TOLLGATE_TEST_BROKER", "127.0.0.1:5672")
+PASSWORD = "secret"  # deploy/broker-users.sh
+SHOTS = os.environ.get("TOLLGATE_SCREENSHOTS")
+
+POLICY = """\
+version: "1.0"
+name: approval-workflow-policy
+description: Chapter 5's transfer, a two-of-three quorum, and a request with a short deadline
+rules:
+  - name: escalate-transfer-funds
+    condition: {field: tool_name, operator: eq, value: transfer_funds}
+    action: escalate
+    message: "Sensitive action: transfer_funds requires human approval"
+    escalation: {approvers: [manager@corp.com], timeout_seconds: 300, timeout_action: deny}
+  - name: wire-abroad-needs-two
+    condition: {field: tool_name, operator: eq, value: wire_abroad}
+    action: escalate
+    message: "Wires abroad need two of the three officers"
+    escalation:
+      approvers: [manager@corp.com, cfo@corp.com, compliance@corp.com]
+      required_approvals: 2
+      timeout_seconds: 600
+  - name: bulk-email-quick
+    condition: {field: tool_name, operator: eq, value: send_bulk_email}
+    action: escalate
+    message: "Mailing every customer needs a yes within seconds"
+    escalation: {approvers: [manager@corp.com], timeout_seconds: 20}
+"""
+
+
+def amqp_url(user):
+    return "amqp://%s:%s@%s/" % (urllib.parse.quote(user, safe=""), PASSWORD, BROKER)
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Fleet:
+    """A worker that trusts the gateway, a gateway in front of it, and agents' calls."""
+
+    def __init__(self, gateway_args=()):
+        self.dir = tempfile.mkdtemp(prefix="tollgate-browser-")
+        self.prefix = "tgb" + uuid.uuid4().hex[:8]
+        self.port = free_port()
+        policy = os.path.join(self.dir, "policy.yaml")
+        with open(policy, "w") as f:
+            f.write(POLICY)
+        self.processes = []
+        self.metrics_port = free_port()
+        self.worker = self.spawn(
+            "worker",
+            ["worker", "--prefix", self.prefix, "--worker-id", "w1", "--db", os.path.join(self.dir, "w1.db"),
+             "--policy", policy, "--amqp-url", amqp_url("tollgate-worker"), "--trusted-gateway", "tollgate-gateway",
+             "--metrics-port", str(self.metrics_port)],
+        )
+        self.wait_ready("http://127.0.0.1:%d/readyz" % self.metrics_port, "worker")
+        self.gateway = self.spawn(
+            "gateway",
+            ["gateway", "--prefix", self.prefix, "--listen", "127.0.0.1:%d" % self.port,
+             "--amqp-url", amqp_url("tollgate-gateway")] + list(gateway_args),
+        )
+        self.wait_ready(self.url + "readyz", "gateway")
+
+    def spawn(self, name, args):
+        with open(os.path.join(self.dir, name + ".log"), "w") as log:
+            p = subprocess.Popen([BINARY] + args, stdout=log, stderr=subprocess.STDOUT)
+        self.processes.append(p)
+        return p
+
+    def log(self, name):
+        with open(os.path.join(self.dir, name + ".log")) as f:
+            return f.read()
+
+    @property
+    def url(self):
+        return "http://127.0.0.1:%d/" % self.port
+
+    def wait_ready(self, url, name):
+        end = time.time() + 30
+        while time.time() < end and all(p.poll() is None for p in self.processes):
+            try:
+                with urllib.request.urlopen(url, timeout=2) as r:
+                    if r.status == 200:
+                        return
+            except OSError:
+                pass
+            time.sleep(0.2)
+        raise AssertionError("the %s did not get ready:\n%s" % (name, self.log(name)))
+
+    def call(self, tool, arguments, agent="finance-agent", reason=None, wait=300):
+        """An agent's call, waiting for its final decision in the background."""
+        args = ["call", "--prefix", self.prefix, "--amqp-url", amqp_url(agent), "--agent", agent, "--tool", tool,
+                "--arguments", json.dumps(arguments), "--json", "--wait", str(wait)]
+        if reason:
+            args += ["--reason", reason]
+        path = os.path.join(self.dir, "call-%s.out" % uuid.uuid4().hex[:8])
+        with open(path, "w") as out:
+            p = subprocess.Popen([BINARY] + args, stdout=out, stderr=subprocess.STDOUT)
+        self.processes.append(p)
+        return Call(p, path)
+
+    def vote_cli(self, user, request_id, decision="approve", comment="from the terminal"):
+        verb = "approve" if decision == "approve" else "deny"
+        return subprocess.run(
+            [BINARY, verb, request_id, "--comment", comment, "--prefix", self.prefix, "--amqp-url", amqp_url(user)],
+            capture_output=True, text=True, timeout=30,
+        )
+
+    def close(self):
+        for p in self.processes:
+            if p.poll() is None:
+                p.terminate()
+        for p in self.processes:
+            try:
+                p.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                p.kill()
+
+
+class Call:
+    def __init__(self, process, path):
+        self.process = process
+        self.path = path
+
+    def output(self):
+        with open(self.path) as f:
+            return f.read()
+
+    def decisions(self):
+        """The JSON decision bodies printed so far (one per line or pretty-printed)."""
+        text = self.output()
+        found, depth, start = [], 0, None
+        for i, ch in enumerate(text):
+            if ch == "{":
+                if depth == 0:
+                    start = i
+                depth += 1
+            elif ch == "}" and depth:
+                depth -= 1
+                if depth == 0:
+                    try:
+                        found.append(json.loads(text[start:i + 1]))
+                    except ValueError:
+                        pass
+        return [d for d in found if "decision" in d]
+
+    def request_id(self, timeout=15):
+        end = time.time() + timeout
+        while time.time() < end:
+            for d in self.decisions():
+                if d.get("request_id"):
+                    return d["request_id"]
+            time.sleep(0.1)
+        raise AssertionError("the call got no pending answer: " + self.output())
+
+    def final(self, timeout=30):
+        end = time.time() + timeout
+        while time.time() < end:
+            finals = [d for d in self.decisions() if d.get("final")]
+            if finals:
+                return finals[-1]
+            time.sleep(0.1)
+        raise AssertionError("the agent got no final decision: " + self.output())
+
+
+def browser():
+    options = webdriver.ChromeOptions()
+    options.binary_location = os.environ.get("TOLLGATE_CHROMIUM", "/usr/bin/chromium")
+    for a in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1200,1400",
+              "--force-prefers-reduced-motion"):
+        options.add_argument(a)
+    service = webdriver.ChromeService(executable_path=os.environ.get("TOLLGATE_CHROMEDRIVER", "/usr/bin/chromedriver"))
+    driver = webdriver.Chrome(options=options, service=service)
+    driver.implicitly_wait(0)
+    return driver
+
+
+class Inbox:
+    """One person's browser on the inbox."""
+
+    def __init__(self, fleet):
+        self.fleet = fleet
+        self.driver = browser()
+        self.driver.get(fleet.url)
+
+    def wait(self, condition, timeout=15, message=""):
+        try:
+            return WebDriverWait(self.driver, timeout, poll_frequency=0.1).until(lambda d: condition())
+        except TimeoutException:
+            raise AssertionError("timed out: %s\npage text:\n%s" % (message, self.text()))
+
+    def text(self, selector="body"):
+        try:
+            return self.driver.find_element(By.CSS_SELECTOR, selector).text
+        except Exception:
+            return ""
+
+    def sign_in(self, user, password=PASSWORD):
+        self.wait(lambda: self.driver.find_element(By.ID, "sign-in").is_displayed(), message="the sign-in form")
+        self.driver.find_element(By.ID, "user").send_keys(user)
+        # The keyboard alone: Enter in the password field submits.
+        self.driver.find_element(By.ID, "password").send_keys(password, Keys.ENTER)
+
+    def signed_in(self, user):
+        self.wait(lambda: self.text("#user-name") == user, message="signed in as " + user)
+
+    def card(self, request_id):
+        cards = self.driver.find_elements(By.CSS_SELECTOR, 'article.card[data-request-id="%s"]' % request_id)
+        return cards[0] if cards and cards[0].is_displayed() else None
+
+    def wait_card(self, request_id, timeout=15):
+        return self.wait(lambda: self.card(request_id), timeout, "the card of " + request_id)
+
+    def vote(self, request_id, decision, comment=""):
+        card = self.wait_card(request_id)
+        box = card.find_element(By.CSS_SELECTOR, "textarea.comment")
+        box.clear()
+        if comment:
+            box.send_keys(comment)
+        card.find_element(By.CSS_SELECTOR, "button." + decision).click()
+
+    def outcome(self, request_id, timeout=15):
+        def shown():
+            card = self.card(request_id)
+            if card is None:
+                return None
+            o = card.find_element(By.CSS_SELECTOR, ".outcome")
+            return o.text if o.is_displayed() and o.text else None
+
+        return self.wait(shown, timeout, "the outcome of the vote on " + request_id)
+
+    def shot(self, name):
+        if SHOTS:
+            os.makedirs(SHOTS, exist_ok=True)
+            self.driver.save_screenshot(os.path.join(SHOTS, name))
+
+    def close(self):
+        self.driver.quit()
+
+
+class InboxTests(unittest.TestCase):
+    def setUp(self):
+        self.fleet = Fleet()
+        self.inboxes = []
+
+    def tearDown(self):
+        for inbox in self.inboxes:
+            inbox.close()
+        self.fleet.close()
+
+    def open(self):
+        inbox = Inbox(self.fleet)
+        self.inboxes.append(inbox)
+        return inbox
+
+    def test_manager_approves_the_transfer(self):
+        """Chapter 5 from the browser: sign in, see the transfer, approve it, the agent gets allow."""
+        call = self.fleet.call(
+            "transfer_funds",
+            {"amount": 5000, "to": "vendor-123", "memo": {"invoice": "INV-2291", "lines": [1200, 3800]}},
+            reason="Agent wants to transfer $5,000 to vendor account",
+        )
+        request_id = call.request_id()
+        started = time.time()
+        inbox = self.open()
+        inbox.sign_in("manager@corp.com")
+        inbox.signed_in("manager@corp.com")
+        card = inbox.wait_card(request_id)
+        text = card.text
+        for expected in ("transfer_funds", "finance-agent", "Agent wants to transfer $5,000 to vendor account",
+                         "escalate-transfer-funds", "Sensitive action: transfer_funds requires human approval",
+                         "approval-workflow-policy", "vendor-123", "5000", "manager@corp.com",
+                         "Approvals: 0 of 1"):
+            self.assertIn(expected, text)
+        # Nested arguments are shown as JSON.
+        nested = card.find_element(By.CSS_SELECTOR, ".arguments pre").text
+        self.assertEqual(json.loads(nested), {"invoice": "INV-2291", "lines": [1200, 3800]})
+        countdown = card.find_element(By.CSS_SELECTOR, ".countdown").text
+        self.assertRegex(countdown, r"^denied automatically in [45]:\d\d$")
+        first = countdown
+        inbox.wait(lambda: card.find_element(By.CSS_SELECTOR, ".countdown").text != first, 5, "the countdown moves")
+        inbox.shot("inbox-pending.png")
+
+        inbox.vote(request_id, "approve", "vendor verified by phone")
+        self.assertRegex(inbox.outcome(request_id), r"^Accepted: your approval counts; the request is approved\.")
+        final = call.final()
+        elapsed = time.time() - started
+        self.assertEqual(final["decision"], "allow")
+        self.assertEqual(final["resolution"], "approved")
+        self.assertEqual(final["approvers"], ["manager@corp.com"])
+        self.assertLess(elapsed, 60, "approved within a minute of opening the page")
+        # It leaves the list and enters the history, with who decided.
+        inbox.wait(lambda: inbox.card(request_id) is None, message="the decided card leaves")
+        row = inbox.wait(lambda: inbox.driver.find_elements(By.CSS_SELECTOR, '#history tr[data-request-id="%s"]' % request_id),
+                         message="the history row")[0]
+        self.assertIn("approved", row.text)
+        self.assertIn("manager@corp.com", row.text)
+        inbox.shot("inbox-decided.png")
+        print("\n  approved from the browser %.1f s after opening the page" % elapsed)
+
+    def test_agent_cannot_vote_on_another_agents_request(self):
+        call = self.fleet.call("transfer_funds", {"amount": 90000, "to": "offshore-1"})
+        request_id = call.request_id()
+        inbox = self.open()
+        inbox.sign_in("support-agent")
+        inbox.signed_in("support-agent")
+        inbox.vote(request_id, "deny")
+        self.assertEqual(inbox.outcome(request_id), "A comment is required to deny: say why.")
+        inbox.vote(request_id, "approve", "looks fine to me")
+        outcome = inbox.outcome(request_id)
+        self.assertTrue(outcome.startswith("Rejected: "), outcome)
+        self.assertIn("support-agent", outcome)
+        self.assertIn("not", outcome)  # "... is not an approver of rule escalate-transfer-funds"
+        self.assertIsNotNone(inbox.card(request_id), "the request is still pending")
+        self.assertIsNone(call.process.poll(), "the agent still waits")
+
+    def test_wrong_password(self):
+        inbox = self.open()
+        inbox.sign_in("manager@corp.com", "not-the-password")
+        inbox.wait(lambda: inbox.driver.find_element(By.ID, "sign-in-error").is_displayed(), message="the error")
+        self.assertEqual(inbox.text("#sign-in-error"), "wrong user name or password")
+        self.assertFalse(inbox.driver.find_element(By.ID, "inbox").is_displayed())
+        self.assertNotIn("not-the-password", self.fleet.log("gateway"))
+
+    def test_quorum_moves_on_screen(self):
+        call = self.fleet.call("wire_abroad", {"amount": 250000, "currency": "EUR", "to": "DE89 3704 0044 0532 0130 00"},
+                               reason="Pay the Frankfurt supplier's quarterly invoice")
+        request_id = call.request_id()
+        manager, cfo = self.open(), self.open()
+        manager.sign_in("manager@corp.com")
+        cfo.sign_in("cfo@corp.com")
+        manager.signed_in("manager@corp.com")
+        cfo.signed_in("cfo@corp.com")
+        self.assertIn("Approvals: 0 of 2", cfo.wait_card(request_id).text)
+        manager.vote(request_id, "approve", "counterparty checked")
+        self.assertIn("it still waits for more votes", manager.outcome(request_id))
+        # The other browser sees the tally move without a reload.
+        cfo.wait(lambda: "Approvals: 1 of 2 (manager@corp.com)" in (cfo.card(request_id).text if cfo.card(request_id) else ""),
+                 message="the tally moves in the other session")
+        cfo.shot("inbox-quorum.png")
+        cfo.vote(request_id, "approve", "second signature")
+        self.assertIn("the request is approved", cfo.outcome(request_id))
+        final = call.final()
+        self.assertEqual((final["decision"], final["resolution"]), ("allow", "approved"))
+        self.assertEqual(sorted(final["approvers"]), ["cfo@corp.com", "manager@corp.com"])
+        manager.wait(lambda: manager.card(request_id) is None, message="it leaves the first session too")
+
+    def test_decided_elsewhere_leaves_without_reload(self):
+        call = self.fleet.call("transfer_funds", {"amount": 120, "to": "vendor-9"})
+        request_id = call.request_id()
+        inbox = self.open()
+        inbox.sign_in("manager@corp.com")
+        inbox.wait_card(request_id)
+        denied = self.fleet.vote_cli("manager@corp.com", request_id, "deny", "duplicate invoice")
+        self.assertEqual(denied.returncode, 0, denied.stdout + denied.stderr)
+        inbox.wait(lambda: inbox.card(request_id) is None, message="the card leaves without a reload")
+        inbox.wait(lambda: "transfer_funds for finance-agent: denied by manager@corp.com." in inbox.text("#notices"),
+                   message="the notice says who decided and how")
+        self.assertEqual(call.final()["resolution"], "denied")
+
+    def test_request_times_out_on_screen(self):
+        inbox = self.open()
+        inbox.sign_in("manager@corp.com")
+        inbox.signed_in("manager@corp.com")
+        call = self.fleet.call("send_bulk_email", {"to": "all-customers", "count": 10000}, wait=60)
+        request_id = call.request_id()
+        card = inbox.wait_card(request_id)
+        self.assertRegex(card.find_element(By.CSS_SELECTOR, ".countdown").text, r"^denied automatically in 0:[01]\d$")
+        inbox.wait(lambda: inbox.card(request_id) is None, 30, "the timed-out card leaves")
+        row = inbox.wait(lambda: inbox.driver.find_elements(By.CSS_SELECTOR, '#history tr[data-request-id="%s"]' % request_id),
+                         message="the history row")[0]
+        self.assertIn("denied (timed out)", row.text)
+        self.assertIn("nobody in time", row.text)
+        self.assertEqual((call.final()["decision"], call.final()["resolution"]), ("deny", "timeout"))
+
+    def test_page_says_when_the_fleet_does_not_answer(self):
+        # A second gateway on a prefix no worker serves: signed in, the page says why it is empty.
+        port = free_port()
+        lonely = self.fleet.spawn(
+            "lonely-gateway",
+            ["gateway", "--prefix", "tgb-nobody-" + uuid.uuid4().hex[:6], "--listen", "127.0.0.1:%d" % port,
+             "--amqp-url", amqp_url("tollgate-gateway")],
+        )
+        self.assertIsNone(lonely.poll())
+        inbox = self.open()
+        inbox.wait(lambda: True)
+        inbox.driver.get("http://127.0.0.1:%d/" % port)
+        inbox.sign_in("manager@corp.com")
+        inbox.wait(lambda: "no worker answers" in inbox.text("#banner"), 20, "the banner names the problem")
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
