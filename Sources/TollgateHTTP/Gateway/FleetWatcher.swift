@@ -88,7 +88,8 @@ final class FleetWatcher: Sendable {
         for key in ["pending.#", "voted.#", "resolved.#"] {
             do {
                 try c.queueBind(queue: queue, exchange: topology.escalationsExchange, routingKey: key)
-            } catch let error as AMQPError {
+            } catch {
+                // queueBind throws AMQPError only.
                 guard error.replyCode == 404 else { throw error }
                 throw NoFleetYet(exchange: topology.escalationsExchange, prefix: topology.prefix)
             }
