@@ -136,6 +136,8 @@ let package = Package(
                 .product(name: "InMemoryLogging", package: "swift-log"),
             ]
         ),
+        // The gateway's checks in-process: bot signatures, rate limits, the fleet view, routes.
+        .testTarget(name: "TollgateHTTPTests", dependencies: ["TollgateHTTP", "TollgateJSON"]),
         // Needs a live RabbitMQ (deploy/broker.sh start); see README.
         .testTarget(
             name: "TollgateBrokerTests",
