@@ -13,6 +13,7 @@ import json
 import os
 import re
 import sys
+import urllib.parse
 
 import yaml
 
@@ -38,6 +39,48 @@ def rel(path):
 def load_yaml_all(path):
     with open(path) as f:
         return [d for d in yaml.safe_load_all(f) if d is not None]
+
+
+def amqp_users(urls):
+    """The broker users of a ','-separated list of AMQP URLs."""
+    return sorted({urllib.parse.unquote(urllib.parse.urlsplit(u.strip()).username or "")
+                   for u in str(urls or "").split(",") if u.strip()})
+
+
+def listen_port(argv):
+    """The port of `--listen HOST:PORT` in an argument list, else None."""
+    argv = [str(a) for a in argv or []]
+    for i, a in enumerate(argv):
+        value = argv[i + 1] if a == "--listen" and i + 1 < len(argv) else a[9:] if a.startswith("--listen=") else None
+        if value is not None:
+            m = re.fullmatch(r"(.+):(\d+)", value)
+            return (m.group(1), int(m.group(2))) if m else None
+    return None
+
+
+# The gateway's broker user (deploy/rabbitmq/definitions.json), which the workers must trust
+# (--trusted-gateway) for the votes of proxy users and bots, and the flags of `tollgate gateway`
+# (.build/debug/tollgate gateway --help): those the deploy files mention must exist.
+GATEWAY_USER = "tollgate-gateway"
+GATEWAY_FLAGS = {
+    "--amqp-url", "--prefix", "--tls-ca-file", "--tls-cert-file", "--tls-key-file", "--tls-no-verify",
+    "--log-level", "--log-format", "--listen", "--tls-cert", "--tls-key", "--auth", "--trusted-proxy",
+    "--user-header", "--bot-hmac", "--bot-token", "--session-idle-minutes", "--votes-per-minute",
+}
+GATEWAY_ENV = {
+    "TOLLGATE_AMQP_URL", "TOLLGATE_PREFIX", "TOLLGATE_TLS_CA_FILE", "TOLLGATE_TLS_CERT_FILE", "TOLLGATE_TLS_KEY_FILE",
+    "TOLLGATE_LOG_LEVEL", "TOLLGATE_LOG_FORMAT", "TOLLGATE_GATEWAY_LISTEN",
+}
+
+
+def unknown_gateway_flags(text):
+    """Flags named in text (lines about systemctl aside) that `tollgate gateway` does not have."""
+    text = "\n".join(line for line in text.splitlines() if "systemctl" not in line)
+    return sorted(set(re.findall(r"(?<![\w-])--[a-z][a-z-]+", text)) - GATEWAY_FLAGS)
+
+
+def trusted(value):
+    return GATEWAY_USER in [v.strip() for v in str(value or "").split(",")]
 
 
 # ---------------------------------------------------------------- YAML and JSON parse
@@ -234,6 +277,61 @@ check("--worker-id %i" in exec_start and "--db /var/lib/tollgate/%i/tollgate.db"
 stop = int(settings.get("TimeoutStopSec", ["0"])[0])
 check(15 <= stop <= 120, f"tollgate@.service: TimeoutStopSec={stop} fits a graceful stop (10 s) with margin")
 check("systemctl kill -s USR1" in unit, "tollgate@.service: documents the drain (systemctl kill -s USR1)")
+with open(ENV_EXAMPLE) as f:
+    worker_env = dict(re.findall(r"^(TOLLGATE_[A-Z_]+)=(\S*)$", f.read(), re.M))
+check(trusted(worker_env.get("TOLLGATE_TRUSTED_GATEWAY")) and amqp_users(worker_env.get("TOLLGATE_AMQP_URL")) == ["tollgate-worker"],
+      f"tollgate.env.example: the workers log in as tollgate-worker and trust the gateway (TOLLGATE_TRUSTED_GATEWAY={GATEWAY_USER})",
+      str(worker_env.get("TOLLGATE_TRUSTED_GATEWAY")))
+
+# The gateway's unit and environment file.
+GW_ENV_EXAMPLE = os.path.join(DEPLOY, "systemd", "tollgate-gateway.env.example")
+bad, gw_env = [], {}
+with open(GW_ENV_EXAMPLE) as f:
+    gw_env_text = f.read()
+for n, line in enumerate(gw_env_text.splitlines(), 1):
+    s_ = line.strip()
+    m = re.fullmatch(r"#?(TOLLGATE_[A-Z_]+)=(\S*)", s_)
+    if m and m.group(1) not in GATEWAY_ENV:
+        bad.append(f"line {n}: {m.group(1)} is not read by tollgate gateway")
+    elif m and not s_.startswith("#"):
+        gw_env[m.group(1)] = m.group(2)
+    elif s_.startswith("GATEWAY_FLAGS="):
+        gw_env["GATEWAY_FLAGS"] = s_.split("=", 1)[1]
+    elif s_ and not s_.startswith("#"):
+        bad.append(f"line {n}: {s_}")
+check(not bad, f"{rel(GW_ENV_EXAMPLE)}: only comments, GATEWAY_FLAGS= and TOLLGATE_*=VALUE lines of variables the gateway reads",
+      "; ".join(bad))
+check(amqp_users(gw_env.get("TOLLGATE_AMQP_URL")) == [GATEWAY_USER],
+      f"tollgate-gateway.env.example: the gateway logs in as {GATEWAY_USER}", str(amqp_users(gw_env.get("TOLLGATE_AMQP_URL"))))
+check(re.fullmatch(r"127\.0\.0\.1:\d+", gw_env.get("TOLLGATE_GATEWAY_LISTEN", "")) is not None,
+      "tollgate-gateway.env.example: listens on 127.0.0.1 (plain HTTP, behind a TLS proxy)", str(gw_env.get("TOLLGATE_GATEWAY_LISTEN")))
+check(not unknown_gateway_flags(gw_env_text), "tollgate-gateway.env.example: every flag it names is a flag of tollgate gateway",
+      str(unknown_gateway_flags(gw_env_text)))
+
+GW_UNIT = os.path.join(DEPLOY, "systemd", "tollgate-gateway.service")
+with open(GW_UNIT) as f:
+    gw_unit = f.read()
+gw = {}
+for line in gw_unit.splitlines():
+    m = re.match(r"^([A-Za-z]+)=(.*)$", line)
+    if m:
+        gw.setdefault(m.group(1), []).append(m.group(2))
+for k, v in {"DynamicUser": "yes", "ProtectSystem": "strict", "NoNewPrivileges": "yes", "PrivateTmp": "yes",
+             "ProtectHome": "yes", "Restart": "on-failure", "KillSignal": "SIGTERM"}.items():
+    check(v in gw.get(k, []), f"tollgate-gateway.service: {k}={v}", f"found {gw.get(k)}")
+check(any("@system-service" in v for v in gw.get("SystemCallFilter", [])), "tollgate-gateway.service: SystemCallFilter=@system-service")
+check(gw.get("EnvironmentFile") == ["-/etc/tollgate/gateway.env"],
+      "tollgate-gateway.service: optional EnvironmentFile /etc/tollgate/gateway.env only (not the workers' common.env)",
+      str(gw.get("EnvironmentFile")))
+check(gw.get("ExecStart") == ["/usr/local/bin/tollgate gateway $GATEWAY_FLAGS"] and "GATEWAY_FLAGS=" in gw.get("Environment", []),
+      "tollgate-gateway.service: ExecStart tollgate gateway $GATEWAY_FLAGS (empty by default)", str(gw.get("ExecStart")))
+check("StateDirectory" not in gw and "User" not in gw, "tollgate-gateway.service: no state directory, no fixed user (it keeps no state)")
+listen = [v.split("=", 1)[1] for v in gw.get("Environment", []) if v.startswith("TOLLGATE_GATEWAY_LISTEN=")]
+check(listen and listen[0].startswith("127.0.0.1:"), "tollgate-gateway.service: listens on 127.0.0.1 by default", str(listen))
+stop = int(gw.get("TimeoutStopSec", ["0"])[0])
+check(10 <= stop <= 120, f"tollgate-gateway.service: TimeoutStopSec={stop} fits a graceful stop")
+check(not unknown_gateway_flags(gw_unit), "tollgate-gateway.service: every flag it names is a flag of tollgate gateway",
+      str(unknown_gateway_flags(gw_unit)))
 
 # ---------------------------------------------------------------- Dockerfile (own checks)
 DOCKERFILE = os.path.join(DEPLOY, "docker", "Dockerfile")
@@ -301,6 +399,41 @@ check(len(set(vols)) == 3 and all(v in compose.get("volumes", {}) for v in vols)
 check([p.rsplit(":", 2)[-2] for p in ports] == ["9101", "9102", "9103"] and all(p.endswith(":9100") for p in ports),
       "compose: metrics ports 9101-9103 published", str(ports))
 check(os.path.isfile(os.path.join(ROOT, "policies", "approval-workflow.yaml")), "compose: policies/approval-workflow.yaml exists")
+check(all(trusted(services.get(w, {}).get("environment", {}).get("TOLLGATE_TRUSTED_GATEWAY")) for w in ("w1", "w2", "w3")),
+      f"compose: w1-w3 trust the gateway (TOLLGATE_TRUSTED_GATEWAY={GATEWAY_USER})")
+g = services.get("gateway", {})
+check(g.get("image") and g.get("image") == services.get("w1", {}).get("image") and "build" not in g,
+      "compose: the gateway runs the workers' image", str(g.get("image")))
+gcmd = g.get("command") or []
+check(g.get("entrypoint") == ["tollgate"] and gcmd[:1] == ["gateway"], "compose: the gateway's command is tollgate gateway",
+      f"entrypoint {g.get('entrypoint')} command {gcmd}")
+gl = listen_port(gcmd)
+check(gl is not None and gl[0] == "0.0.0.0", "compose: the gateway listens on 0.0.0.0 in its container", str(gl))
+gport = gl[1] if gl else None
+check(g.get("ports") == [f"127.0.0.1:{gport}:{gport}"], f"compose: the gateway's port {gport} published on 127.0.0.1",
+      str(g.get("ports")))
+check(g.get("depends_on", {}).get("rabbitmq", {}).get("condition") == "service_healthy",
+      "compose: the gateway depends on the broker being healthy")
+check(amqp_users(g.get("environment", {}).get("TOLLGATE_AMQP_URL")) == [GATEWAY_USER],
+      f"compose: the gateway logs in as {GATEWAY_USER}", str(g.get("environment", {}).get("TOLLGATE_AMQP_URL")))
+check(not [v for v in g.get("volumes", []) if not str(v).endswith(":ro")] and "/var/lib/tollgate" in g.get("tmpfs", []),
+      "compose: the gateway keeps no state (no writable volume; a tmpfs over the image's VOLUME)")
+check(g.get("read_only") is True and g.get("cap_drop") == ["ALL"] and "no-new-privileges:true" in g.get("security_opt", []),
+      "compose: the gateway runs read-only, without capabilities, no-new-privileges")
+check(not unknown_gateway_flags(" ".join(map(str, gcmd))), "compose: the gateway's flags exist")
+ghc = g.get("healthcheck", {}).get("test") or []
+ghc_script = ghc[-1] if ghc else ""
+# Compose interpolates $VAR in the file: the shell's $ must be written $$.
+unescaped = re.search(r"\$(?!\$)", ghc_script.replace("$$", ""))
+check(ghc[:3] == ["CMD", "bash", "-c"] and "GET /readyz " in ghc_script and f"/dev/tcp/127.0.0.1/{gport} " in ghc_script
+      and not re.search(r"\b(curl|wget)\b", ghc_script) and not unescaped,
+      f"compose: the gateway's healthcheck is GET /readyz on 127.0.0.1:{gport} with bash's /dev/tcp, $ escaped as $$", str(ghc))
+if ghc[:1] == ["CMD"] and gport:
+    with open(os.environ.get("GATEWAY_HEALTHCHECK_OUT", os.devnull), "w") as out:
+        # For deploy/check.sh to run it as Docker would (after compose's $$ -> $), against a
+        # stand-in on the port it writes in place of {PORT}.
+        out.write("\n".join(a.replace("$$", "$").replace(f"/dev/tcp/127.0.0.1/{gport} ", "/dev/tcp/127.0.0.1/{PORT} ")
+                            for a in ghc[1:]))
 
 # ---------------------------------------------------------------- Kubernetes
 K8S = os.path.join(DEPLOY, "kubernetes")
@@ -356,12 +489,81 @@ check(have == digest, "kubernetes: the pod template's tollgate.dev/policies-sha2
 vols = {v["name"]: v for v in pod.get("volumes", [])}
 check(vols.get("policies", {}).get("configMap", {}).get("name") == "tollgate-policies"
       and mnt.get("policies") == "/etc/tollgate/policies", "kubernetes: policies mounted from the ConfigMap")
+check(trusted(env.get("TOLLGATE_TRUSTED_GATEWAY", {}).get("value")),
+      f"kubernetes: the workers trust the gateway (TOLLGATE_TRUSTED_GATEWAY={GATEWAY_USER})")
+
+
+def secret_url_users(name):
+    s_ = objs.get(("Secret", name), {})
+    return amqp_users(s_.get("stringData", {}).get("url"))
+
+
+check(secret_url_users("tollgate-amqp") == ["tollgate-worker"], "kubernetes: the workers' Secret tollgate-amqp is for tollgate-worker",
+      str(secret_url_users("tollgate-amqp")))
+
+# The gateway: a Deployment and its Service (gateway.yaml).
+check("gateway.yaml" in resources, "kubernetes: gateway.yaml is a resource of kustomization.yaml")
+dep = objs.get(("Deployment", "tollgate-gateway"), {})
+dspec = dep.get("spec", {})
+dpod = dspec.get("template", {}).get("spec", {})
+gc = (dpod.get("containers") or [{}])[0]
+genv = {e["name"]: e for e in gc.get("env", [])}
+check(dspec.get("replicas") == 1, "kubernetes: the gateway Deployment has 1 replica (sessions are per process)",
+      str(dspec.get("replicas")))
+gargs = gc.get("args") or []
+check(gc.get("image") == c.get("image") and gc.get("command") == ["tollgate"] and gargs[:1] == ["gateway"],
+      "kubernetes: the gateway runs tollgate gateway from the workers' image", f"{gc.get('image')} {gc.get('command')} {gargs}")
+kl = listen_port(gargs)
+kport = kl[1] if kl else None
+cports = {p.get("name"): p.get("containerPort") for p in gc.get("ports", [])}
+check(kl is not None and kl[0] == "0.0.0.0" and cports.get("http") == kport,
+      f"kubernetes: the gateway listens on 0.0.0.0:{kport}, its containerPort http", f"{kl} {cports}")
+check(not unknown_gateway_flags(" ".join(map(str, gargs))), "kubernetes: the gateway's flags exist")
+for probe, path in (("readinessProbe", "/readyz"), ("livenessProbe", "/healthz")):
+    hg = gc.get(probe, {}).get("httpGet", {})
+    check(hg.get("path") == path and hg.get("port") in ("http", kport), f"kubernetes: the gateway's {probe} on {path}", str(hg))
+gsecret = genv.get("TOLLGATE_AMQP_URL", {}).get("valueFrom", {}).get("secretKeyRef", {})
+check(gsecret.get("name") and gsecret.get("name") != "tollgate-amqp" and gsecret.get("key") == "url"
+      and secret_url_users(gsecret.get("name")) == [GATEWAY_USER],
+      f"kubernetes: the gateway's TOLLGATE_AMQP_URL from a Secret of its own, for {GATEWAY_USER}",
+      f"{gsecret} {secret_url_users(gsecret.get('name', ''))}")
+psc, csc = dpod.get("securityContext", {}), gc.get("securityContext", {})
+check(psc.get("runAsNonRoot") is True and psc.get("runAsUser") not in (None, 0)
+      and csc.get("readOnlyRootFilesystem") is True and csc.get("allowPrivilegeEscalation") is False
+      and csc.get("capabilities", {}).get("drop") == ["ALL"],
+      "kubernetes: the gateway runs as non-root, read-only root file system, no privilege escalation, no capabilities")
+res = gc.get("resources", {})
+check(res.get("requests", {}).get("cpu") and res.get("requests", {}).get("memory") and res.get("limits", {}).get("memory"),
+      "kubernetes: the gateway has cpu and memory requests and a memory limit", str(res))
+check(not dpod.get("volumes") or all("persistentVolumeClaim" not in v for v in dpod["volumes"]),
+      "kubernetes: the gateway has no persistent volume (it keeps no state)")
+glabels = dspec.get("template", {}).get("metadata", {}).get("labels", {})
+gsvc = objs.get(("Service", "tollgate-gateway"), {}).get("spec", {})
+gsel = gsvc.get("selector", {})
+
+
+def selects(sel, labels):
+    return bool(sel) and all(labels.get(k) == v for k, v in sel.items())
+
+
+check(selects(dspec.get("selector", {}).get("matchLabels", {}), glabels) and selects(gsel, glabels)
+      and not selects(gsel, labels)
+      and not any(selects(s_, glabels) for s_ in (spec.get("selector", {}).get("matchLabels", {}), headless.get("spec", {}).get("selector", {}),
+                                                  metrics.get("spec", {}).get("selector", {}))),
+      "kubernetes: the gateway's Deployment and Service select the gateway's pods, and none of the workers' select them")
+check(gsvc.get("sessionAffinity") == "ClientIP", "kubernetes: the gateway Service has sessionAffinity ClientIP (sessions are per process)")
+check([p.get("targetPort") in ("http", kport) for p in gsvc.get("ports", [])] == [True],
+      "kubernetes: the gateway Service targets its http port", str(gsvc.get("ports")))
 
 # ---------------------------------------------------------------- docs
 with open(os.path.join(ROOT, "docs", "deploy.md")) as f:
     guide = f.read()
-named = ["systemd/tollgate@.service", "systemd/tollgate.env.example", "docker/Dockerfile", "docker/compose.yaml",
-         "kubernetes/", "rabbitmq/definitions.json", "rabbitmq/rabbitmq.conf", "check.sh", "fleet.sh"]
+named = ["systemd/tollgate@.service", "systemd/tollgate.env.example", "systemd/tollgate-gateway.service",
+         "tollgate-gateway.env.example", "docker/Dockerfile", "docker/compose.yaml", "kubernetes/", "gateway.yaml",
+         "rabbitmq/definitions.json", "rabbitmq/rabbitmq.conf", "check.sh", "fleet.sh"]
 check(all(n in guide for n in named), "docs/deploy.md names every deployment file", str([n for n in named if n not in guide]))
+gw_doc = guide.split("\n## Gateway", 1)[1].split("\n## ", 1)[0] if "\n## Gateway" in guide else ""
+check(all(w in gw_doc for w in ("--trusted-gateway", GATEWAY_USER, "/readyz", "/healthz", "sessionAffinity", "TLS")),
+      "docs/deploy.md: a Gateway section (broker user, --trusted-gateway, probes, TLS, one replica or sticky sessions)")
 
 sys.exit(1 if failures else 0)

