@@ -63,19 +63,31 @@ final class GatewayProcess {
     let process = Process()
     let logPath: String
 
-    init(scratch: Scratch, prefix: String, vhost: String? = nil, arguments: [String] = []) throws {
+    /// `deadNodeFirst`: a broker address where nothing listens comes before the real one.
+    init(
+        scratch: Scratch,
+        prefix: String,
+        vhost: String? = nil,
+        deadNodeFirst: Bool = false,
+        arguments: [String] = []
+    ) throws {
         logPath = scratch.path("gateway-\(port).log")
         _ = FileManager.default.createFile(atPath: logPath, contents: nil)
         var url = Broker.url
         url.user = "tollgate-gateway"
         url.password = "secret"
         if let vhost { url.vhost = vhost }
+        var dead = url
+        dead.port = freePort()
         process.executableURL = URL(fileURLWithPath: tollgateBinary)
         process.arguments =
             [
                 "gateway", "--prefix", prefix, "--listen", "127.0.0.1:\(port)",
                 "--amqp-url", url.description(withPassword: true), "--log-level", "debug",
             ] + arguments
+        if deadNodeFirst {
+            process.arguments?.insert(contentsOf: ["--amqp-url", dead.description(withPassword: true)], at: 5)
+        }
         let log = try FileHandle(forWritingTo: URL(fileURLWithPath: logPath))
         process.standardOutput = log
         process.standardError = log
@@ -107,7 +119,7 @@ final class GatewayFixture {
     let agent: TestClient
     static let botSecret = "0123456789abcdef0123456789abcdef"
 
-    init(gatewayArguments: [String] = []) throws {
+    init(gatewayArguments: [String] = [], deadNodeFirst: Bool = false) throws {
         scratch = try Scratch()
         let policy = try scratch.write(
             "gateway.yaml",
@@ -138,6 +150,7 @@ final class GatewayFixture {
         gateway = try GatewayProcess(
             scratch: scratch,
             prefix: worker.prefix,
+            deadNodeFirst: deadNodeFirst,
             arguments: ["--bot-hmac", "slack=\(secret)", "--bot-token", "tickets=\(token)"] + gatewayArguments
         )
         agent = try TestClient()
@@ -501,6 +514,10 @@ struct GatewayTests {
             url.vhost = "tollgate"
             return url.description(withPassword: true)
         }
+        // The shards of earlier runs' workers would take a share of the calls on the hash ring:
+        // remove them first (and this run's at the end).
+        Self.removeGatewayTestQueues()
+        defer { Self.removeGatewayTestQueues() }
         let workerID = "wgw\(UInt16.random(in: 0...UInt16.max))"
         let worker = WorkerProcess(
             scratch: scratch,
@@ -575,5 +592,44 @@ struct GatewayTests {
             botVote.json["accepted"]?.boolValue == true && botVote.json["status"]?.stringValue == "deny",
             "\(botVote.body)"
         )
+    }
+
+    @Test("with the first broker address down, people still sign in and bots still vote, through the next")
+    func nextNode() throws {
+        let f = try GatewayFixture(deadNodeFirst: true)
+        let requestID = try f.park()
+        let (_, _, signedIn) = f.signIn("cfo@corp.com")
+        #expect(signedIn.status == 200, "\(signedIn.body)")
+        let body = #"{"decision":"approve","comment":"ok","approver":"manager@corp.com"}"#
+        let vote = http(
+            "POST",
+            port: f.gateway.port,
+            "/v1/escalations/\(requestID)/votes",
+            body: body,
+            headers: f.botHeaders(body: body)
+        )
+        #expect(vote.json["status"]?.stringValue == "allow", "\(vote.body)")
+        #expect(f.gateway.log.contains("a broker node did not answer; trying the next"))
+    }
+
+    /// Deletes the queues of this suite's workers on vhost `tollgate` (`tollgate.*.wgw<n>`).
+    static func removeGatewayTestQueues() {
+        func rabbitmqctl(_ arguments: [String]) -> String {
+            let p = Process()
+            p.executableURL = URL(fileURLWithPath: "/usr/sbin/rabbitmqctl")
+            p.arguments = ["-q", "-p", "tollgate"] + arguments
+            let out = Pipe()
+            p.standardOutput = out
+            p.standardError = FileHandle.nullDevice
+            p.standardInput = FileHandle.nullDevice
+            guard (try? p.run()) != nil else { return "" }
+            let data = out.fileHandleForReading.readDataToEndOfFile()
+            p.waitUntilExit()
+            return String(decoding: data, as: UTF8.self)
+        }
+        let ours = rabbitmqctl(["list_queues", "name"]).split(separator: "\n").filter { name in
+            ["toolcalls", "approvals", "owner", "lock"].contains { name.hasPrefix("tollgate.\($0).wgw") }
+        }
+        for queue in ours { _ = rabbitmqctl(["delete_queue", String(queue)]) }
     }
 }

@@ -26,27 +26,20 @@ extension Gateway {
                 retryAfter: wait
             )
         }
-        var url = try AMQPURL(parsing: configuration.amqpURLs[0])
-        url.user = user
-        url.password = password
-        let login = url
+        let logins = try configuration.amqpURLs.map { address in
+            var url = try AMQPURL(parsing: address)
+            url.user = user
+            url.password = password
+            return url
+        }
         let voter: VoterConnection
         do {
-            voter = try await withCheckedThrowingContinuation { continuation in
-                // Logging in blocks (a TCP handshake and the AMQP login): not on the event loop.
-                Thread.detachNewThread {
-                    do {
-                        continuation.resume(
-                            returning: try VoterConnection(
-                                url: login,
-                                tls: configuration.amqpTLS,
-                                topology: topology,
-                                logger: logger
-                            )
-                        )
-                    } catch { continuation.resume(throwing: error) }
-                }
-            }
+            voter = try await VoterConnection.open(
+                trying: logins,
+                tls: configuration.amqpTLS,
+                topology: topology,
+                logger: logger
+            )
         } catch let error as AMQPError where error.kind == .authenticationFailed || error.kind == .accessRefused {
             logger.notice("gateway: sign-in refused", metadata: ["user": "\(user)"])
             return Reply.error(.unauthorized, "wrong user name or password")

@@ -12,13 +12,14 @@ import TollgateWorker
 /// The gateway's own broker connection for trusted-gateway votes, made again when it breaks.
 final class ServiceVoter: Sendable {
     private let current = Mutex<VoterConnection?>(nil)
-    let url: AMQPURL
+    /// The gateway's own user at each broker address, tried in order.
+    let urls: [AMQPURL]
     let tls: AMQPConfiguration.TLSOptions
     let topology: Topology
     let logger: Logger
 
-    init(url: AMQPURL, tls: AMQPConfiguration.TLSOptions, topology: Topology, logger: Logger) {
-        self.url = url
+    init(urls: [AMQPURL], tls: AMQPConfiguration.TLSOptions, topology: Topology, logger: Logger) {
+        self.urls = urls
         self.tls = tls
         self.topology = topology
         self.logger = logger
@@ -27,15 +28,7 @@ final class ServiceVoter: Sendable {
     /// A live connection, logging in (off the event loop) when there is none.
     func connection() async throws -> VoterConnection {
         if let live = current.withLock({ $0 }), live.isAlive { return live }
-        let made: VoterConnection = try await withCheckedThrowingContinuation { continuation in
-            Thread.detachNewThread { [self] in
-                do {
-                    continuation.resume(
-                        returning: try VoterConnection(url: url, tls: tls, topology: topology, logger: logger)
-                    )
-                } catch { continuation.resume(throwing: error) }
-            }
-        }
+        let made = try await VoterConnection.open(trying: urls, tls: tls, topology: topology, logger: logger)
         current.withLock { $0 = made }
         return made
     }
@@ -85,7 +78,7 @@ public func runGateway(configuration: GatewayConfiguration, logger: Logger) asyn
         view: view,
         sessions: sessions,
         service: ServiceVoter(
-            url: try AMQPURL(parsing: configuration.amqpURLs[0]),
+            urls: try configuration.amqpURLs.map { try AMQPURL(parsing: $0) },
             tls: configuration.amqpTLS,
             topology: topology,
             logger: logger

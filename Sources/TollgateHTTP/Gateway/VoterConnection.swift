@@ -76,6 +76,45 @@ final class VoterConnection: Sendable {
         if let error = failure.withLock({ $0 }) { throw error }
     }
 
+    /// Logs in at the first of `urls` (the nodes of a cluster) that answers, off the caller's
+    /// thread (a TCP handshake and the AMQP login block). A refused login is final: the same
+    /// user and password would be refused by every node.
+    static func open(
+        trying urls: [AMQPURL],
+        tls: AMQPConfiguration.TLSOptions,
+        topology: Topology,
+        logger: Logger
+    ) async throws -> VoterConnection {
+        try await withCheckedThrowingContinuation { continuation in
+            Thread.detachNewThread {
+                var lastError: any Error = AMQPError(
+                    .invalidArgument,
+                    message: "no broker address",
+                    context: "signing in"
+                )
+                for url in urls {
+                    do {
+                        let made = try VoterConnection(url: url, tls: tls, topology: topology, logger: logger)
+                        continuation.resume(returning: made)
+                        return
+                    } catch let error as AMQPError
+                        where error.kind == .authenticationFailed || error.kind == .accessRefused
+                    {
+                        continuation.resume(throwing: error)
+                        return
+                    } catch {
+                        logger.notice(
+                            "gateway: a broker node did not answer; trying the next",
+                            metadata: ["node": "\(url.host):\(url.port)", "error": "\(error)"]
+                        )
+                        lastError = error
+                    }
+                }
+                continuation.resume(throwing: lastError)
+            }
+        }
+    }
+
     /// Whether the connection still works (false after a broker error or `close()`).
     var isAlive: Bool { alive.load(ordering: .relaxed) }
 
