@@ -36,6 +36,8 @@ public struct LeafCondition: Sendable {
 /// approvals or denials decide, and what happens on timeout.
 public struct EscalationSpec: Sendable, Equatable {
     public enum TimeoutAction: String, Sendable { case allow, deny }
+    /// When a vote needs a comment: `never` (agent-os's behaviour), `deny`, or `always`.
+    public enum CommentRequirement: String, Sendable { case never, deny, always }
 
     /// Who may vote; empty means anyone but the requesting agent.
     public var approvers: [String]
@@ -44,14 +46,17 @@ public struct EscalationSpec: Sendable, Equatable {
     /// nil: the worker's default applies.
     public var timeoutSeconds: Int?
     public var timeoutAction: TimeoutAction
+    public var requireComment: CommentRequirement
 
     public init(
         approvers: [String] = [],
         requiredApprovals: Int = 1,
         requiredDenials: Int = 1,
         timeoutSeconds: Int? = nil,
-        timeoutAction: TimeoutAction = .deny
+        timeoutAction: TimeoutAction = .deny,
+        requireComment: CommentRequirement = .never
     ) {
+        self.requireComment = requireComment
         self.approvers = approvers
         self.requiredApprovals = requiredApprovals
         self.requiredDenials = requiredDenials
@@ -68,6 +73,7 @@ struct EscalationBlock: Sendable {
     var requiredDenials: Int?
     var timeoutSeconds: Int?
     var timeoutAction: EscalationSpec.TimeoutAction?
+    var requireComment: EscalationSpec.CommentRequirement?
 
     /// `self` over `base`, field by field.
     func over(_ base: EscalationBlock?) -> EscalationBlock {
@@ -76,7 +82,8 @@ struct EscalationBlock: Sendable {
             requiredApprovals: requiredApprovals ?? base?.requiredApprovals,
             requiredDenials: requiredDenials ?? base?.requiredDenials,
             timeoutSeconds: timeoutSeconds ?? base?.timeoutSeconds,
-            timeoutAction: timeoutAction ?? base?.timeoutAction
+            timeoutAction: timeoutAction ?? base?.timeoutAction,
+            requireComment: requireComment ?? base?.requireComment
         )
     }
 
@@ -86,7 +93,8 @@ struct EscalationBlock: Sendable {
             requiredApprovals: requiredApprovals ?? 1,
             requiredDenials: requiredDenials ?? 1,
             timeoutSeconds: timeoutSeconds,
-            timeoutAction: timeoutAction ?? .deny
+            timeoutAction: timeoutAction ?? .deny,
+            requireComment: requireComment ?? .never
         )
     }
 }

@@ -17,6 +17,7 @@ struct PolicyValidator {
     ]
     static let escalationKeys = [
         "approvers", "required_approvals", "required_denials", "timeout_seconds", "timeout_action",
+        "require_comment",
     ]
 
     typealias Member = (key: String, keyNode: YNode, value: YNode)
@@ -320,6 +321,15 @@ struct PolicyValidator {
                     block.timeoutAction = a
                 } else {
                     fail(value, "'escalation.timeout_action' must be 'allow' or 'deny' (got \(describe(value)))")
+                }
+            case "require_comment":
+                if case .scalar(.str(let s)) = value.kind, let r = EscalationSpec.CommentRequirement(rawValue: s) {
+                    block.requireComment = r
+                } else {
+                    fail(
+                        value,
+                        "'escalation.require_comment' must be 'deny', 'always' or 'never' (got \(describe(value)))"
+                    )
                 }
             default:
                 break

@@ -64,6 +64,8 @@ public struct EscalationRecord: Sendable, Equatable {
     public var decidedAt: Millis?
     /// Whether the call was charged to the agent's `max_tool_calls` budget when it was parked.
     public var charged: Bool
+    /// When a vote needs a comment.
+    public var requireComment: CommentRequirement
 
     public init(
         requestID: String,
@@ -87,7 +89,8 @@ public struct EscalationRecord: Sendable, Equatable {
         status: EscalationStatus = .pending,
         resolution: Resolution? = nil,
         decidedAt: Millis? = nil,
-        charged: Bool
+        charged: Bool,
+        requireComment: CommentRequirement = .never
     ) {
         self.requestID = requestID
         self.workerID = workerID
@@ -111,6 +114,7 @@ public struct EscalationRecord: Sendable, Equatable {
         self.resolution = resolution
         self.decidedAt = decidedAt
         self.charged = charged
+        self.requireComment = requireComment
     }
 }
 

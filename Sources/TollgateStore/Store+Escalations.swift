@@ -5,7 +5,7 @@ extension Store {
     private static let escalationColumns = """
         request_id, worker_id, agent_id, session_id, tool_name, arguments, reason, rule, message, policy_version,
         approvers, required_approvals, required_denials, timeout_action, created_at, deadline, reply_to,
-        correlation_id, status, resolution, decided_at, charged
+        correlation_id, status, resolution, decided_at, charged, require_comment
         """
 
     public func insertEscalation(_ e: EscalationRecord) throws(StoreError) {
@@ -15,7 +15,7 @@ extension Store {
             .text(Self.encodeList(e.approvers)), .integer(e.requiredApprovals), .integer(e.requiredDenials),
             .text(e.timeoutAction.rawValue), .integer(e.createdAt), .integer(e.deadline), .text(e.replyTo),
             .text(e.correlationID), .text(e.status.rawValue), .text(e.resolution?.rawValue), .integer(e.decidedAt),
-            .bool(e.charged),
+            .bool(e.charged), .text(e.requireComment.rawValue),
         ]
         let placeholders = (1...values.count).map { "?\($0)" }.joined(separator: ", ")
         try db.run("INSERT INTO escalations(\(Self.escalationColumns)) VALUES (\(placeholders))", values)
@@ -121,7 +121,8 @@ extension Store {
             status: try row.value(18, as: EscalationStatus.self),
             resolution: row.isNull(19) ? nil : try row.value(19, as: Resolution.self),
             decidedAt: try row.optionalInt64(20),
-            charged: try row.bool(21)
+            charged: try row.bool(21),
+            requireComment: try row.value(22, as: CommentRequirement.self)
         )
     }
 

@@ -3,7 +3,7 @@
 /// opening the same new file cannot both create the tables.
 enum StoreSchema {
     /// Version N is reached by running `migrations[0..<N]`.
-    static let migrations: [String] = [version1, version2, version3]
+    static let migrations: [String] = [version1, version2, version3, version4]
     static var current: Int { migrations.count }
 
     /// Calls, budgets, escalations, votes, vote inputs, outbox, audit.
@@ -125,5 +125,11 @@ enum StoreSchema {
             received_at INTEGER NOT NULL
         ) WITHOUT ROWID;
         ALTER TABLE outbox ADD COLUMN as_worker INTEGER NOT NULL DEFAULT 0;
+        """
+
+    /// When a vote needs a comment (`escalation.require_comment`); escalations parked before
+    /// keep agent-os's rule, never.
+    private static let version4 = """
+        ALTER TABLE escalations ADD COLUMN require_comment TEXT NOT NULL DEFAULT 'never';
         """
 }

@@ -53,6 +53,24 @@ public enum VoteChoice: String, Sendable, CaseIterable {
     case deny
 }
 
+/// When a vote on an escalation needs a comment (`escalation.require_comment`).
+public enum CommentRequirement: String, Sendable, CaseIterable {
+    /// agent-os's behaviour: a comment is always optional.
+    case never
+    /// A denial needs a comment (the reason goes back to the agent).
+    case deny
+    /// Every vote needs one.
+    case always
+
+    public func requires(_ choice: VoteChoice) -> Bool {
+        switch self {
+        case .never: false
+        case .deny: choice == .deny
+        case .always: true
+        }
+    }
+}
+
 /// The state of an escalated call.
 public enum EscalationStatus: String, Sendable, CaseIterable {
     case pending

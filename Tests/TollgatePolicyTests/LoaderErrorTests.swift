@@ -108,7 +108,7 @@ import Testing
                 "p.yaml:5:57: 'escalation.required_approvals' must be a positive integer (got 0)",
                 "p.yaml:5:77: 'escalation.timeout_seconds' must be a positive integer (got -5)",
                 "p.yaml:5:97: 'escalation.timeout_action' must be 'allow' or 'deny' (got str 'later')",
-                "p.yaml:5:104: unknown key 'quorum' in an 'escalation' block (expected one of: approvers, required_approvals, required_denials, timeout_seconds, timeout_action)",
+                "p.yaml:5:104: unknown key 'quorum' in an 'escalation' block (expected one of: approvers, required_approvals, required_denials, timeout_seconds, timeout_action, require_comment)",
             ]
         ),
         (

@@ -45,6 +45,12 @@ final class FleetWatcher: Sendable {
                 defer { connection.close() }
                 backoff.reset()
                 try watch(connection)
+            } catch let error as NoFleetYet {
+                // The broker answers; the workers have never declared their exchanges.
+                view.setConnection(false, problem: error.description)
+                logger.notice("fleet watcher: waiting for a worker", metadata: ["reason": "\(error)"])
+                let end = ContinuousClock.now + backoff.next()
+                while ContinuousClock.now < end, !stopping { Thread.sleep(forTimeInterval: 0.05) }
             } catch {
                 index += 1
                 let delay = backoff.next()

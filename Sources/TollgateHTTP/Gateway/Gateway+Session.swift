@@ -19,6 +19,9 @@ extension Gateway {
         else {
             return Reply.error(.badRequest, #"send {"user": "...", "password": "..."}"#)
         }
+        guard !user.contains("\0"), !password.contains("\0"), user.utf8.count <= 255, password.utf8.count <= 1024 else {
+            return Reply.error(.badRequest, "a user name or password with a NUL character, or longer than AMQP allows")
+        }
         if let wait = signInLimiter.take("sign-in:\(user)") {
             return Reply.error(
                 .tooManyRequests,

@@ -55,7 +55,8 @@ enum InboxPage {
             <h2 id="history-title">Recently decided</h2>
             <table id="history" class="history" aria-labelledby="history-title">
               <thead><tr><th scope="col">Decided</th><th scope="col">Tool</th><th scope="col">Agent</th>
-                <th scope="col">Outcome</th><th scope="col">By</th><th scope="col">Request</th></tr></thead>
+                <th scope="col">Outcome</th><th scope="col">By</th><th scope="col">Comments</th>
+                <th scope="col">Request</th></tr></thead>
               <tbody></tbody>
             </table>
             <p id="history-empty" class="empty">No decisions seen since the gateway started.</p>

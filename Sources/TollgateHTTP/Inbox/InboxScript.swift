@@ -225,6 +225,8 @@ enum InboxScript {
             card.dataset.agent = entry.agent_id;
             card.dataset.deadline = String(Date.parse(entry.deadline));
             card.dataset.timeoutAction = entry.timeout_action || "deny";
+            card.dataset.requireComment = (entry.quorum && entry.quorum.require_comment) || "never";
+            if (card.dataset.requireComment === "always") card.querySelector(".comment-label .hint").textContent = "(required)";
             const safeID = "c-" + entry.request_id.replace(/[^A-Za-z0-9_-]/g, "_");
             card.id = safeID;
             card.setAttribute("aria-label", entry.tool_name + " for " + entry.agent_id);
@@ -296,6 +298,12 @@ enum InboxScript {
             return d.resolution === "timeout" ? "nobody in time" : "—";
           }
 
+          // The reviewers' words: "manager@corp.com: vendor verified; cfo@corp.com: ok".
+          function comments(d) {
+            const said = (d.votes || []).filter((v) => v.comment).map((v) => v.voter + ": " + v.comment);
+            return said.length ? said.join("; ") : "—";
+          }
+
           function renderHistory() {
             const body = $("history").querySelector("tbody");
             const rows = state.history.slice(0, 25).map((d) => {
@@ -307,6 +315,7 @@ enum InboxScript {
                 el("td", null, d.agent_id),
                 el("td", d.resolution === "timeout" ? "timeout" : (d.decision === "allow" ? "approved" : "denied"), outcomeText(d)),
                 el("td", null, decidedBy(d)),
+                el("td", "comments", comments(d)),
               );
               const id = el("td");
               id.append(el("code", null, d.request_id));
@@ -374,6 +383,11 @@ enum InboxScript {
             };
             if (decision === "deny" && !text) {
               show("A comment is required to deny: say why.", false);
+              comment.focus();
+              return;
+            }
+            if (card.dataset.requireComment === "always" && !text) {
+              show("A comment is required to vote on this request.", false);
               comment.focus();
               return;
             }

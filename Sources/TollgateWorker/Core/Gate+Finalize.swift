@@ -24,7 +24,8 @@ extension Gate {
             reason: reason,
             approvers: deciders,
             deadline: escalation.deadline,
-            policyVersion: escalation.policyVersion
+            policyVersion: escalation.policyVersion,
+            votes: try store.votes(requestID: escalation.requestID)
         )
         let body = message.encoded()
         guard

@@ -120,7 +120,9 @@ extension Gate {
             deadline: ((now + Millis(timeout) * 1000 + 999) / 1000) * 1000,
             replyTo: input.replyTo,
             correlationID: input.correlationID,
-            charged: charged
+            charged: charged,
+            // (The two enums have the same cases; an unknown one would ask for a comment always.)
+            requireComment: CommentRequirement(rawValue: spec.requireComment.rawValue) ?? .always
         )
     }
 
@@ -129,5 +131,6 @@ extension Gate {
         let who = e.approvers.isEmpty ? "anyone but the agent" : e.approvers.joined(separator: ", ")
         return
             "approvals \(e.requiredApprovals), denials \(e.requiredDenials), approvers \(who), deadline \(isoTime(e.deadline)), timeout action \(e.timeoutAction.rawValue)"
+            + (e.requireComment == .never ? "" : ", comment required: \(e.requireComment.rawValue)")
     }
 }

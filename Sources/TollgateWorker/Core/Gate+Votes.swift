@@ -125,6 +125,16 @@ extension Gate {
                     voter: voter
                 )
             }
+            let comment = vote.comment?.trimmingCharacters(in: .whitespacesAndNewlines) ?? ""
+            if escalation.requireComment.requires(vote.decision), comment.isEmpty {
+                let what = escalation.requireComment == .always ? "vote on" : "deny"
+                return .rejected(
+                    "a comment is required to \(what) request \(vote.requestID) (rule \(escalation.rule ?? "default"))",
+                    vote,
+                    escalation,
+                    voter: voter
+                )
+            }
             return .accepted(Ballot(vote: vote, escalation: escalation, tally: tally, voter: voter, note: note))
         } catch {
             // (`catch ... where` on a typed-throws body hangs the Swift 6.3 compiler.)

@@ -15,6 +15,9 @@ struct DecisionMessage {
     var approvers: [String] = []
     var deadline: Millis?
     var policyVersion: String?
+    /// The accepted votes, for the final decision of an escalated call: each voter's decision,
+    /// comment and time, so the agent can give the reviewers' words to its model.
+    var votes: [VoteRecord]? = nil
 
     func encoded() -> [UInt8] {
         var w = JSONWriter(reservingCapacity: 384)
@@ -34,6 +37,19 @@ struct DecisionMessage {
         w.endArray()
         w.objectField("deadline", deadline.map { isoTime($0) })
         w.objectField("policy_version", policyVersion)
+        if let votes {
+            w.key("votes")
+            w.beginArray()
+            for vote in votes {
+                w.beginObject()
+                w.objectField("voter", vote.voter)
+                w.objectField("decision", vote.decision.rawValue)
+                w.objectField("comment", vote.comment)
+                w.objectField("at", isoTime(withMilliseconds: vote.at))
+                w.endObject()
+            }
+            w.endArray()
+        }
         w.endObject()
         return w.bytes
     }

@@ -28,6 +28,7 @@ struct EscalationNotice {
         w.beginObject()
         w.objectField("required_approvals", e.requiredApprovals)
         w.objectField("required_denials", e.requiredDenials)
+        w.objectField("require_comment", e.requireComment.rawValue)
         w.key("approvers")
         w.beginArray()
         for approver in e.approvers { w.string(approver) }

@@ -1,0 +1,95 @@
+#!/usr/bin/env python3
+"""Writes Sources/TollgateHTTP/Inbox/OpenAPIDocument.swift, the gateway API's OpenAPI document,
+from the description below. Edit here, run `python3 tools/make-openapi.py`, rebuild; the
+schemathesis check in deploy/browser-test.sh holds the running gateway to the result."""
+import os
+import json
+ref=lambda n: {"$ref": "#/components/schemas/"+n}
+err=lambda d: {"description": d, "content": {"application/json": {"schema": ref("Error")}}}
+ok=lambda d,s: {"description": d, "content": {"application/json": {"schema": ref(s)}}}
+rid={"name":"request_id","in":"path","required":True,"description":"The request id the worker gave the call (w1-…).","schema":{"type":"string"}}
+readsec=[{"session":[]},{"proxy":[]},{"botName":[],"botSignature":[]},{"botName":[],"botToken":[]}]
+votesec=[{"session":[],"csrf":[]},{"proxy":[],"csrf":[]},{"botName":[],"botSignature":[]},{"botName":[],"botToken":[]}]
+strs={"type":"array","items":{"type":"string"}}
+doc={
+ "openapi":"3.0.3",
+ "info":{"title":"Tollgate gateway","version":"1.1.0",
+   "description":"The approvals inbox's JSON API: the pending requests of the whole fleet, their final decisions, and votes. People sign in with their RabbitMQ user (a session cookie plus the CSRF token from /v1/me on every change) or come through a trusted single sign-on proxy; bots sign each request (Tollgate-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256 over \"<t>.<body>\">, accepted once and within 300 s) or send a bearer token, always with X-Tollgate-Bot naming the bot. Every error is a JSON object {\"error\": \"...\"}."},
+ "paths":{
+  "/v1/me":{"get":{"operationId":"whoAmI","summary":"Who the caller is, and the CSRF token to send with changes","security":[{"session":[]},{"proxy":[]}],
+     "responses":{"200":ok("The signed-in person","Me"),"401":err("Not signed in"),"403":err("--auth proxy, and the caller is not the trusted proxy")}}},
+  "/v1/session":{
+    "post":{"operationId":"signIn","summary":"Sign in with a RabbitMQ user and password (checked by logging in to the broker as that user)","security":[],
+      "requestBody":{"required":True,"content":{"application/json":{"schema":ref("SignIn")}}},
+      "responses":{"200":{"description":"Signed in; the session cookie tollgate_session is set (HttpOnly, SameSite=Strict, Secure under TLS)","headers":{"Set-Cookie":{"schema":{"type":"string"}}},"content":{"application/json":{"schema":ref("SignedIn")}}},
+        "400":err("The body is not {\"user\": \"...\", \"password\": \"...\"}, or holds a NUL character"),"401":err("Wrong user name or password"),
+        "404":err("This gateway signs people in through its single sign-on proxy"),"429":err("Too many sign-in attempts for this user"),
+        "503":err("The broker cannot be reached to check the sign-in")}},
+    "delete":{"operationId":"signOut","summary":"Sign out: ends the session and closes its broker connection","security":[{"session":[],"csrf":[]}],
+      "responses":{"204":{"description":"Signed out"},"401":err("Not signed in"),"403":err("Missing or wrong CSRF token"),"404":err("This gateway signs people in through its single sign-on proxy")}}},
+  "/v1/escalations":{"get":{"operationId":"listEscalations","summary":"Every pending request of the fleet, newest first","security":readsec,
+     "responses":{"200":ok("The pending requests","EscalationList"),"401":err("Not signed in, or a bot's credentials are wrong")}}},
+  "/v1/escalations/{request_id}":{"get":{"operationId":"getEscalation","summary":"One request: pending, or its final decision if the gateway saw it","security":readsec,"parameters":[rid],
+     "responses":{"200":ok("Pending or decided","EscalationStatus"),"401":err("Not signed in"),"404":err("No pending or recently decided request with this id")}}},
+  "/v1/escalations/{request_id}/votes":{"post":{"operationId":"vote","summary":"Approve or deny; answers whether the worker holding the request accepted the vote","security":votesec,"parameters":[rid],
+     "requestBody":{"required":True,"content":{"application/json":{"schema":ref("Vote")}}},
+     "responses":{"200":ok("The worker's answer: accepted (with the request's status) or rejected (with the reason)","VoteAnswer"),
+       "400":err("Malformed body, a decision other than approve or deny, a denial without a comment, or a bot vote without approver"),
+       "401":err("Not signed in, or a bot's signature or token is wrong, stale or replayed"),"403":err("Missing or wrong CSRF token"),
+       "404":err("No pending request with this id in the fleet"),"429":{"description":"Too many votes from this person or bot","headers":{"Retry-After":{"schema":{"type":"integer"}}},"content":{"application/json":{"schema":ref("Error")}}},
+       "502":err("The broker cannot be reached, or no worker takes votes for this request"),"504":err("The worker did not answer within 10 s; the vote waits in its queue")}}},
+  "/v1/history":{"get":{"operationId":"history","summary":"The final decisions the gateway saw, newest first (at most 100)","security":readsec,
+     "responses":{"200":ok("Recent decisions","History"),"401":err("Not signed in")}}},
+ },
+ "components":{
+  "securitySchemes":{
+   "session":{"type":"apiKey","in":"cookie","name":"tollgate_session","description":"Set by POST /v1/session"},
+   "csrf":{"type":"apiKey","in":"header","name":"X-CSRF-Token","description":"csrf_token from /v1/me or POST /v1/session"},
+   "proxy":{"type":"apiKey","in":"header","name":"X-Forwarded-User","description":"--auth proxy: the person, believed only from --trusted-proxy addresses (the header is --user-header)"},
+   "botName":{"type":"apiKey","in":"header","name":"X-Tollgate-Bot"},
+   "botSignature":{"type":"apiKey","in":"header","name":"Tollgate-Signature","description":"t=<unix seconds>,v1=<hex HMAC-SHA256 of \"<t>.<body>\"> with the bot's secret"},
+   "botToken":{"type":"http","scheme":"bearer"}},
+  "schemas":{
+   "Error":{"type":"object","required":["error"],"properties":{"error":{"type":"string"}}},
+   "Me":{"type":"object","required":["user","auth","csrf_token"],"properties":{"user":{"type":"string"},"auth":{"type":"string","enum":["broker","proxy"]},"csrf_token":{"type":"string"}}},
+   "SignIn":{"type":"object","required":["user","password"],"properties":{"user":{"type":"string","minLength":1},"password":{"type":"string"}}},
+   "SignedIn":{"type":"object","required":["user","csrf_token"],"properties":{"user":{"type":"string"},"csrf_token":{"type":"string"}}},
+   "Quorum":{"type":"object","required":["required_approvals","required_denials","approvers"],"properties":{"required_approvals":{"type":"integer","minimum":1},"required_denials":{"type":"integer","minimum":1},"approvers":strs,
+     "require_comment":{"type":"string","enum":["never","deny","always"],"description":"Which votes need a comment"}}},
+   "CastVote":{"type":"object","required":["voter","decision","at"],"properties":{"voter":{"type":"string"},"decision":{"type":"string","enum":["approve","deny"]},"comment":{"type":"string","nullable":True},"at":{"type":"string","format":"date-time"}}},
+   "Escalation":{"type":"object","required":["request_id","worker_id","agent_id","tool_name","arguments","created_at","deadline","timeout_action","quorum","approvals","denials"],
+     "properties":{"request_id":{"type":"string"},"worker_id":{"type":"string","description":"The worker holding the request"},"agent_id":{"type":"string"},"tool_name":{"type":"string"},
+       "arguments":{"description":"The tool call's arguments, as the agent sent them"},"reason":{"type":"string","nullable":True},"rule":{"type":"string","nullable":True},"message":{"type":"string","nullable":True},
+       "policy_version":{"type":"string","nullable":True},"created_at":{"type":"string","format":"date-time"},"deadline":{"type":"string","format":"date-time"},
+       "timeout_action":{"type":"string","enum":["allow","deny"]},"quorum":ref("Quorum"),"approvals":strs,"denials":strs}},
+   "EscalationList":{"type":"object","required":["escalations","workers","fleet_ok","as_of"],"properties":{"escalations":{"type":"array","items":ref("Escalation")},
+     "workers":{"description":"The workers that answered the last fleet query or sent a notice","type":"array","items":{"type":"string"}},
+     "fleet_ok":{"type":"boolean","description":"Connected to the broker and at least one worker answered"},"problem":{"type":"string","nullable":True,"description":"What is wrong, when fleet_ok is false"},
+     "as_of":{"type":"string","format":"date-time","description":"The gateway's clock"}}},
+   "Decision":{"type":"object","required":["request_id","decision","resolution"],"description":"A final decision as the worker published it, plus worker_id and decided_at",
+     "properties":{"request_id":{"type":"string"},"correlation_id":{"type":"string","nullable":True},"agent_id":{"type":"string"},"tool_name":{"type":"string"},
+       "decision":{"type":"string","enum":["allow","deny"]},"final":{"type":"boolean"},"resolution":{"type":"string","enum":["policy","approved","denied","timeout","invalid","limit"]},
+       "rule":{"type":"string","nullable":True},"reason":{"type":"string","nullable":True},"approvers":strs,"policy_version":{"type":"string","nullable":True},
+       "worker_id":{"type":"string"},"decided_at":{"type":"string","format":"date-time"},
+       "votes":{"type":"array","items":ref("CastVote"),"description":"Escalated calls: every accepted vote, in the order counted"}}},
+   "EscalationStatus":{"type":"object","required":["status"],"properties":{"status":{"type":"string","enum":["pending","decided"]},"escalation":ref("Escalation"),"decision":ref("Decision")}},
+   "Vote":{"description":"approve, with an optional comment; or deny, with a comment (required). A bot must also name the person in approver; from people approver is ignored (their identity is their sign-in).",
+     "oneOf":[
+      {"type":"object","title":"Approval","required":["decision"],"properties":{"decision":{"type":"string","enum":["approve"]},"comment":{"type":"string"},"approver":{"type":"string","minLength":1}}},
+      {"type":"object","title":"Denial","required":["decision","comment"],"properties":{"decision":{"type":"string","enum":["deny"]},"comment":{"type":"string","pattern":"\\S","description":"Why: required to deny"},"approver":{"type":"string","minLength":1}}}]},
+   "VoteAnswer":{"type":"object","required":["request_id","accepted"],"properties":{"request_id":{"type":"string"},"accepted":{"type":"boolean"},
+     "status":{"type":"string","enum":["pending","allow","deny"],"description":"When accepted: the request's status after the vote"},"error":{"type":"string","description":"When rejected: why"}}},
+   "History":{"type":"object","required":["decisions"],"properties":{"decisions":{"type":"array","items":ref("Decision")}}},
+  }}}
+text=json.dumps(doc,indent=2,ensure_ascii=False)
+body="\n".join(("        "+l) if l else l for l in text.split("\n"))
+open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "Sources", "TollgateHTTP", "Inbox", "OpenAPIDocument.swift"), "w").write(
+'''// The gateway API's OpenAPI document, served at /v1/openapi.json. Generated by
+// tools/make-openapi.py (edit there); GatewayTests and the schemathesis run in
+// deploy/browser-test.sh hold the gateway to it.
+enum OpenAPIDocument {
+    static let json = #"""
+'''+body+'''
+        """#
+}
+''')
