@@ -114,6 +114,7 @@ let package = Package(
                 "TollgateJSON", "TollgatePolicy", "TollgateAMQP", "TollgateStore", "TollgateWorker",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "Crypto", package: "swift-crypto"),
             ]
         ),
         .testTarget(

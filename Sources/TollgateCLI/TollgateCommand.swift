@@ -24,6 +24,8 @@ public struct TollgateCommand: AsyncParsableCommand {
             AuditCommand.self,
             DemoCommand.self,
             GatewayCommand.self,
+            KeygenCommand.self,
+            VerifyReceiptCommand.self,
         ]
     )
 

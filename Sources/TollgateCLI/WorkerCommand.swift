@@ -160,6 +160,18 @@ struct WorkerCommand: AsyncParsableCommand {
     var trustedGateways: [String] = []
 
     @Option(
+        help:
+            "Ed25519 private key (PEM, from `tollgate keygen`): sign a receipt into every final allow (env TOLLGATE_RECEIPT_KEY)."
+    )
+    var receiptKey: String?
+
+    @Option(
+        name: .customLong("receipt-ttl"),
+        help: "Seconds a receipt is valid (env TOLLGATE_RECEIPT_TTL; default 300)."
+    )
+    var receiptTTL: Int?
+
+    @Option(
         help: "Escalation deadline in seconds when the policy sets none (env TOLLGATE_ESCALATION_TIMEOUT; default 300)."
     )
     var escalationTimeout: Int?
@@ -239,6 +251,19 @@ struct WorkerCommand: AsyncParsableCommand {
         c.prefetch = try setting(prefetch, "PREFETCH", default: c.prefetch)
         c.maxMessageBytes = try setting(maxMessageBytes, "MAX_MESSAGE_BYTES", default: c.maxMessageBytes)
         c.trustedGateways = Set(list(trustedGateways, "TRUSTED_GATEWAY"))
+        if let path = receiptKey ?? environment("RECEIPT_KEY") {
+            let ttl = try setting(receiptTTL, "RECEIPT_TTL", default: 300)
+            guard ttl > 0 else { throw ValidationError("--receipt-ttl must be a positive number of seconds") }
+            do {
+                c.receipts = ReceiptSigner(
+                    key: try ReceiptKeys.loadPrivateKey(path: path),
+                    ttlSeconds: ttl,
+                    workerID: c.workerID
+                )
+            } catch {
+                throw ValidationError("--receipt-key: \(error)")
+            }
+        }
         c.defaultEscalationTimeoutSeconds = try setting(
             escalationTimeout,
             "ESCALATION_TIMEOUT",

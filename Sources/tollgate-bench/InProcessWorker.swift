@@ -36,7 +36,8 @@ final class InProcessWorker {
         workerID: String = "bench",
         prefix: String? = nil,
         prefetch: UInt16 = 200,
-        maxBatch: Int? = nil
+        maxBatch: Int? = nil,
+        receipts: ReceiptSigner? = nil
     ) throws {
         self.prefix = prefix ?? "tgbench\(UInt32.random(in: 0...UInt32.max))"
         self.workerID = workerID
@@ -53,6 +54,7 @@ final class InProcessWorker {
         c.durability = durability
         c.prefetch = prefetch
         if let maxBatch { c.maxBatch = maxBatch }
+        c.receipts = receipts
         configuration = c
     }
 

@@ -12,6 +12,7 @@ struct TollgateBench: AsyncParsableCommand {
             WorkerBenchCommand.self,
             EscalationBenchCommand.self,
             PolicyBench.self,
+            ReceiptBench.self,
         ]
     )
 }

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Crypto
 import Foundation
 import Logging
 import TollgateAMQP
@@ -35,6 +36,8 @@ struct WorkerBenchCommand: AsyncParsableCommand {
     @Option(help: "Broker URL (amqp:// or amqps://).") var amqpURL = "amqp://guest:guest@127.0.0.1:5672/"
     @Option(help: "Repeat everything this many times and report the medians (the broker is noisy).") var runs = 1
     @Flag(help: "Skip the relay baseline (for profiling the worker).") var noRelay = false
+    @Flag(help: "Sign a receipt into every allow (an ephemeral Ed25519 key), as --receipt-key does.") var receipts =
+        false
     @Flag(help: "Print the result as one JSON object.") var json = false
 
     func run() async throws {
@@ -100,7 +103,8 @@ struct WorkerBenchCommand: AsyncParsableCommand {
             policy: policy,
             durability: durability,
             prefetch: prefetch,
-            maxBatch: maxBatch
+            maxBatch: maxBatch,
+            receipts: receipts ? ReceiptSigner(key: .init(), ttlSeconds: 300, workerID: "bench") : nil
         )
         defer { worker.removeFiles() }
         let outcome: Result<WorkerMeasurement, any Error>

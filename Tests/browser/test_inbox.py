@@ -70,20 +70,21 @@ def free_port():
 class Fleet:
     """A worker that trusts the gateway, a gateway in front of it, and agents' calls."""
 
-    def __init__(self, gateway_args=()):
+    def __init__(self, gateway_args=(), worker_args=(), policy=POLICY):
         self.dir = tempfile.mkdtemp(prefix="tollgate-browser-")
         self.prefix = "tgb" + uuid.uuid4().hex[:8]
         self.port = free_port()
+        policy_text = policy
         policy = os.path.join(self.dir, "policy.yaml")
         with open(policy, "w") as f:
-            f.write(POLICY)
+            f.write(policy_text)
         self.processes = []
         self.metrics_port = free_port()
         self.worker = self.spawn(
             "worker",
             ["worker", "--prefix", self.prefix, "--worker-id", "w1", "--db", os.path.join(self.dir, "w1.db"),
              "--policy", policy, "--amqp-url", amqp_url("tollgate-worker"), "--trusted-gateway", "tollgate-gateway",
-             "--metrics-port", str(self.metrics_port)],
+             "--metrics-port", str(self.metrics_port)] + list(worker_args),
         )
         self.wait_ready("http://127.0.0.1:%d/readyz" % self.metrics_port, "worker")
         self.gateway = self.spawn(

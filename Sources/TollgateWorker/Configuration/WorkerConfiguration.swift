@@ -28,6 +28,8 @@ public struct WorkerConfiguration: Sendable {
     public var maxMessageBytes: Int = 1 << 20
     /// Publishers (RabbitMQ users) allowed to name the person who voted in the body's `approver`.
     public var trustedGateways: Set<String> = []
+    /// Signs a receipt into every final `allow` (`--receipt-key`); nil: no receipts.
+    public var receipts: ReceiptSigner?
     /// Broker users whose budget hand-offs are accepted (workers); empty: the users of
     /// `amqpURLs` (workers of one fleet usually share one).
     public var workerUsers: Set<String> = []

@@ -13,19 +13,23 @@ extension Gate {
         reason: String,
         now: Millis
     ) throws -> [OutboundMessage] {
-        let message = DecisionMessage(
-            requestID: escalation.requestID,
-            correlationID: escalation.correlationID,
-            agentID: escalation.agentID,
-            toolName: escalation.toolName,
-            decision: Decision(decision),
-            resolution: resolution,
-            rule: escalation.rule,
-            reason: reason,
-            approvers: deciders,
-            deadline: escalation.deadline,
-            policyVersion: escalation.policyVersion,
-            votes: try store.votes(requestID: escalation.requestID)
+        let message = signed(
+            DecisionMessage(
+                requestID: escalation.requestID,
+                correlationID: escalation.correlationID,
+                agentID: escalation.agentID,
+                toolName: escalation.toolName,
+                decision: Decision(decision),
+                resolution: resolution,
+                rule: escalation.rule,
+                reason: reason,
+                approvers: deciders,
+                deadline: escalation.deadline,
+                policyVersion: escalation.policyVersion,
+                votes: try store.votes(requestID: escalation.requestID),
+                argumentsJSON: escalation.argumentsJSON
+            ),
+            now: now
         )
         let body = message.encoded()
         guard

@@ -14,7 +14,7 @@ extension Gate {
         now: Millis,
         recordCall: Bool = true
     ) throws -> [OutboundMessage] {
-        let body = message.encoded()
+        let body = signed(message, now: now).encoded()
         counters.count(message.decision, message.resolution)
         if recordCall {
             try store.insertCall(
@@ -50,6 +50,14 @@ extension Gate {
             correlationID: input.correlationID
         )
         return reply(body, to: input) + [feed]
+    }
+
+    /// The message with its receipt when it allows and receipts are on.
+    func signed(_ message: DecisionMessage, now: Millis) -> DecisionMessage {
+        guard let signer = configuration.receipts, message.decision == .allow else { return message }
+        var message = message
+        message.receipt = signer.receipt(for: message, argumentsJSON: message.argumentsJSON ?? "{}", at: now)
+        return message
     }
 
     /// Answers a malformed (or poison) call `deny`/`invalid` and dead-letters it.

@@ -215,7 +215,8 @@ struct ImmediateDecision {
             resolution: resolution,
             rule: verdict.rule,
             reason: reason,
-            policyVersion: policy.versionString
+            policyVersion: policy.versionString,
+            argumentsJSON: call.argumentsJSON
         )
     }
 }

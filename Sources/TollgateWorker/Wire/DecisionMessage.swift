@@ -18,6 +18,10 @@ struct DecisionMessage {
     /// The accepted votes, for the final decision of an escalated call: each voter's decision,
     /// comment and time, so the agent can give the reviewers' words to its model.
     var votes: [VoteRecord]? = nil
+    /// The call's arguments (JSON text), for the action digest of a receipt; not sent.
+    var argumentsJSON: String? = nil
+    /// A signed receipt (final `allow` with `--receipt-key`), as JSON.
+    var receipt: [UInt8]? = nil
 
     func encoded() -> [UInt8] {
         var w = JSONWriter(reservingCapacity: 384)
@@ -37,6 +41,10 @@ struct DecisionMessage {
         w.endArray()
         w.objectField("deadline", deadline.map { isoTime($0) })
         w.objectField("policy_version", policyVersion)
+        if let receipt {
+            w.key("receipt")
+            w.rawValue(receipt)
+        }
         if let votes {
             w.key("votes")
             w.beginArray()

@@ -1,0 +1,87 @@
+import Crypto
+import Foundation
+import TollgateJSON
+import TollgateStore
+
+/// Signed receipts for allowed calls: a statement a tool executor can verify with the worker's
+/// public key before it runs the tool, bound to the exact action (agent, tool, arguments) and
+/// valid once, until it expires. The format (docs/wire-protocol.md, "Receipts"):
+///
+///     {"version": 1, "alg": "Ed25519", "key_id": "<16 hex>",
+///      "claims": {"action_digest": "sha256:<hex>", "agent_id": ..., "decision": "allow",
+///                 "expires_at": ..., "issued_at": ..., "policy_version": ..., "request_id": ...,
+///                 "resolution": ..., "tool_name": ..., "worker_id": ...},
+///      "signature": "<base64url of the Ed25519 signature over the RFC 8785 bytes of claims>"}
+public struct ReceiptSigner: Sendable {
+    let key: Curve25519.Signing.PrivateKey
+    public let keyID: String
+    public let ttlSeconds: Int
+    public let workerID: String
+
+    public init(key: Curve25519.Signing.PrivateKey, ttlSeconds: Int, workerID: String) {
+        self.key = key
+        self.keyID = ReceiptKeys.keyID(key.publicKey)
+        self.ttlSeconds = ttlSeconds
+        self.workerID = workerID
+    }
+
+    /// `sha256:` and the hex SHA-256 of the RFC 8785 canonical JSON of
+    /// `{"agent_id", "tool_name", "arguments"}` (ADR-0030's action digest).
+    public static func actionDigest(agentID: String, toolName: String, arguments: JSONValue) -> String {
+        var action = JSONObject()
+        action["agent_id"] = .string(agentID)
+        action["tool_name"] = .string(toolName)
+        action["arguments"] = arguments
+        return "sha256:" + Array(SHA256.hash(data: canonicalJSON(.object(action)))).hexString
+    }
+
+    /// The receipt of an allowed call, as JSON to embed in its decision.
+    func receipt(for message: DecisionMessage, argumentsJSON: String, at now: Millis) -> [UInt8] {
+        receipt(
+            requestID: message.requestID ?? "",
+            agentID: message.agentID ?? "",
+            toolName: message.toolName ?? "",
+            argumentsJSON: argumentsJSON,
+            resolution: message.resolution.rawValue,
+            policyVersion: message.policyVersion,
+            at: now
+        )
+    }
+
+    /// The receipt of an allowed call (`decision: allow`), as JSON.
+    public func receipt(
+        requestID: String,
+        agentID: String,
+        toolName: String,
+        argumentsJSON: String,
+        resolution: String,
+        policyVersion: String?,
+        at now: Millis
+    ) -> [UInt8] {
+        let arguments = (try? JSONValue.parse(Array(argumentsJSON.utf8))) ?? .object(JSONObject())
+        var claims = JSONObject()
+        claims["request_id"] = .string(requestID)
+        claims["agent_id"] = .string(agentID)
+        claims["tool_name"] = .string(toolName)
+        claims["action_digest"] = .string(Self.actionDigest(agentID: agentID, toolName: toolName, arguments: arguments))
+        claims["decision"] = .string("allow")
+        claims["resolution"] = .string(resolution)
+        claims["policy_version"] = policyVersion.map(JSONValue.string) ?? .null
+        claims["worker_id"] = .string(workerID)
+        claims["issued_at"] = .string(isoTime(now))
+        claims["expires_at"] = .string(isoTime(now + Millis(ttlSeconds) * 1000))
+        let signed = canonicalJSON(.object(claims))
+        // Ed25519 signing with a valid key does not fail.
+        let signature = (try? key.signature(for: signed)).map { Array($0) } ?? []
+        var w = JSONWriter(reservingCapacity: 640)
+        w.beginObject()
+        w.objectField("version", 1)
+        w.objectField("alg", "Ed25519")
+        w.objectField("key_id", keyID)
+        w.key("claims")
+        w.rawValue(signed)
+        w.objectField("signature", signature.base64URL)
+        w.endObject()
+        return w.bytes
+    }
+}
