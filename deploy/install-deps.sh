@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # Installs the system packages Tollgate needs to build and to run its broker tests:
-#   librabbitmq-dev libsqlite3-dev rabbitmq-server pkg-config python3 (+ openssl for the TLS test listener)
+#   librabbitmq-dev libsqlite3-dev rabbitmq-server pkg-config python3 (+ openssl for the TLS test
+#   listener and certificates, curl for the gateway's HTTPS test)
 # With --browser, also what the inbox's browser tests need: chromium chromium-driver python3-venv.
 # Idempotent: a no-op when everything is present; `apt-get update` runs only when something is missing.
 # Works as root (CI) or through sudo. Prints what it did.
 set -euo pipefail
 
-packages=(librabbitmq-dev libsqlite3-dev rabbitmq-server pkg-config python3 openssl)
+packages=(librabbitmq-dev libsqlite3-dev rabbitmq-server pkg-config python3 openssl curl)
 if [ "${1:-}" = "--browser" ]; then packages+=(chromium chromium-driver python3-venv); fi
 
 missing=()

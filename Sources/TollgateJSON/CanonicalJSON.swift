@@ -14,10 +14,16 @@ public func canonicalJSON(_ value: JSONValue) -> [UInt8] {
 enum Canonical {
     static func write(_ value: JSONValue, to out: inout [UInt8]) {
         switch value {
-        case .null: out += Array("null".utf8)
-        case .bool(let b): out += Array((b ? "true" : "false").utf8)
-        case .int(let i): out += Array(number(Double(i)).utf8)
-        case .double(let d): out += Array(number(d).utf8)
+        case .null: out.append(contentsOf: "null".utf8)
+        case .bool(let b): out.append(contentsOf: (b ? "true" : "false").utf8)
+        case .int(let i):
+            // Exactly representable integers print as themselves (the common case, no Double).
+            if i.magnitude <= 1 << 53 {
+                out.append(contentsOf: String(i).utf8)
+            } else {
+                out.append(contentsOf: number(Double(i)).utf8)
+            }
+        case .double(let d): out.append(contentsOf: number(d).utf8)
         case .string(let s): string(s, to: &out)
         case .array(let items):
             out.append(UInt8(ascii: "["))
@@ -29,7 +35,7 @@ enum Canonical {
         case .object(let object):
             var latest: [String: JSONValue] = [:]
             for (key, member) in object { latest[key] = member }
-            let keys = latest.keys.sorted { Array($0.utf16).lexicographicallyPrecedes(Array($1.utf16)) }
+            let keys = latest.keys.sorted { $0.utf16.lexicographicallyPrecedes($1.utf16) }
             out.append(UInt8(ascii: "{"))
             for (n, key) in keys.enumerated() {
                 if n > 0 { out.append(UInt8(ascii: ",")) }
@@ -53,8 +59,10 @@ enum Canonical {
             case 0x0C: out += [0x5C, UInt8(ascii: "f")]
             case 0x0D: out += [0x5C, UInt8(ascii: "r")]
             case 0..<0x20:
-                let hex = Array("0123456789abcdef".utf8)
-                out += Array("\\u00".utf8) + [hex[Int(byte >> 4)], hex[Int(byte & 0xF)]]
+                let hex: StaticString = "0123456789abcdef"
+                out.append(contentsOf: [0x5C, UInt8(ascii: "u"), UInt8(ascii: "0"), UInt8(ascii: "0")])
+                out.append(hex.utf8Start[Int(byte >> 4)])
+                out.append(hex.utf8Start[Int(byte & 0xF)])
             default: out.append(byte)
             }
         }

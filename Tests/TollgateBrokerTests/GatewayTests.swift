@@ -612,6 +612,71 @@ struct GatewayTests {
         #expect(f.gateway.log.contains("a broker node did not answer; trying the next"))
     }
 
+    @Test("over TLS (--tls-cert, --tls-key): the page and API answer on https, and the session cookie is Secure")
+    func tls() throws {
+        let scratch = try Scratch()
+        let cert = scratch.path("gateway.pem")
+        let key = scratch.path("gateway.key")
+        let made = system(
+            "openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=localhost -addext subjectAltName=DNS:localhost,IP:127.0.0.1 -keyout '\(key)' -out '\(cert)' >/dev/null 2>&1"
+        )
+        try #require(made == 0, "openssl could not make a test certificate")
+        let worker = WorkerProcess(
+            scratch: scratch,
+            policies: [try scratch.write("p.yaml", "version: \"1.0\"\nname: t\nrules: []\n")]
+        )
+        try worker.start()
+        defer { _ = worker.terminate() }
+        let port = freePort()
+        var url = Broker.url
+        url.user = "tollgate-gateway"
+        url.password = "secret"
+        let gateway = Process()
+        gateway.executableURL = URL(fileURLWithPath: tollgateBinary)
+        gateway.arguments = [
+            "gateway", "--prefix", worker.prefix, "--listen", "127.0.0.1:\(port)", "--tls-cert", cert, "--tls-key", key,
+            "--amqp-url", url.description(withPassword: true),
+        ]
+        gateway.standardOutput = FileHandle.nullDevice
+        gateway.standardError = FileHandle.nullDevice
+        try gateway.run()
+        defer {
+            gateway.terminate()
+            gateway.waitUntilExit()
+        }
+        func curl(_ arguments: [String]) -> String {
+            let p = Process()
+            p.executableURL = URL(fileURLWithPath: "/usr/bin/curl")
+            p.arguments = ["-s", "--cacert", cert, "-D", "-"] + arguments
+            let out = Pipe()
+            p.standardOutput = out
+            p.standardError = FileHandle.nullDevice
+            guard (try? p.run()) != nil else { return "" }
+            let data = out.fileHandleForReading.readDataToEndOfFile()
+            p.waitUntilExit()
+            return String(decoding: data, as: UTF8.self)
+        }
+        var ready = ""
+        for _ in 0..<100 where !ready.contains("ready") {
+            ready = curl(["https://127.0.0.1:\(port)/readyz"])
+            if !ready.contains("ready") { Thread.sleep(forTimeInterval: 0.1) }
+        }
+        #expect(ready.hasPrefix("HTTP/1.1 200"), "\(ready)")
+        #expect(curl(["https://127.0.0.1:\(port)/"]).contains("<title>Tollgate approvals</title>"))
+        let signIn = curl([
+            "-X", "POST", "-H", "Content-Type: application/json", "-d",
+            #"{"user":"manager@corp.com","password":"secret"}"#,
+            "https://127.0.0.1:\(port)/v1/session",
+        ])
+        let cookie = signIn.split(separator: "\r\n").first { $0.lowercased().hasPrefix("set-cookie:") } ?? ""
+        #expect(
+            cookie.contains("Secure") && cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"),
+            "\(signIn)"
+        )
+        // Plain HTTP on the TLS port gets nothing useful.
+        #expect(http("GET", port: port, "/readyz").status != 200)
+    }
+
     /// Deletes the queues of this suite's workers on vhost `tollgate` (`tollgate.*.wgw<n>`).
     static func removeGatewayTestQueues() {
         func rabbitmqctl(_ arguments: [String]) -> String {
