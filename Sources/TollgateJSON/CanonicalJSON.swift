@@ -11,6 +11,17 @@ public func canonicalJSON(_ value: JSONValue) -> [UInt8] {
     return out
 }
 
+/// Appends the RFC 8785 form of one string (quotes included): for writers that emit canonical
+/// objects whose keys they already know in order.
+public func appendCanonicalJSON(string: String, to out: inout [UInt8]) {
+    Canonical.string(string, to: &out)
+}
+
+/// Appends the RFC 8785 form of a value.
+public func appendCanonicalJSON(_ value: JSONValue, to out: inout [UInt8]) {
+    Canonical.write(value, to: &out)
+}
+
 enum Canonical {
     static func write(_ value: JSONValue, to out: inout [UInt8]) {
         switch value {

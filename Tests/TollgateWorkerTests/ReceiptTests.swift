@@ -109,6 +109,26 @@ struct ReceiptCoreTests {
         #expect(denied.replies(to: "agent-replies").first?.json["receipt"] == nil)
     }
 
+    @Test("the claims as signed are exactly their RFC 8785 form, and the action digest is that of the canonical action")
+    func claimsAreCanonical() throws {
+        let h = try harness()
+        let arguments = #"{"z": [1, 2.50, {"é": "\n"}], "a": 5e3}"#
+        let out = try h.handle(h.call(agent: "finance-agent", tool: "search_documents", arguments: arguments))
+        let body = try #require(out.reply).raw.body
+        // The raw bytes of "claims" inside the decision, as the worker wrote them.
+        let text = String(decoding: body, as: UTF8.self)
+        let start = try #require(text.range(of: #""claims":"#)).upperBound
+        let end = try #require(text.range(of: #","signature":"#, range: start..<text.endIndex)).lowerBound
+        let written = Array(text[start..<end].utf8)
+        #expect(written == canonicalJSON(try JSONValue.parse(written)))
+        var action = JSONObject()
+        action["tool_name"] = .string("search_documents")
+        action["arguments"] = try JSONValue.parse(Array(arguments.utf8))
+        action["agent_id"] = .string("finance-agent")
+        let digest = "sha256:" + Array(SHA256.hash(data: canonicalJSON(.object(action)))).hexString
+        #expect(try JSONValue.parse(written)["action_digest"]?.stringValue == digest)
+    }
+
     @Test("without --receipt-key, no receipts")
     func off() throws {
         let h = try GateHarness(policy: quorumPolicyYAML)

@@ -28,11 +28,17 @@ public struct ReceiptSigner: Sendable {
     /// `sha256:` and the hex SHA-256 of the RFC 8785 canonical JSON of
     /// `{"agent_id", "tool_name", "arguments"}` (ADR-0030's action digest).
     public static func actionDigest(agentID: String, toolName: String, arguments: JSONValue) -> String {
-        var action = JSONObject()
-        action["agent_id"] = .string(agentID)
-        action["tool_name"] = .string(toolName)
-        action["arguments"] = arguments
-        return "sha256:" + Array(SHA256.hash(data: canonicalJSON(.object(action)))).hexString
+        // The canonical object written directly: its three keys in RFC 8785 order.
+        var action: [UInt8] = []
+        action.reserveCapacity(256)
+        action.append(contentsOf: #"{"agent_id":"#.utf8)
+        appendCanonicalJSON(string: agentID, to: &action)
+        action.append(contentsOf: #","arguments":"#.utf8)
+        appendCanonicalJSON(arguments, to: &action)
+        action.append(contentsOf: #","tool_name":"#.utf8)
+        appendCanonicalJSON(string: toolName, to: &action)
+        action.append(UInt8(ascii: "}"))
+        return "sha256:" + Array(SHA256.hash(data: action)).hexString
     }
 
     /// The receipt of an allowed call, as JSON to embed in its decision.
@@ -58,19 +64,32 @@ public struct ReceiptSigner: Sendable {
         policyVersion: String?,
         at now: Millis
     ) -> [UInt8] {
-        let arguments = (try? JSONValue.parse(Array(argumentsJSON.utf8))) ?? .object(JSONObject())
-        var claims = JSONObject()
-        claims["request_id"] = .string(requestID)
-        claims["agent_id"] = .string(agentID)
-        claims["tool_name"] = .string(toolName)
-        claims["action_digest"] = .string(Self.actionDigest(agentID: agentID, toolName: toolName, arguments: arguments))
-        claims["decision"] = .string("allow")
-        claims["resolution"] = .string(resolution)
-        claims["policy_version"] = policyVersion.map(JSONValue.string) ?? .null
-        claims["worker_id"] = .string(workerID)
-        claims["issued_at"] = .string(isoTime(now))
-        claims["expires_at"] = .string(isoTime(now + Millis(ttlSeconds) * 1000))
-        let signed = canonicalJSON(.object(claims))
+        let arguments =
+            argumentsJSON == "{}"
+            ? .object(JSONObject()) : (try? JSONValue.parse(Array(argumentsJSON.utf8))) ?? .object(JSONObject())
+        let digest = Self.actionDigest(agentID: agentID, toolName: toolName, arguments: arguments)
+        // The claims in canonical form, written directly (their keys in RFC 8785 order); the
+        // test `ReceiptCoreTests.claimsAreCanonical` holds this to canonicalJSON.
+        let fields: [(String, String?)] = [
+            ("action_digest", digest), ("agent_id", agentID), ("decision", "allow"),
+            ("expires_at", isoTime(now + Millis(ttlSeconds) * 1000)), ("issued_at", isoTime(now)),
+            ("policy_version", policyVersion), ("request_id", requestID), ("resolution", resolution),
+            ("tool_name", toolName), ("worker_id", workerID),
+        ]
+        var signed: [UInt8] = [UInt8(ascii: "{")]
+        signed.reserveCapacity(420)
+        for (n, (name, value)) in fields.enumerated() {
+            if n > 0 { signed.append(UInt8(ascii: ",")) }
+            signed.append(UInt8(ascii: "\""))
+            signed.append(contentsOf: name.utf8)
+            signed.append(contentsOf: #"":"#.utf8)
+            if let value {
+                appendCanonicalJSON(string: value, to: &signed)
+            } else {
+                signed.append(contentsOf: "null".utf8)
+            }
+        }
+        signed.append(UInt8(ascii: "}"))
         // Ed25519 signing with a valid key does not fail.
         let signature = (try? key.signature(for: signed)).map { Array($0) } ?? []
         var w = JSONWriter(reservingCapacity: 640)
