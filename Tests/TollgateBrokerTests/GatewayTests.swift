@@ -612,6 +612,60 @@ struct GatewayTests {
         #expect(f.gateway.log.contains("a broker node did not answer; trying the next"))
     }
 
+    @Test(
+        "--auth proxy: the header is believed only from the trusted proxy; a proxy user's vote names them in the audit"
+    )
+    func proxyAuth() throws {
+        // Not trusted: the header from 127.0.0.1 names nobody.
+        let elsewhere = try GatewayFixture(gatewayArguments: ["--auth", "proxy", "--trusted-proxy", "10.9.9.9"])
+        let requestID = try elsewhere.park()
+        let me = http("GET", port: elsewhere.gateway.port, "/v1/me", headers: ["X-Forwarded-User": "manager@corp.com"])
+        #expect(me.status == 403, "\(me.body)")
+        let sneaky = http(
+            "POST",
+            port: elsewhere.gateway.port,
+            "/v1/escalations/\(requestID)/votes",
+            body: #"{"decision":"approve"}"#,
+            headers: ["X-Forwarded-User": "manager@corp.com", "X-CSRF-Token": "x"]
+        )
+        #expect(sneaky.status == 401, "\(sneaky.body)")
+        #expect(
+            try runTollgate(["audit", "export", "--db", elsewhere.worker.databasePath]).output.contains(
+                "\"voter\":\"manager@corp.com\""
+            ) == false
+        )
+
+        // Trusted: the person the proxy names votes, with the CSRF token of /v1/me.
+        let f = try GatewayFixture(gatewayArguments: ["--auth", "proxy", "--trusted-proxy", "127.0.0.1"])
+        let id = try f.park()
+        let who = http("GET", port: f.gateway.port, "/v1/me", headers: ["X-Forwarded-User": "manager@corp.com"])
+        #expect(who.json["user"]?.stringValue == "manager@corp.com" && who.json["auth"]?.stringValue == "proxy")
+        let csrf = who.json["csrf_token"]?.stringValue ?? ""
+        let noToken = http(
+            "POST",
+            port: f.gateway.port,
+            "/v1/escalations/\(id)/votes",
+            body: #"{"decision":"approve"}"#,
+            headers: ["X-Forwarded-User": "manager@corp.com"]
+        )
+        #expect(noToken.status == 403)
+        let vote = http(
+            "POST",
+            port: f.gateway.port,
+            "/v1/escalations/\(id)/votes",
+            body: #"{"decision":"approve","comment":"ok","approver":"cfo@corp.com"}"#,
+            headers: ["X-Forwarded-User": "manager@corp.com", "X-CSRF-Token": csrf]
+        )
+        #expect(vote.json["status"]?.stringValue == "allow", "\(vote.body)")
+        let final = try f.agent.finalDecision(to: f.agent.messages().first?.correlationID ?? "")
+        #expect(
+            final["approvers"]?.arrayValue?.compactMap(\.stringValue) == ["manager@corp.com"],
+            "the proxy's person, not the body's approver"
+        )
+        let audit = try runTollgate(["audit", "export", "--db", f.worker.databasePath]).output
+        #expect(audit.contains("via trusted gateway tollgate-gateway (single sign-on proxy)"), "\(audit)")
+    }
+
     @Test("over TLS (--tls-cert, --tls-key): the page and API answer on https, and the session cookie is Secure")
     func tls() throws {
         let scratch = try Scratch()
