@@ -22,9 +22,32 @@ struct VoteOptions: ParsableArguments {
     @OptionGroup var broker: BrokerOptions
 }
 
+/// What only `approve` has.
+struct ApproveOptions: ParsableArguments {
+    @Option(
+        help: ArgumentHelp(
+            "Approve with edits: the corrected arguments as a JSON object, e.g. '{\"amount\": 4500}'.",
+            discussion:
+                "They replace the pending ones when the policy lets the edited call stand; the tally starts again.",
+            valueName: "json"
+        )
+    )
+    var arguments: String?
+
+    /// The edited arguments, parsed; nil without `--arguments`.
+    func parsedArguments() throws -> JSONObject? {
+        guard let arguments else { return nil }
+        guard case .object(let object)? = try? JSONValue.parse(Array(arguments.utf8)) else {
+            print("error: --arguments must be a JSON object, e.g. '{\"amount\": 4500}'")
+            throw ExitCode(2)
+        }
+        return object
+    }
+}
+
 /// Publishes a vote as the user of `--amqp-url` and prints the worker's answer.
 /// Exit status: 0 accepted, 1 rejected, 2 could not vote (no answer, no route, bad id).
-func castVote(_ decision: String, _ options: VoteOptions) throws {
+func castVote(_ decision: String, _ options: VoteOptions, arguments: JSONObject? = nil) throws {
     guard let worker = workerID(ofRequest: options.requestID) else {
         print("error: '\(options.requestID)' is not a Tollgate request id (<worker-id>-<uuid>)")
         throw ExitCode(2)
@@ -39,6 +62,7 @@ func castVote(_ decision: String, _ options: VoteOptions) throws {
         w.objectField("decision", decision)
         if let comment = options.comment { w.objectField("comment", comment) }
         if let approver = options.approver { w.objectField("approver", approver) }
+        if let arguments { w.objectField("arguments", .object(arguments)) }
         w.endObject()
         let correlation = UUID().uuidString.lowercased()
         try client.publish(
@@ -80,15 +104,23 @@ struct ApproveCommand: ParsableCommand {
 
             Exit status: 0 accepted, 1 rejected, 2 not delivered or no answer.
 
-            Example:
+            With --arguments the vote approves a corrected call: the worker evaluates it against \
+            the policy as if the agent had sent it, refuses it when the policy denies it or would \
+            escalate it under another rule, and otherwise replaces the pending arguments and starts \
+            the tally again with this approval.
+
+            Examples:
               tollgate approve w1-5b0c9c6e-0d1e-4f5a-9b8c-7d6e5f4a3b2c --comment "vendor verified" \\
                   --amqp-url amqp://manager%40corp.com:secret@127.0.0.1:5672/
+              tollgate approve w1-5b0c9c6e-0d1e-4f5a-9b8c-7d6e5f4a3b2c --arguments '{"amount": 4500, "to": "ACME"}' \\
+                  --comment "half now" --amqp-url amqp://manager%40corp.com:secret@127.0.0.1:5672/
             """
     )
 
     @OptionGroup var options: VoteOptions
+    @OptionGroup var approve: ApproveOptions
 
-    func run() throws { try castVote("approve", options) }
+    func run() throws { try castVote("approve", options, arguments: try approve.parsedArguments()) }
 }
 
 struct DenyCommand: ParsableCommand {

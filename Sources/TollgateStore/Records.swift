@@ -66,6 +66,11 @@ public struct EscalationRecord: Sendable, Equatable {
     public var charged: Bool
     /// When a vote needs a comment.
     public var requireComment: CommentRequirement
+    /// The call as the policy saw it (JSON object text), to evaluate an edited call; nil for
+    /// escalations parked before schema version 5 (they cannot be edited).
+    public var callContextJSON: String?
+    /// 0, and one more for each accepted edit of the arguments.
+    public var round: Int
 
     public init(
         requestID: String,
@@ -90,7 +95,9 @@ public struct EscalationRecord: Sendable, Equatable {
         resolution: Resolution? = nil,
         decidedAt: Millis? = nil,
         charged: Bool,
-        requireComment: CommentRequirement = .never
+        requireComment: CommentRequirement = .never,
+        callContextJSON: String? = nil,
+        round: Int = 0
     ) {
         self.requestID = requestID
         self.workerID = workerID
@@ -115,6 +122,8 @@ public struct EscalationRecord: Sendable, Equatable {
         self.decidedAt = decidedAt
         self.charged = charged
         self.requireComment = requireComment
+        self.callContextJSON = callContextJSON
+        self.round = round
     }
 }
 
@@ -138,13 +147,27 @@ public struct VoteRecord: Sendable, Equatable {
     public var decision: VoteChoice
     public var comment: String?
     public var at: Millis
+    /// The escalation's round the vote was cast in: only votes of the current round count.
+    public var round: Int
+    /// The edited arguments (JSON text) of the approval that started its round.
+    public var argumentsJSON: String?
 
-    public init(requestID: String, voter: String, decision: VoteChoice, comment: String?, at: Millis) {
+    public init(
+        requestID: String,
+        voter: String,
+        decision: VoteChoice,
+        comment: String?,
+        at: Millis,
+        round: Int = 0,
+        argumentsJSON: String? = nil
+    ) {
         self.requestID = requestID
         self.voter = voter
         self.decision = decision
         self.comment = comment
         self.at = at
+        self.round = round
+        self.argumentsJSON = argumentsJSON
     }
 }
 

@@ -5,7 +5,7 @@ extension Store {
     private static let escalationColumns = """
         request_id, worker_id, agent_id, session_id, tool_name, arguments, reason, rule, message, policy_version,
         approvers, required_approvals, required_denials, timeout_action, created_at, deadline, reply_to,
-        correlation_id, status, resolution, decided_at, charged, require_comment
+        correlation_id, status, resolution, decided_at, charged, require_comment, call_context, round
         """
 
     public func insertEscalation(_ e: EscalationRecord) throws(StoreError) {
@@ -15,7 +15,7 @@ extension Store {
             .text(Self.encodeList(e.approvers)), .integer(e.requiredApprovals), .integer(e.requiredDenials),
             .text(e.timeoutAction.rawValue), .integer(e.createdAt), .integer(e.deadline), .text(e.replyTo),
             .text(e.correlationID), .text(e.status.rawValue), .text(e.resolution?.rawValue), .integer(e.decidedAt),
-            .bool(e.charged), .text(e.requireComment.rawValue),
+            .bool(e.charged), .text(e.requireComment.rawValue), .text(e.callContextJSON), .integer(e.round),
         ]
         let placeholders = (1...values.count).map { "?\($0)" }.joined(separator: ", ")
         try db.run("INSERT INTO escalations(\(Self.escalationColumns)) VALUES (\(placeholders))", values)
@@ -90,6 +90,18 @@ extension Store {
         return changed == 1
     }
 
+    /// Replaces the arguments of a pending escalation after an accepted edit and moves it to
+    /// round `round + 1`. Returns false (and changes nothing) when it is not pending in `round`
+    /// any more.
+    @discardableResult
+    public func editEscalation(requestID: String, argumentsJSON: String, round: Int) throws(StoreError) -> Bool {
+        let changed = try db.run(
+            "UPDATE escalations SET arguments = ?2, round = round + 1 WHERE request_id = ?1 AND status = 'pending' AND round = ?3",
+            [.text(requestID), .text(argumentsJSON), .integer(round)]
+        )
+        return changed == 1
+    }
+
     /// The body of the final decision of a decided escalation.
     public func finalReply(requestID: String) throws(StoreError) -> [UInt8]? {
         try db.first(
@@ -122,7 +134,9 @@ extension Store {
             resolution: row.isNull(19) ? nil : try row.value(19, as: Resolution.self),
             decidedAt: try row.optionalInt64(20),
             charged: try row.bool(21),
-            requireComment: try row.value(22, as: CommentRequirement.self)
+            requireComment: try row.value(22, as: CommentRequirement.self),
+            callContextJSON: try row.optionalString(23),
+            round: try row.int(24)
         )
     }
 

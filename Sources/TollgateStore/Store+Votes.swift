@@ -2,7 +2,10 @@
 extension Store {
     public func votes(requestID: String) throws(StoreError) -> [VoteRecord] {
         try db.all(
-            "SELECT request_id, voter, decision, comment, at FROM votes WHERE request_id = ?1 ORDER BY at, voter",
+            """
+            SELECT request_id, voter, decision, comment, at, round, arguments FROM votes WHERE request_id = ?1
+            ORDER BY round, at, voter
+            """,
             [.text(requestID)]
         ) { row throws(StoreError) in
             VoteRecord(
@@ -10,19 +13,25 @@ extension Store {
                 voter: try row.string(1),
                 decision: try row.value(2, as: VoteChoice.self),
                 comment: try row.optionalString(3),
-                at: try row.int64(4)
+                at: try row.int64(4),
+                round: try row.int(5),
+                argumentsJSON: try row.optionalString(6)
             )
         }
     }
 
-    /// Records an accepted vote. Returns false when this voter already voted on the request.
+    /// Records an accepted vote. Returns false when this voter already voted on the request in
+    /// the vote's round.
     @discardableResult
     public func insertVote(_ vote: VoteRecord) throws(StoreError) -> Bool {
         let changed = try db.run(
-            "INSERT OR IGNORE INTO votes(request_id, voter, decision, comment, at) VALUES (?1, ?2, ?3, ?4, ?5)",
+            """
+            INSERT OR IGNORE INTO votes(request_id, voter, decision, comment, at, round, arguments)
+            VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+            """,
             [
                 .text(vote.requestID), .text(vote.voter), .text(vote.decision.rawValue), .text(vote.comment),
-                .integer(vote.at),
+                .integer(vote.at), .integer(vote.round), .text(vote.argumentsJSON),
             ]
         )
         return changed == 1

@@ -3,7 +3,7 @@
 /// opening the same new file cannot both create the tables.
 enum StoreSchema {
     /// Version N is reached by running `migrations[0..<N]`.
-    static let migrations: [String] = [version1, version2, version3, version4]
+    static let migrations: [String] = [version1, version2, version3, version4, version5]
     static var current: Int { migrations.count }
 
     /// Calls, budgets, escalations, votes, vote inputs, outbox, audit.
@@ -131,5 +131,29 @@ enum StoreSchema {
     /// keep agent-os's rule, never.
     private static let version4 = """
         ALTER TABLE escalations ADD COLUMN require_comment TEXT NOT NULL DEFAULT 'never';
+        """
+
+    /// Approve with edits: the call as the policy saw it (`call_context`, JSON), so an edited call
+    /// can be evaluated as if the agent had sent it, and the escalation's `round` (0, and one
+    /// more per accepted edit). Votes carry the round they were cast in (only the current round
+    /// counts; a voter may vote again in a new round) and the edited arguments of an edit. The
+    /// votes table is rebuilt for its new key.
+    private static let version5 = """
+        ALTER TABLE escalations ADD COLUMN call_context TEXT;
+        ALTER TABLE escalations ADD COLUMN round INTEGER NOT NULL DEFAULT 0;
+        CREATE TABLE votes_v5 (
+            request_id TEXT NOT NULL,
+            round INTEGER NOT NULL,
+            voter TEXT NOT NULL,
+            decision TEXT NOT NULL,
+            comment TEXT,
+            at INTEGER NOT NULL,
+            arguments TEXT,
+            PRIMARY KEY (request_id, round, voter)
+        ) WITHOUT ROWID;
+        INSERT INTO votes_v5(request_id, round, voter, decision, comment, at)
+            SELECT request_id, 0, voter, decision, comment, at FROM votes;
+        DROP TABLE votes;
+        ALTER TABLE votes_v5 RENAME TO votes;
         """
 }

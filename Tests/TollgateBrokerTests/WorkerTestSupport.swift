@@ -358,6 +358,7 @@ final class TestClient {
         decision: String,
         comment: String? = nil,
         approver: String? = nil,
+        arguments: String? = nil,
         userID: String?? = .none,
         messageID: String? = UUID().uuidString,
         replyTo: Bool = true
@@ -365,6 +366,7 @@ final class TestClient {
         var body = #"{"request_id":\#(jsonString(requestID)),"decision":\#(jsonString(decision))"#
         if let comment { body += #","comment":\#(jsonString(comment))"# }
         if let approver { body += #","approver":\#(jsonString(approver))"# }
+        if let arguments { body += #","arguments":\#(arguments)"# }
         body += "}"
         let correlation = UUID().uuidString
         let uid: String? =

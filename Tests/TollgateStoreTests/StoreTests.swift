@@ -180,6 +180,49 @@ struct StoreTests {
         #expect(try store.votes(requestID: "w1-x") == [vote])
     }
 
+    @Test(
+        "schema 5 (approve with edits): a version 4 database keeps its votes as round 0; a voter counts once per round"
+    )
+    func migrationToRounds() throws {
+        let temp = try TemporaryDatabase()
+        do {
+            // A database as a worker of schema version 4 left it, with one vote.
+            let old = try SQLiteDatabase(path: temp.path)
+            try old.execute("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID")
+            for migration in StoreSchema.migrations.prefix(4) { try old.execute(migration) }
+            try old.execute("INSERT INTO meta(key, value) VALUES ('schema_version', '4')")
+            try old.execute(
+                "INSERT INTO votes(request_id, voter, decision, comment, at) VALUES ('w1-a', 'manager@corp.com', 'approve', 'ok', 7)"
+            )
+            old.close()
+        }
+        let store = try Store(path: temp.path, workerID: "w1")
+        defer { store.close() }
+        #expect(
+            try store.votes(requestID: "w1-a")
+                == [VoteRecord(requestID: "w1-a", voter: "manager@corp.com", decision: .approve, comment: "ok", at: 7)]
+        )
+        try store.insertEscalation(escalation("w1-a", deadline: 60_000))
+        let parked = try #require(try store.escalation(requestID: "w1-a"))
+        #expect(parked.round == 0 && parked.callContextJSON == nil)
+        // An edit moves the request to round 1 once; the same voter may vote again there.
+        #expect(try store.editEscalation(requestID: "w1-a", argumentsJSON: #"{"amount":1}"#, round: 0))
+        #expect(try !store.editEscalation(requestID: "w1-a", argumentsJSON: #"{"amount":2}"#, round: 0))
+        let again = VoteRecord(
+            requestID: "w1-a",
+            voter: "manager@corp.com",
+            decision: .approve,
+            comment: nil,
+            at: 9,
+            round: 1,
+            argumentsJSON: #"{"amount":1}"#
+        )
+        #expect(try store.insertVote(again))
+        #expect(try !store.insertVote(again))
+        #expect(try store.votes(requestID: "w1-a").map(\.round) == [0, 1])
+        #expect(try store.escalation(requestID: "w1-a")?.argumentsJSON == #"{"amount":1}"#)
+    }
+
     @Test("vote inputs are found by publisher and message_id, or fingerprint")
     func voteInputs() throws {
         let tmp = try TemporaryDatabase()

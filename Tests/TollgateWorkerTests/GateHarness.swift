@@ -145,6 +145,7 @@ final class GateHarness {
         by voter: String?,
         comment: String? = nil,
         approver: String? = nil,
+        arguments: String? = nil,
         body: String? = nil,
         messageID: String? = nil,
         replyTo: String? = "bot-replies",
@@ -154,6 +155,7 @@ final class GateHarness {
         var text = #"{"request_id":\#(quoted(requestID)),"decision":\#(quoted(decision))"#
         if let comment { text += #","comment":\#(quoted(comment))"# }
         if let approver { text += #","approver":\#(quoted(approver))"# }
+        if let arguments { text += #","arguments":\#(arguments)"# }
         text += "}"
         return Inbound(
             source: .vote,
@@ -186,11 +188,13 @@ final class GateHarness {
     func park(
         tool: String = "transfer_funds",
         agent: String = "finance-agent",
+        arguments: String? = nil,
+        context: String? = nil,
         replyTo: String? = "agent-replies"
     )
         throws -> String
     {
-        let out = try handle(call(agent: agent, tool: tool, replyTo: replyTo))
+        let out = try handle(call(agent: agent, tool: tool, arguments: arguments, context: context, replyTo: replyTo))
         let pending = try #require(out.notices("pending").first)
         return try #require(pending.string("request_id"))
     }

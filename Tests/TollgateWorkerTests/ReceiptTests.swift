@@ -134,4 +134,20 @@ struct ReceiptCoreTests {
         let h = try GateHarness(policy: quorumPolicyYAML)
         #expect(try h.handle(h.call(tool: "search_documents")).reply?.json["receipt"] == nil)
     }
+
+    @Test("the receipt of an approval with edits is for the edited arguments, not the ones the agent sent")
+    func editedArguments() throws {
+        let h = try harness(editPolicyYAML)
+        let sent = #"{"amount": 5000, "to": "ACME"}"#
+        let edited = #"{"amount": 4500, "to": "ACME"}"#
+        let id = try h.park(tool: "transfer_funds", arguments: sent)
+        let out = try h.handle(h.vote(id, "approve", by: "manager@corp.com", arguments: edited))
+        let final = try #require(out.replies(to: "agent-replies").first)
+        #expect(try verify(final, h, tool: "transfer_funds", arguments: edited) == .valid(requestID: id))
+        guard case .refused(let reason, _) = try verify(final, h, tool: "transfer_funds", arguments: sent) else {
+            Issue.record("a receipt for edited arguments verified for the original ones")
+            return
+        }
+        #expect(reason == .actionDigestMismatch)
+    }
 }

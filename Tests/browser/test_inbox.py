@@ -378,6 +378,49 @@ class InboxTests(unittest.TestCase):
         self.assertIsNotNone(inbox.card(request_id), "the request is still pending")
         self.assertIsNone(call.process.poll(), "the agent still waits")
 
+    def test_approve_with_changes(self):
+        """An approver corrects the amount from the card; the earlier approval stops counting."""
+        call = self.fleet.call("wire_abroad", {"amount": 250000, "currency": "EUR", "to": "DE89 3704 0044 0532 0130 00"},
+                               reason="Pay the Frankfurt supplier's quarterly invoice")
+        request_id = call.request_id()
+        manager, cfo = self.open(), self.open()
+        manager.sign_in("manager@corp.com")
+        cfo.sign_in("cfo@corp.com")
+        manager.signed_in("manager@corp.com")
+        cfo.signed_in("cfo@corp.com")
+        manager.vote(request_id, "approve", "counterparty checked")
+        self.assertIn("it still waits for more votes", manager.outcome(request_id))
+        cfo.wait(lambda: "Approvals: 1 of 2" in cfo.card(request_id).text, message="the manager's approval shows")
+
+        card = cfo.wait_card(request_id)
+        card.find_element(By.CSS_SELECTOR, "details.edit summary").click()
+        field = card.find_element(By.CSS_SELECTOR, "textarea.edited-arguments")
+        self.assertEqual(json.loads(field.get_attribute("value"))["amount"], 250000, "prefilled with the pending arguments")
+        field.clear()
+        field.send_keys("{not json")
+        card.find_element(By.CSS_SELECTOR, "button.approve-edited").click()
+        self.assertIn("must be a JSON object", cfo.outcome(request_id))
+        field.clear()
+        field.send_keys(json.dumps({"amount": 125000, "currency": "EUR", "to": "DE89 3704 0044 0532 0130 00"}))
+        card.find_element(By.CSS_SELECTOR, "textarea.comment").send_keys("half this quarter")
+        card.find_element(By.CSS_SELECTOR, "button.approve-edited").click()
+        self.assertEqual(cfo.notice_of_vote("approval with changes"),
+                         "Your approval with changes of wire_abroad for finance-agent was accepted; it still waits for more votes.")
+        # Everyone sees the new arguments, that they were edited, and whose vote lapsed.
+        def edited_card():
+            c = manager.card(request_id)
+            return c if c and "125000" in c.text and c.find_element(By.CSS_SELECTOR, ".edited-badge").is_displayed() else None
+        shown = manager.wait(edited_card, message="the edited arguments on the manager's page").text
+        self.assertIn("Earlier votes of manager@corp.com no longer count", shown)
+        self.assertIn("Approvals: 1 of 2 (cfo@corp.com)", shown)
+        manager.shot("inbox-edited.png")
+        manager.vote(request_id, "approve", "fine, half")
+        final = call.final()
+        self.assertEqual(final["decision"], "allow")
+        self.assertTrue(final["edited"])
+        self.assertEqual(final["arguments"]["amount"], 125000)
+        self.assertEqual([v.get("superseded", False) for v in final["votes"]], [True, False, False])
+
     def test_wrong_password(self):
         inbox = self.open()
         inbox.sign_in("manager@corp.com", "not-the-password")

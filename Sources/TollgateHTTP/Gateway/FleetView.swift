@@ -134,6 +134,10 @@ public final class FleetView: Sendable {
         }
         json["approvals"] = notice["approvals"] ?? .array([])
         json["denials"] = notice["denials"] ?? .array([])
+        // Approve with edits (workers before it send neither).
+        json["edited"] = notice["edited"] ?? .bool(false)
+        json["round"] = notice["round"] ?? .int(0)
+        json["superseded"] = notice["superseded"] ?? .array([])
         return Pending(requestID: requestID, workerID: holder, createdAt: created, deadline: deadline, json: json)
     }
 }

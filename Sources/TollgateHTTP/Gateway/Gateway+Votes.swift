@@ -87,8 +87,9 @@ extension Gateway {
         return .success(caller)
     }
 
-    /// `{"decision": "approve"|"deny", "comment"?: "...", "approver"?: "..."}` for a request the
-    /// fleet holds.
+    /// `{"decision": "approve"|"deny", "comment"?: "...", "approver"?: "...", "arguments"?: {...}}`
+    /// for a request the fleet holds (`arguments`: approve with edits; the worker checks them
+    /// against the policy).
     private func parseBallot(_ body: [UInt8], requestID: String, caller: Caller) -> Checked<VoterConnection.Ballot> {
         guard let object = parseJSONObject(body) else {
             return .failure(
@@ -105,6 +106,14 @@ extension Gateway {
         if decision == "deny", comment?.isEmpty ?? true {
             return .failure(Reply.error(.badRequest, "a comment is required to deny"))
         }
+        var arguments: JSONObject?
+        switch object["arguments"] {
+        case nil, .null?: break
+        case .object(let edited)? where decision == "approve": arguments = edited
+        case .object?:
+            return .failure(Reply.error(.badRequest, "arguments (approve with edits) may only come with approve"))
+        case _?: return .failure(Reply.error(.badRequest, "arguments must be a JSON object"))
+        }
         guard let worker = view.pending(requestID)?.workerID ?? workerID(ofRequest: requestID) else {
             return .failure(Reply.error(.notFound, "'\(requestID)' is not a Tollgate request id"))
         }
@@ -112,6 +121,7 @@ extension Gateway {
             return .failure(Reply.error(.notFound, "no pending request \(requestID) in the fleet"))
         }
         var ballot = VoterConnection.Ballot(requestID: requestID, worker: worker, decision: decision, comment: comment)
+        ballot.arguments = arguments
         switch caller {
         case .brokerUser:
             break

@@ -20,6 +20,8 @@ final class VoterConnection: Sendable {
         var approver: String?
         /// How the person reached the gateway, for the worker's audit entry ("bot slack", "proxy").
         var via: String?
+        /// Approve with edits: the corrected arguments.
+        var arguments: JSONObject? = nil
     }
 
     enum Answer: Sendable {
@@ -200,6 +202,7 @@ final class VoterConnection: Sendable {
         if let comment = ballot.comment { w.objectField("comment", comment) }
         if let approver = ballot.approver { w.objectField("approver", approver) }
         if let via = ballot.via { w.objectField("via", via) }
+        if let arguments = ballot.arguments { w.objectField("arguments", .object(arguments)) }
         w.endObject()
         var properties = AMQPProperties()
         properties.contentType = "application/json"

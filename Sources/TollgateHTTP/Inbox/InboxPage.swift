@@ -77,8 +77,9 @@ enum InboxPage {
               <dt>Who may decide</dt><dd class="approvers"></dd>
               <dt>Request</dt><dd class="request-id"></dd>
             </dl>
-            <h4>Arguments</h4>
+            <h4>Arguments <span class="edited-badge" hidden>edited by an approver</span></h4>
             <div class="arguments"></div>
+            <p class="edit-note" hidden></p>
             <div class="tally">
               <p class="approvals"></p>
               <p class="denials"></p>
@@ -91,6 +92,14 @@ enum InboxPage {
                 <button type="submit" class="approve primary" value="approve">Approve</button>
                 <button type="submit" class="deny danger" value="deny">Deny</button>
               </div>
+              <details class="edit">
+                <summary>Approve with changes</summary>
+                <label class="edit-label">Corrected arguments (JSON). The policy checks them as if the agent had sent them; earlier approvals then no longer count.</label>
+                <textarea class="edited-arguments" rows="5" spellcheck="false"></textarea>
+                <div class="buttons">
+                  <button type="submit" class="approve-edited" value="approve-edited">Approve these arguments</button>
+                </div>
+              </details>
               <p class="outcome" role="status" aria-live="polite" hidden></p>
             </form>
           </article>

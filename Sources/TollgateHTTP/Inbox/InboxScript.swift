@@ -245,6 +245,11 @@ enum InboxScript {
             const allowed = (entry.quorum && entry.quorum.approvers) || [];
             card.querySelector(".approvers").textContent = allowed.length ? allowed.join(", ") : "anyone (except the agent)";
             card.querySelector(".arguments").append(renderArguments(entry.arguments));
+            const edited = card.querySelector(".edited-arguments");
+            edited.id = safeID + "-edited";
+            card.querySelector(".edit-label").htmlFor = edited.id;
+            edited.value = JSON.stringify(entry.arguments || {}, null, 2);
+            card.dataset.arguments = JSON.stringify(entry.arguments || {});
             card.querySelector(".vote").addEventListener("submit", (event) => {
               event.preventDefault();
               const decision = event.submitter ? event.submitter.value : "approve";
@@ -265,6 +270,23 @@ enum InboxScript {
               "Denials: " + denials.length + " of " + needD + (denials.length ? " (" + denials.join(", ") + ")" : "");
             card.querySelector(".fill").style.width = Math.min(100, (100 * approvals.length) / needA) + "%";
             card.dataset.deadline = String(Date.parse(entry.deadline));
+            // An approver edited the arguments: show the new ones, and offer them for the next edit
+            // unless someone is typing one.
+            const args = JSON.stringify(entry.arguments || {});
+            if (args !== card.dataset.arguments) {
+              card.dataset.arguments = args;
+              card.querySelector(".arguments").replaceChildren(renderArguments(entry.arguments));
+              const edited = card.querySelector(".edited-arguments");
+              if (document.activeElement !== edited) edited.value = JSON.stringify(entry.arguments || {}, null, 2);
+            }
+            card.querySelector(".edited-badge").hidden = !entry.edited;
+            const superseded = entry.superseded || [];
+            const note = card.querySelector(".edit-note");
+            note.hidden = !entry.edited;
+            note.textContent = entry.edited
+              ? "The arguments were edited; only approvals of these arguments count." +
+                (superseded.length ? " Earlier votes of " + superseded.join(", ") + " no longer count." : "")
+              : "";
           }
 
           function renderArguments(args) {
@@ -372,7 +394,7 @@ enum InboxScript {
 
           // ---- voting
 
-          async function vote(card, decision) {
+          async function vote(card, choice) {
             const outcome = card.querySelector(".outcome");
             const comment = card.querySelector(".comment");
             const text = comment.value.trim();
@@ -381,6 +403,17 @@ enum InboxScript {
               outcome.className = "outcome " + (ok ? "ok" : "bad");
               outcome.textContent = message;
             };
+            const decision = choice === "approve-edited" ? "approve" : choice;
+            let edits = null;
+            if (choice === "approve-edited") {
+              const field = card.querySelector(".edited-arguments");
+              try { edits = JSON.parse(field.value); } catch (e) { edits = undefined; }
+              if (edits === undefined || edits === null || typeof edits !== "object" || Array.isArray(edits)) {
+                show("The corrected arguments must be a JSON object, such as {\"amount\": 4500}.", false);
+                field.focus();
+                return;
+              }
+            }
             if (decision === "deny" && !text) {
               show("A comment is required to deny: say why.", false);
               comment.focus();
@@ -397,9 +430,10 @@ enum InboxScript {
             try {
               const body = { decision };
               if (text) body.comment = text;
+              if (edits) body.arguments = edits;
               const answer = await api("POST", "v1/escalations/" + encodeURIComponent(card.dataset.requestId) + "/votes", body);
               if (answer.status === 401) { showSignIn("Your session ended. Sign in again."); return; }
-              const verb = decision === "approve" ? "approval" : "denial";
+              const verb = edits ? "approval with changes" : decision === "approve" ? "approval" : "denial";
               if (answer.status === 200 && answer.json.accepted) {
                 const status = answer.json.status;
                 const result = status === "allow" ? "the request is approved." : status === "deny" ? "the request is denied."

@@ -80,6 +80,11 @@ enum InboxStyle {
         .vote { display: grid; gap: .4rem; border-top: 1px solid var(--line); padding-top: .75rem; }
         .buttons { display: flex; gap: .5rem; }
         .outcome { margin: 0; padding: .4rem .6rem; border-radius: .3rem; }
+        .edited-badge { font-size: .75rem; font-weight: 600; color: var(--bad); background: var(--bad-bg); border-radius: .3rem; padding: .1rem .4rem; margin-left: .4rem; }
+        .edit-note { margin: .3rem 0; font-size: .9rem; }
+        details.edit { margin-top: .5rem; }
+        details.edit summary { cursor: pointer; }
+        .edited-arguments { font-family: ui-monospace, monospace; font-size: .85rem; margin: .3rem 0; }
         .outcome.ok { color: var(--ok); background: var(--ok-bg); }
         .outcome.bad { color: var(--bad); background: var(--bad-bg); }
         .history { width: 100%; border-collapse: collapse; background: var(--panel); border: 1px solid var(--line); font-size: .92rem; }

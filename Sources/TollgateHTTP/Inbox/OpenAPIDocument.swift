@@ -636,6 +636,14 @@ enum OpenAPIDocument {
                   "at": {
                     "type": "string",
                     "format": "date-time"
+                  },
+                  "superseded": {
+                    "type": "boolean",
+                    "description": "Cast in an earlier round, on other arguments: no longer counts"
+                  },
+                  "arguments": {
+                    "type": "object",
+                    "description": "The arguments this vote edited the call to"
                   }
                 }
               },
@@ -669,7 +677,7 @@ enum OpenAPIDocument {
                     "type": "string"
                   },
                   "arguments": {
-                    "description": "The tool call's arguments, as the agent sent them"
+                    "description": "The tool call's arguments: as the agent sent them, or as an approver edited them"
                   },
                   "reason": {
                     "type": "string",
@@ -716,6 +724,22 @@ enum OpenAPIDocument {
                     "items": {
                       "type": "string"
                     }
+                  },
+                  "edited": {
+                    "type": "boolean",
+                    "description": "An approver edited the arguments (approve with edits)"
+                  },
+                  "round": {
+                    "type": "integer",
+                    "minimum": 0,
+                    "description": "0, and one more per accepted edit; only votes of the current round count"
+                  },
+                  "superseded": {
+                    "type": "array",
+                    "items": {
+                      "type": "string"
+                    },
+                    "description": "Who voted in an earlier round, on other arguments, and not in this one"
                   }
                 }
               },
@@ -831,6 +855,13 @@ enum OpenAPIDocument {
                       "$ref": "#/components/schemas/CastVote"
                     },
                     "description": "Escalated calls: every accepted vote, in the order counted"
+                  },
+                  "edited": {
+                    "type": "boolean",
+                    "description": "Escalated calls: an approver edited the arguments"
+                  },
+                  "arguments": {
+                    "description": "Escalated calls: the arguments decided (the edited ones after an edit); the agent calls the tool with these"
                   }
                 }
               },
@@ -877,6 +908,10 @@ enum OpenAPIDocument {
                       "approver": {
                         "type": "string",
                         "minLength": 1
+                      },
+                      "arguments": {
+                        "type": "object",
+                        "description": "Approve with edits: the corrected arguments. The worker evaluates the edited call against the policy and refuses the vote when the policy denies it or escalates it under another rule; otherwise they replace the pending ones and the tally starts again"
                       }
                     }
                   },

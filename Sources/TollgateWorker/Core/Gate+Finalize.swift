@@ -27,7 +27,8 @@ extension Gate {
                 deadline: escalation.deadline,
                 policyVersion: escalation.policyVersion,
                 votes: try store.votes(requestID: escalation.requestID),
-                argumentsJSON: escalation.argumentsJSON
+                argumentsJSON: escalation.argumentsJSON,
+                round: escalation.round
             ),
             now: now
         )

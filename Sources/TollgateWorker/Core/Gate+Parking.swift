@@ -1,4 +1,5 @@
 import Logging
+import TollgateJSON
 import TollgatePolicy
 import TollgateStore
 
@@ -70,20 +71,21 @@ extension Gate {
     }
 
     /// The `pending.<tool>` notice for approval bots, or with the voters so far the `voted.<tool>` one.
-    func notice(_ escalation: EscalationRecord, tally: Tally? = nil) -> OutboundMessage {
+    func notice(_ escalation: EscalationRecord, tally: Tally? = nil, note: String? = nil) -> OutboundMessage {
         OutboundMessage(
             exchange: topology.escalationsExchange,
             routingKey: topology.noticeRoutingKey(tally == nil ? .pending : .voted, toolName: escalation.toolName),
-            body: noticeBody(escalation, tally: tally)
+            body: noticeBody(escalation, tally: tally, note: note)
         )
     }
 
-    func noticeBody(_ escalation: EscalationRecord, tally: Tally?) -> [UInt8] {
+    func noticeBody(_ escalation: EscalationRecord, tally: Tally?, note: String? = nil) -> [UInt8] {
         EscalationNotice(
             escalation: escalation,
             approveViaExchange: topology.approvalsExchange,
             approveViaRoutingKey: configuration.workerID,
-            tally: tally.map { ($0.approvals, $0.denials) }
+            tally: tally.map { ($0.approvals, $0.denials, $0.superseded) },
+            note: note
         ).encoded()
     }
 
@@ -122,7 +124,8 @@ extension Gate {
             correlationID: input.correlationID,
             charged: charged,
             // (The two enums have the same cases; an unknown one would ask for a comment always.)
-            requireComment: CommentRequirement(rawValue: spec.requireComment.rawValue) ?? .always
+            requireComment: CommentRequirement(rawValue: spec.requireComment.rawValue) ?? .always,
+            callContextJSON: String(decoding: JSONValue.object(call.policyContext()).serialized(), as: UTF8.self)
         )
     }
 

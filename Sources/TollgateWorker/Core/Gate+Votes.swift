@@ -81,6 +81,8 @@ extension Gate {
         var voter: String
         /// How the voter was named, for the audit entry ("via trusted gateway G").
         var note: String?
+        /// Approve with edits: the edited arguments (JSON text) that replace the pending ones.
+        var edit: String? = nil
     }
 
     enum Judgement {
@@ -117,7 +119,9 @@ extension Gate {
                 )
             }
             let tally = Tally(escalation, votes: try store.votes(requestID: vote.requestID))
-            if let rejection = tally.rejection(of: voter) {
+            // A voter of this round may still edit: the edit starts a new round.
+            let rejection = tally.rejection(of: voter)
+            if let rejection, !(rejection == .alreadyVoted && vote.arguments != nil) {
                 return .rejected(
                     rejection.message(voter: voter, requestID: vote.requestID),
                     vote,
@@ -135,7 +139,25 @@ extension Gate {
                     voter: voter
                 )
             }
-            return .accepted(Ballot(vote: vote, escalation: escalation, tally: tally, voter: voter, note: note))
+            var edit: String?
+            if let arguments = vote.arguments {
+                switch checkEdit(arguments, of: escalation) {
+                case .refused(let problem): return .rejected(problem, vote, escalation, voter: voter)
+                case .edited(let edited): edit = edited
+                case .unchanged:
+                    if let rejection {
+                        return .rejected(
+                            rejection.message(voter: voter, requestID: vote.requestID),
+                            vote,
+                            escalation,
+                            voter: voter
+                        )
+                    }
+                }
+            }
+            return .accepted(
+                Ballot(vote: vote, escalation: escalation, tally: tally, voter: voter, note: note, edit: edit)
+            )
         } catch {
             // (`catch ... where` on a typed-throws body hangs the Swift 6.3 compiler.)
             guard error.kind == .unreadable else { throw error }
@@ -164,42 +186,64 @@ extension Gate {
     /// Records an accepted vote and decides the request when the quorum is reached.
     private func count(_ ballot: Ballot, now: Millis) throws -> (EscalationStatus, [OutboundMessage]) {
         let vote = ballot.vote
+        var escalation = ballot.escalation
+        var tally = ballot.tally
+        var editNote: String?
+        if let edited = ballot.edit {
+            // A new round: the earlier votes were for other arguments.
+            try store.editEscalation(requestID: vote.requestID, argumentsJSON: edited, round: escalation.round)
+            escalation.argumentsJSON = edited
+            escalation.round += 1
+            tally = Tally(escalation, votes: try store.votes(requestID: vote.requestID))
+            editNote = Self.editNote(by: ballot.voter, superseded: tally.superseded)
+        }
         try store.insertVote(
             VoteRecord(
                 requestID: vote.requestID,
                 voter: ballot.voter,
                 decision: vote.decision,
                 comment: vote.comment,
-                at: now
+                at: now,
+                round: escalation.round,
+                argumentsJSON: ballot.edit
             )
         )
         var detail = vote.comment ?? ""
         if let note = ballot.note { detail = detail.isEmpty ? note : "\(detail) (\(note))" }
+        if let edited = ballot.edit, let editNote {
+            detail = "\(editNote); arguments now \(edited)" + (detail.isEmpty ? "" : ": \(detail)")
+        }
         try auditVote(
             requestID: vote.requestID,
-            escalation: ballot.escalation,
+            escalation: escalation,
             voter: ballot.voter,
             choice: vote.decision,
             accepted: true,
             detail: detail.isEmpty ? nil : detail,
             now: now
         )
-        var tally = ballot.tally
         guard case .decided(let decision, let deciders) = tally.count(vote.decision, by: ballot.voter) else {
-            // Not decided yet: consoles see the quorum move.
-            return (.pending, try enqueue([notice(ballot.escalation, tally: tally)]))
+            // Not decided yet: consoles see the quorum move (and an edit).
+            return (.pending, try enqueue([notice(escalation, tally: tally, note: editNote)]))
         }
         let verb = decision == .allow ? "approved" : "denied"
         if decision == .allow { counters.approved += 1 } else { counters.rejectedByPeople += 1 }
+        let edited = escalation.round > 0 ? " with arguments edited by \(try editors(of: escalation))" : ""
         let messages = try finalize(
-            ballot.escalation,
+            escalation,
             decision,
             resolution: decision == .allow ? .approved : .denied,
             deciders: deciders,
-            reason: "\(verb) by \(deciders.joined(separator: ", "))" + (vote.comment.map { ": \($0)" } ?? ""),
+            reason: "\(verb) by \(deciders.joined(separator: ", "))\(edited)" + (vote.comment.map { ": \($0)" } ?? ""),
             now: now
         )
         return (EscalationStatus(decision), messages)
+    }
+
+    /// Who edited the arguments into their current form (the voter who started this round).
+    private func editors(of escalation: EscalationRecord) throws -> String {
+        let votes = try store.votes(requestID: escalation.requestID)
+        return votes.first { $0.round == escalation.round && $0.argumentsJSON != nil }?.voter ?? "an approver"
     }
 
     private func auditVote(

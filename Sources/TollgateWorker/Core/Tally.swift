@@ -41,6 +41,11 @@ struct Tally: Equatable {
     let requiredDenials: Int
     private(set) var approvals: [String]
     private(set) var denials: [String]
+    /// The escalation's round: 0, one more per accepted edit of the arguments.
+    let round: Int
+    /// Who voted in earlier rounds (on other arguments) and has not voted in this one: their
+    /// votes no longer count.
+    private(set) var superseded: [String]
 
     init(_ escalation: EscalationRecord, votes: [VoteRecord]) {
         agentID = escalation.agentID
@@ -49,8 +54,15 @@ struct Tally: Equatable {
         approvers = escalation.approvers
         requiredApprovals = escalation.requiredApprovals
         requiredDenials = escalation.requiredDenials
-        approvals = votes.filter { $0.decision == .approve }.map(\.voter)
-        denials = votes.filter { $0.decision == .deny }.map(\.voter)
+        round = escalation.round
+        let current = votes.filter { $0.round == escalation.round }
+        approvals = current.filter { $0.decision == .approve }.map(\.voter)
+        denials = current.filter { $0.decision == .deny }.map(\.voter)
+        var earlier: [String] = []
+        for vote in votes where vote.round < escalation.round && !earlier.contains(vote.voter) {
+            earlier.append(vote.voter)
+        }
+        superseded = earlier.filter { !current.map(\.voter).contains($0) }
     }
 
     /// Why `voter`'s vote would not count, or nil when it counts. The checks run in this order:
@@ -71,6 +83,7 @@ struct Tally: Equatable {
         case .approve: approvals.append(voter)
         case .deny: denials.append(voter)
         }
+        superseded.removeAll { $0 == voter }
         return outcome
     }
 

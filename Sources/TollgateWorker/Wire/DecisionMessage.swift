@@ -18,8 +18,13 @@ struct DecisionMessage {
     /// The accepted votes, for the final decision of an escalated call: each voter's decision,
     /// comment and time, so the agent can give the reviewers' words to its model.
     var votes: [VoteRecord]? = nil
-    /// The call's arguments (JSON text), for the action digest of a receipt; not sent.
+    /// The call's arguments (JSON text), for the action digest of a receipt; sent only in the
+    /// final decision of an escalated call (`round` set), as `arguments`.
     var argumentsJSON: String? = nil
+    /// The escalation's round, for the final decision of an escalated call: above 0, the
+    /// arguments were edited by an approver (`edited: true`) and votes of earlier rounds are
+    /// marked `superseded`.
+    var round: Int? = nil
     /// A signed receipt (final `allow` with `--receipt-key`), as JSON.
     var receipt: [UInt8]? = nil
 
@@ -45,6 +50,11 @@ struct DecisionMessage {
             w.key("receipt")
             w.rawValue(receipt)
         }
+        if let round {
+            w.objectField("edited", round > 0)
+            w.key("arguments")
+            w.rawValue((argumentsJSON ?? "{}").utf8)
+        }
         if let votes {
             w.key("votes")
             w.beginArray()
@@ -54,6 +64,11 @@ struct DecisionMessage {
                 w.objectField("decision", vote.decision.rawValue)
                 w.objectField("comment", vote.comment)
                 w.objectField("at", isoTime(withMilliseconds: vote.at))
+                if let round, vote.round < round { w.objectField("superseded", true) }
+                if let arguments = vote.argumentsJSON {
+                    w.key("arguments")
+                    w.rawValue(arguments.utf8)
+                }
                 w.endObject()
             }
             w.endArray()

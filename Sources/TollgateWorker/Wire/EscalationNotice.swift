@@ -7,7 +7,10 @@ struct EscalationNotice {
     var approveViaExchange: String
     var approveViaRoutingKey: String
     /// The voters so far, for `voted.<tool>` notices and fleet `pending` answers.
-    var tally: (approvals: [String], denials: [String])? = nil
+    /// `superseded`: who voted in an earlier round, on other arguments (approve with edits).
+    var tally: (approvals: [String], denials: [String], superseded: [String])? = nil
+    /// What the vote behind a `voted` notice changed, in words (an edit of the arguments).
+    var note: String? = nil
 
     func encoded() -> [UInt8] {
         let e = escalation
@@ -40,6 +43,8 @@ struct EscalationNotice {
         w.objectField("routing_key", approveViaRoutingKey)
         w.endObject()
         w.objectField("policy_version", e.policyVersion)
+        w.objectField("edited", e.round > 0)
+        w.objectField("round", e.round)
         if let tally {
             w.key("approvals")
             w.beginArray()
@@ -49,7 +54,12 @@ struct EscalationNotice {
             w.beginArray()
             for voter in tally.denials { w.string(voter) }
             w.endArray()
+            w.key("superseded")
+            w.beginArray()
+            for voter in tally.superseded { w.string(voter) }
+            w.endArray()
         }
+        w.objectField("note", note)
         w.endObject()
         return w.bytes
     }

@@ -11,6 +11,8 @@ struct Vote {
     /// How a trusted gateway reached the person ("bot slack", "single sign-on proxy"): for the
     /// audit entry only.
     var via: String?
+    /// Approve with edits: the corrected arguments the approver approves instead of the pending ones.
+    var arguments: JSONObject?
 
     static func parse(_ body: [UInt8]) -> Result<Vote, InvalidInput> {
         let object: JSONObject
@@ -24,15 +26,20 @@ struct Vote {
         let comment = fields.optionalString("comment")
         let approver = fields.optionalString("approver", nonEmpty: true)
         let via = fields.optionalString("via")
+        let arguments = fields.optionalObject("arguments")
         if let failure = fields.failure { return .failure(failure) }
         guard let requestID, let decision else { return .failure(InvalidInput("request_id and decision are required")) }
+        if arguments != nil, decision != .approve {
+            return .failure(InvalidInput("arguments (approve with edits) may only come with decision approve"))
+        }
         return .success(
             Vote(
                 requestID: requestID,
                 decision: decision,
                 comment: comment,
                 approver: approver,
-                via: via.map { String($0.prefix(100)) }
+                via: via.map { String($0.prefix(100)) },
+                arguments: arguments
             )
         )
     }
