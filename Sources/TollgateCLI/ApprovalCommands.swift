@@ -34,6 +34,30 @@ struct ApproveOptions: ParsableArguments {
     )
     var arguments: String?
 
+    @Option(
+        help: ArgumentHelp(
+            "A standing grant with the approval, as scope:seconds (session:3600 or agent:600).",
+            discussion:
+                "Until it expires the agent's calls of this tool under this rule are allowed without asking (in this session, or anywhere); the rule's escalation.max_grant_seconds bounds it.",
+            valueName: "scope:seconds"
+        )
+    )
+    var grant: String?
+
+    /// The grant asked for, as the vote's `grant` object; nil without `--grant`.
+    func parsedGrant() throws -> JSONObject? {
+        guard let grant else { return nil }
+        let parts = grant.split(separator: ":", maxSplits: 1).map(String.init)
+        guard parts.count == 2, parts[0] == "session" || parts[0] == "agent", let ttl = Int(parts[1]), ttl > 0 else {
+            print("error: --grant must be session:SECONDS or agent:SECONDS, e.g. session:3600 (got '\(grant)')")
+            throw ExitCode(2)
+        }
+        var object = JSONObject()
+        object["scope"] = .string(parts[0])
+        object["ttl_seconds"] = .int(Int64(ttl))
+        return object
+    }
+
     /// The edited arguments, parsed; nil without `--arguments`.
     func parsedArguments() throws -> JSONObject? {
         guard let arguments else { return nil }
@@ -47,7 +71,14 @@ struct ApproveOptions: ParsableArguments {
 
 /// Publishes a vote as the user of `--amqp-url` and prints the worker's answer.
 /// Exit status: 0 accepted, 1 rejected, 2 could not vote (no answer, no route, bad id).
-func castVote(_ decision: String, _ options: VoteOptions, arguments: JSONObject? = nil) throws {
+func castVote(
+    _ decision: String,
+    _ options: VoteOptions,
+    arguments: JSONObject? = nil,
+    grant: JSONObject? = nil
+)
+    throws
+{
     guard let worker = workerID(ofRequest: options.requestID) else {
         print("error: '\(options.requestID)' is not a Tollgate request id (<worker-id>-<uuid>)")
         throw ExitCode(2)
@@ -63,6 +94,7 @@ func castVote(_ decision: String, _ options: VoteOptions, arguments: JSONObject?
         if let comment = options.comment { w.objectField("comment", comment) }
         if let approver = options.approver { w.objectField("approver", approver) }
         if let arguments { w.objectField("arguments", .object(arguments)) }
+        if let grant { w.objectField("grant", .object(grant)) }
         w.endObject()
         let correlation = UUID().uuidString.lowercased()
         try client.publish(
@@ -86,6 +118,7 @@ func castVote(_ decision: String, _ options: VoteOptions, arguments: JSONObject?
         }
         let status = answer?["status"]?.stringValue ?? "?"
         print("accepted: \(client.user) voted \(decision) on \(options.requestID); request is now \(status)")
+        if let grant = answer?["grant_id"]?.stringValue { print("standing grant made: \(grant)") }
     } catch let error as ExitCode {
         throw error
     } catch {
@@ -114,13 +147,17 @@ struct ApproveCommand: ParsableCommand {
                   --amqp-url amqp://manager%40corp.com:secret@127.0.0.1:5672/
               tollgate approve w1-5b0c9c6e-0d1e-4f5a-9b8c-7d6e5f4a3b2c --arguments '{"amount": 4500, "to": "ACME"}' \\
                   --comment "half now" --amqp-url amqp://manager%40corp.com:secret@127.0.0.1:5672/
+              tollgate approve w1-5b0c9c6e-0d1e-4f5a-9b8c-7d6e5f4a3b2c --grant session:3600 \\
+                  --amqp-url amqp://manager%40corp.com:secret@127.0.0.1:5672/
             """
     )
 
     @OptionGroup var options: VoteOptions
     @OptionGroup var approve: ApproveOptions
 
-    func run() throws { try castVote("approve", options, arguments: try approve.parsedArguments()) }
+    func run() throws {
+        try castVote("approve", options, arguments: try approve.parsedArguments(), grant: try approve.parsedGrant())
+    }
 }
 
 struct DenyCommand: ParsableCommand {

@@ -21,6 +21,8 @@ public struct TollgateCommand: AsyncParsableCommand {
             PendingCommand.self,
             ApproveCommand.self,
             DenyCommand.self,
+            GrantsCommand.self,
+            RevokeCommand.self,
             AuditCommand.self,
             DemoCommand.self,
             GatewayCommand.self,

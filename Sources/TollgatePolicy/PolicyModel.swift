@@ -47,6 +47,8 @@ public struct EscalationSpec: Sendable, Equatable {
     public var timeoutSeconds: Int?
     public var timeoutAction: TimeoutAction
     public var requireComment: CommentRequirement
+    /// The longest standing grant an approval may make (seconds); 0: none.
+    public var maxGrantSeconds: Int
 
     public init(
         approvers: [String] = [],
@@ -54,9 +56,11 @@ public struct EscalationSpec: Sendable, Equatable {
         requiredDenials: Int = 1,
         timeoutSeconds: Int? = nil,
         timeoutAction: TimeoutAction = .deny,
-        requireComment: CommentRequirement = .never
+        requireComment: CommentRequirement = .never,
+        maxGrantSeconds: Int = 0
     ) {
         self.requireComment = requireComment
+        self.maxGrantSeconds = maxGrantSeconds
         self.approvers = approvers
         self.requiredApprovals = requiredApprovals
         self.requiredDenials = requiredDenials
@@ -74,6 +78,7 @@ struct EscalationBlock: Sendable {
     var timeoutSeconds: Int?
     var timeoutAction: EscalationSpec.TimeoutAction?
     var requireComment: EscalationSpec.CommentRequirement?
+    var maxGrantSeconds: Int?
 
     /// `self` over `base`, field by field.
     func over(_ base: EscalationBlock?) -> EscalationBlock {
@@ -83,7 +88,8 @@ struct EscalationBlock: Sendable {
             requiredDenials: requiredDenials ?? base?.requiredDenials,
             timeoutSeconds: timeoutSeconds ?? base?.timeoutSeconds,
             timeoutAction: timeoutAction ?? base?.timeoutAction,
-            requireComment: requireComment ?? base?.requireComment
+            requireComment: requireComment ?? base?.requireComment,
+            maxGrantSeconds: maxGrantSeconds ?? base?.maxGrantSeconds
         )
     }
 
@@ -94,7 +100,8 @@ struct EscalationBlock: Sendable {
             requiredDenials: requiredDenials ?? 1,
             timeoutSeconds: timeoutSeconds,
             timeoutAction: timeoutAction ?? .deny,
-            requireComment: requireComment ?? .never
+            requireComment: requireComment ?? .never,
+            maxGrantSeconds: maxGrantSeconds ?? 0
         )
     }
 }

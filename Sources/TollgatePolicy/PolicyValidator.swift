@@ -18,6 +18,7 @@ struct PolicyValidator {
     static let escalationKeys = [
         "approvers", "required_approvals", "required_denials", "timeout_seconds", "timeout_action",
         "require_comment",
+        "max_grant_seconds",
     ]
 
     typealias Member = (key: String, keyNode: YNode, value: YNode)
@@ -322,6 +323,15 @@ struct PolicyValidator {
                 } else {
                     fail(value, "'escalation.timeout_action' must be 'allow' or 'deny' (got \(describe(value)))")
                 }
+            case "max_grant_seconds":
+                guard case .scalar(.int(let i)) = value.kind, i >= 0, i <= Int64(Int32.max) else {
+                    fail(
+                        value,
+                        "'escalation.max_grant_seconds' must be a whole number of seconds, 0 or more (got \(describe(value)))"
+                    )
+                    continue
+                }
+                block.maxGrantSeconds = Int(i)
             case "require_comment":
                 if case .scalar(.str(let s)) = value.kind, let r = EscalationSpec.CommentRequirement(rawValue: s) {
                     block.requireComment = r

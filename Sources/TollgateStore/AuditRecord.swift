@@ -17,6 +17,8 @@ public struct AuditRecord: Sendable, Equatable {
         public static let vote = Kind(rawValue: "vote")
         /// A budget handed over by a draining worker (applied or refused).
         public static let handoff = Kind(rawValue: "handoff")
+        /// A standing grant made (by the approval of a request) or revoked (accepted or not).
+        public static let grant = Kind(rawValue: "grant")
         public var description: String { rawValue }
     }
 
@@ -29,7 +31,7 @@ public struct AuditRecord: Sendable, Equatable {
     public var toolName: String?
     /// `allow`, `deny` or `pending` for calls; `approve` or `deny` for votes.
     public var decision: String?
-    /// `policy`, `approved`, `denied`, `timeout`, `invalid`, `limit` for decisions.
+    /// `policy`, `approved`, `denied`, `timeout`, `invalid`, `limit`, `grant` for decisions.
     public var resolution: String?
     public var rule: String?
     public var voter: String?

@@ -71,6 +71,9 @@ public struct EscalationRecord: Sendable, Equatable {
     public var callContextJSON: String?
     /// 0, and one more for each accepted edit of the arguments.
     public var round: Int
+    /// The longest standing grant an approval may ask for (the rule's
+    /// `escalation.max_grant_seconds`); 0: none.
+    public var maxGrantSeconds: Int
 
     public init(
         requestID: String,
@@ -97,7 +100,8 @@ public struct EscalationRecord: Sendable, Equatable {
         charged: Bool,
         requireComment: CommentRequirement = .never,
         callContextJSON: String? = nil,
-        round: Int = 0
+        round: Int = 0,
+        maxGrantSeconds: Int = 0
     ) {
         self.requestID = requestID
         self.workerID = workerID
@@ -124,6 +128,7 @@ public struct EscalationRecord: Sendable, Equatable {
         self.requireComment = requireComment
         self.callContextJSON = callContextJSON
         self.round = round
+        self.maxGrantSeconds = maxGrantSeconds
     }
 }
 
@@ -151,6 +156,8 @@ public struct VoteRecord: Sendable, Equatable {
     public var round: Int
     /// The edited arguments (JSON text) of the approval that started its round.
     public var argumentsJSON: String?
+    /// The standing grant an approval asks for.
+    public var grant: GrantRequest?
 
     public init(
         requestID: String,
@@ -159,7 +166,8 @@ public struct VoteRecord: Sendable, Equatable {
         comment: String?,
         at: Millis,
         round: Int = 0,
-        argumentsJSON: String? = nil
+        argumentsJSON: String? = nil,
+        grant: GrantRequest? = nil
     ) {
         self.requestID = requestID
         self.voter = voter
@@ -168,6 +176,7 @@ public struct VoteRecord: Sendable, Equatable {
         self.at = at
         self.round = round
         self.argumentsJSON = argumentsJSON
+        self.grant = grant
     }
 }
 
@@ -188,4 +197,66 @@ public struct VoteInputRecord: Sendable, Equatable {
         self.receivedAt = receivedAt
         self.reply = reply
     }
+}
+
+/// The standing grant an approving vote asks for.
+public struct GrantRequest: Sendable, Equatable {
+    public var scope: GrantScope
+    public var ttlSeconds: Int
+
+    public init(scope: GrantScope, ttlSeconds: Int) {
+        self.scope = scope
+        self.ttlSeconds = ttlSeconds
+    }
+}
+
+/// A standing grant: until it expires (or is revoked), the agent's calls of the tool that the
+/// same rule of the same policy version escalates are allowed without asking, in the session
+/// (`sessionID`) or anywhere (`sessionID` nil).
+public struct GrantRecord: Sendable, Equatable {
+    public var grantID: String
+    public var agentID: String
+    /// The session it covers; nil for scope `agent`.
+    public var sessionID: String?
+    public var toolName: String
+    public var rule: String?
+    public var policyVersion: String
+    /// The people whose approvals made it.
+    public var approvers: [String]
+    /// The request whose approval made it.
+    public var requestID: String
+    public var createdAt: Millis
+    public var expiresAt: Millis
+    public var revokedAt: Millis?
+    public var revokedBy: String?
+
+    public init(
+        grantID: String,
+        agentID: String,
+        sessionID: String?,
+        toolName: String,
+        rule: String?,
+        policyVersion: String,
+        approvers: [String],
+        requestID: String,
+        createdAt: Millis,
+        expiresAt: Millis,
+        revokedAt: Millis? = nil,
+        revokedBy: String? = nil
+    ) {
+        self.grantID = grantID
+        self.agentID = agentID
+        self.sessionID = sessionID
+        self.toolName = toolName
+        self.rule = rule
+        self.policyVersion = policyVersion
+        self.approvers = approvers
+        self.requestID = requestID
+        self.createdAt = createdAt
+        self.expiresAt = expiresAt
+        self.revokedAt = revokedAt
+        self.revokedBy = revokedBy
+    }
+
+    public var scope: GrantScope { sessionID == nil ? .agent : .session }
 }

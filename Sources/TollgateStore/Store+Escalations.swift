@@ -5,7 +5,7 @@ extension Store {
     private static let escalationColumns = """
         request_id, worker_id, agent_id, session_id, tool_name, arguments, reason, rule, message, policy_version,
         approvers, required_approvals, required_denials, timeout_action, created_at, deadline, reply_to,
-        correlation_id, status, resolution, decided_at, charged, require_comment, call_context, round
+        correlation_id, status, resolution, decided_at, charged, require_comment, call_context, round, max_grant_seconds
         """
 
     public func insertEscalation(_ e: EscalationRecord) throws(StoreError) {
@@ -16,6 +16,7 @@ extension Store {
             .text(e.timeoutAction.rawValue), .integer(e.createdAt), .integer(e.deadline), .text(e.replyTo),
             .text(e.correlationID), .text(e.status.rawValue), .text(e.resolution?.rawValue), .integer(e.decidedAt),
             .bool(e.charged), .text(e.requireComment.rawValue), .text(e.callContextJSON), .integer(e.round),
+            .integer(e.maxGrantSeconds),
         ]
         let placeholders = (1...values.count).map { "?\($0)" }.joined(separator: ", ")
         try db.run("INSERT INTO escalations(\(Self.escalationColumns)) VALUES (\(placeholders))", values)
@@ -136,7 +137,8 @@ extension Store {
             charged: try row.bool(21),
             requireComment: try row.value(22, as: CommentRequirement.self),
             callContextJSON: try row.optionalString(23),
-            round: try row.int(24)
+            round: try row.int(24),
+            maxGrantSeconds: try row.int(25)
         )
     }
 

@@ -3,7 +3,8 @@ extension Store {
     public func votes(requestID: String) throws(StoreError) -> [VoteRecord] {
         try db.all(
             """
-            SELECT request_id, voter, decision, comment, at, round, arguments FROM votes WHERE request_id = ?1
+            SELECT request_id, voter, decision, comment, at, round, arguments, grant_scope, grant_ttl_seconds
+            FROM votes WHERE request_id = ?1
             ORDER BY round, at, voter
             """,
             [.text(requestID)]
@@ -15,7 +16,9 @@ extension Store {
                 comment: try row.optionalString(3),
                 at: try row.int64(4),
                 round: try row.int(5),
-                argumentsJSON: try row.optionalString(6)
+                argumentsJSON: try row.optionalString(6),
+                grant: row.isNull(7)
+                    ? nil : GrantRequest(scope: try row.value(7, as: GrantScope.self), ttlSeconds: try row.int(8))
             )
         }
     }
@@ -26,12 +29,14 @@ extension Store {
     public func insertVote(_ vote: VoteRecord) throws(StoreError) -> Bool {
         let changed = try db.run(
             """
-            INSERT OR IGNORE INTO votes(request_id, voter, decision, comment, at, round, arguments)
-            VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+            INSERT OR IGNORE INTO votes(request_id, voter, decision, comment, at, round, arguments, grant_scope,
+                grant_ttl_seconds)
+            VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
             """,
             [
                 .text(vote.requestID), .text(vote.voter), .text(vote.decision.rawValue), .text(vote.comment),
-                .integer(vote.at), .integer(vote.round), .text(vote.argumentsJSON),
+                .integer(vote.at), .integer(vote.round), .text(vote.argumentsJSON), .text(vote.grant?.scope.rawValue),
+                .integer(vote.grant.map { Int64($0.ttlSeconds) }),
             ]
         )
         return changed == 1

@@ -3,7 +3,7 @@
 /// opening the same new file cannot both create the tables.
 enum StoreSchema {
     /// Version N is reached by running `migrations[0..<N]`.
-    static let migrations: [String] = [version1, version2, version3, version4, version5]
+    static let migrations: [String] = [version1, version2, version3, version4, version5, version6]
     static var current: Int { migrations.count }
 
     /// Calls, budgets, escalations, votes, vote inputs, outbox, audit.
@@ -155,5 +155,28 @@ enum StoreSchema {
             SELECT request_id, 0, voter, decision, comment, at FROM votes;
         DROP TABLE votes;
         ALTER TABLE votes_v5 RENAME TO votes;
+        """
+
+    /// Standing grants: the longest grant a request's rule allows (`escalation.max_grant_seconds`,
+    /// stored with the request), the grant an approving vote asks for, and the grants made.
+    private static let version6 = """
+        ALTER TABLE escalations ADD COLUMN max_grant_seconds INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE votes ADD COLUMN grant_scope TEXT;
+        ALTER TABLE votes ADD COLUMN grant_ttl_seconds INTEGER;
+        CREATE TABLE grants (
+            grant_id TEXT PRIMARY KEY,
+            agent_id TEXT NOT NULL,
+            session_id TEXT,
+            tool_name TEXT NOT NULL,
+            rule TEXT,
+            policy_version TEXT NOT NULL,
+            approvers TEXT NOT NULL,
+            request_id TEXT NOT NULL,
+            created_at INTEGER NOT NULL,
+            expires_at INTEGER NOT NULL,
+            revoked_at INTEGER,
+            revoked_by TEXT
+        ) WITHOUT ROWID;
+        CREATE INDEX grants_in_force ON grants(agent_id, tool_name, expires_at) WHERE revoked_at IS NULL;
         """
 }

@@ -45,6 +45,14 @@ public enum Resolution: String, Sendable, CaseIterable {
     case invalid
     /// A budget such as `max_tool_calls` was spent.
     case limit
+    /// A standing grant of people allowed it without asking again.
+    case grant
+}
+
+/// What a standing grant covers: the agent's calls in the request's session, or all its calls.
+public enum GrantScope: String, Sendable, CaseIterable {
+    case session
+    case agent
 }
 
 /// What a vote asks for.

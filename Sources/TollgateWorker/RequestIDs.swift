@@ -71,3 +71,10 @@ public func workerID(ofRequest requestID: String) -> String? {
     }
     return String(decoding: utf8[..<(utf8.count - 37)], as: UTF8.self)
 }
+
+/// The worker id inside a grant id (`grant-<request id of the worker>`): where its revocation
+/// must go. nil when the text is not a grant id.
+public func workerID(ofGrant grantID: String) -> String? {
+    guard grantID.hasPrefix("grant-") else { return nil }
+    return workerID(ofRequest: String(grantID.dropFirst("grant-".count)))
+}

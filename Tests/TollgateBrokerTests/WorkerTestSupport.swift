@@ -359,6 +359,7 @@ final class TestClient {
         comment: String? = nil,
         approver: String? = nil,
         arguments: String? = nil,
+        grant: String? = nil,
         userID: String?? = .none,
         messageID: String? = UUID().uuidString,
         replyTo: Bool = true
@@ -367,6 +368,7 @@ final class TestClient {
         if let comment { body += #","comment":\#(jsonString(comment))"# }
         if let approver { body += #","approver":\#(jsonString(approver))"# }
         if let arguments { body += #","arguments":\#(arguments)"# }
+        if let grant { body += #","grant":\#(grant)"# }
         body += "}"
         let correlation = UUID().uuidString
         let uid: String? =

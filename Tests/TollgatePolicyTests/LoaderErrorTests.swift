@@ -108,7 +108,7 @@ import Testing
                 "p.yaml:5:57: 'escalation.required_approvals' must be a positive integer (got 0)",
                 "p.yaml:5:77: 'escalation.timeout_seconds' must be a positive integer (got -5)",
                 "p.yaml:5:97: 'escalation.timeout_action' must be 'allow' or 'deny' (got str 'later')",
-                "p.yaml:5:104: unknown key 'quorum' in an 'escalation' block (expected one of: approvers, required_approvals, required_denials, timeout_seconds, timeout_action, require_comment)",
+                "p.yaml:5:104: unknown key 'quorum' in an 'escalation' block (expected one of: approvers, required_approvals, required_denials, timeout_seconds, timeout_action, require_comment, max_grant_seconds)",
             ]
         ),
         (
@@ -122,6 +122,23 @@ import Testing
               escalation: {approvers: [a, b]}
             """,
             ["p.yaml:5:17: required_approvals (3) is more than the 2 approvers listed"]
+        ),
+        (
+            """
+            rules:
+              - name: r
+                condition: {field: t, operator: eq, value: x}
+                action: escalate
+                escalation: {max_grant_seconds: -1}
+              - name: s
+                condition: {field: t, operator: eq, value: y}
+                action: escalate
+                escalation: {max_grant_seconds: 1h}
+            """,
+            [
+                "p.yaml:5:37: 'escalation.max_grant_seconds' must be a whole number of seconds, 0 or more (got int -1)",
+                "p.yaml:9:37: 'escalation.max_grant_seconds' must be a whole number of seconds, 0 or more (got str '1h')",
+            ]
         ),
         (
             """

@@ -146,6 +146,7 @@ final class GateHarness {
         comment: String? = nil,
         approver: String? = nil,
         arguments: String? = nil,
+        grant: String? = nil,
         body: String? = nil,
         messageID: String? = nil,
         replyTo: String? = "bot-replies",
@@ -156,6 +157,7 @@ final class GateHarness {
         if let comment { text += #","comment":\#(quoted(comment))"# }
         if let approver { text += #","approver":\#(quoted(approver))"# }
         if let arguments { text += #","arguments":\#(arguments)"# }
+        if let grant { text += #","grant":\#(grant)"# }
         text += "}"
         return Inbound(
             source: .vote,
@@ -167,6 +169,24 @@ final class GateHarness {
             messageID: messageID ?? "vm-\(inputs)",
             userID: voter,
             redelivered: redelivered
+        )
+    }
+
+    /// A revocation of a standing grant, published like a vote by `voter`.
+    func revoke(_ grantID: String, by voter: String?, comment: String? = nil, messageID: String? = nil) -> Inbound {
+        inputs += 1
+        var text = #"{"grant_id":\#(quoted(grantID))"#
+        if let comment { text += #","comment":\#(quoted(comment))"# }
+        text += "}"
+        return Inbound(
+            source: .vote,
+            deliveryTag: UInt64(inputs),
+            body: Array(text.utf8),
+            routingKey: "w1",
+            replyTo: "bot-replies",
+            correlationID: "r-\(inputs)",
+            messageID: messageID ?? "rm-\(inputs)",
+            userID: voter
         )
     }
 

@@ -87,9 +87,9 @@ extension Gateway {
         return .success(caller)
     }
 
-    /// `{"decision": "approve"|"deny", "comment"?: "...", "approver"?: "...", "arguments"?: {...}}`
-    /// for a request the fleet holds (`arguments`: approve with edits; the worker checks them
-    /// against the policy).
+    /// `{"decision": "approve"|"deny", "comment"?: "...", "approver"?: "...", "arguments"?: {...},
+    /// "grant"?: {...}}` for a request the fleet holds (`arguments`: approve with edits; `grant`: a
+    /// standing grant; the worker checks both against the policy).
     private func parseBallot(_ body: [UInt8], requestID: String, caller: Caller) -> Checked<VoterConnection.Ballot> {
         guard let object = parseJSONObject(body) else {
             return .failure(
@@ -114,6 +114,16 @@ extension Gateway {
             return .failure(Reply.error(.badRequest, "arguments (approve with edits) may only come with approve"))
         case _?: return .failure(Reply.error(.badRequest, "arguments must be a JSON object"))
         }
+        var grant: JSONObject?
+        switch object["grant"] {
+        case nil, .null?: break
+        case .object(let asked)? where decision == "approve": grant = asked
+        case .object?: return .failure(Reply.error(.badRequest, "grant (a standing grant) may only come with approve"))
+        case _?:
+            return .failure(
+                Reply.error(.badRequest, #"grant must be a JSON object: {"scope": "session", "ttl_seconds": 3600}"#)
+            )
+        }
         guard let worker = view.pending(requestID)?.workerID ?? workerID(ofRequest: requestID) else {
             return .failure(Reply.error(.notFound, "'\(requestID)' is not a Tollgate request id"))
         }
@@ -122,6 +132,7 @@ extension Gateway {
         }
         var ballot = VoterConnection.Ballot(requestID: requestID, worker: worker, decision: decision, comment: comment)
         ballot.arguments = arguments
+        ballot.grant = grant
         switch caller {
         case .brokerUser:
             break

@@ -22,6 +22,8 @@ final class VoterConnection: Sendable {
         var via: String?
         /// Approve with edits: the corrected arguments.
         var arguments: JSONObject? = nil
+        /// A standing grant with the approval (`{scope, ttl_seconds}`, checked by the worker).
+        var grant: JSONObject? = nil
     }
 
     enum Answer: Sendable {
@@ -203,6 +205,7 @@ final class VoterConnection: Sendable {
         if let approver = ballot.approver { w.objectField("approver", approver) }
         if let via = ballot.via { w.objectField("via", via) }
         if let arguments = ballot.arguments { w.objectField("arguments", .object(arguments)) }
+        if let grant = ballot.grant { w.objectField("grant", .object(grant)) }
         w.endObject()
         var properties = AMQPProperties()
         properties.contentType = "application/json"

@@ -608,6 +608,11 @@ enum OpenAPIDocument {
                       "always"
                     ],
                     "description": "Which votes need a comment"
+                  },
+                  "max_grant_seconds": {
+                    "type": "integer",
+                    "minimum": 0,
+                    "description": "The longest standing grant an approval may make; 0: none"
                   }
                 }
               },
@@ -821,7 +826,8 @@ enum OpenAPIDocument {
                       "denied",
                       "timeout",
                       "invalid",
-                      "limit"
+                      "limit",
+                      "grant"
                     ]
                   },
                   "rule": {
@@ -862,6 +868,66 @@ enum OpenAPIDocument {
                   },
                   "arguments": {
                     "description": "Escalated calls: the arguments decided (the edited ones after an edit); the agent calls the tool with these"
+                  },
+                  "grant": {
+                    "$ref": "#/components/schemas/Grant"
+                  }
+                }
+              },
+              "Grant": {
+                "type": "object",
+                "description": "A standing grant: made by the approval that decided this request",
+                "required": [
+                  "grant_id",
+                  "scope",
+                  "agent_id",
+                  "tool_name",
+                  "expires_at"
+                ],
+                "properties": {
+                  "grant_id": {
+                    "type": "string"
+                  },
+                  "scope": {
+                    "type": "string",
+                    "enum": [
+                      "session",
+                      "agent"
+                    ]
+                  },
+                  "agent_id": {
+                    "type": "string"
+                  },
+                  "session_id": {
+                    "type": "string",
+                    "nullable": true
+                  },
+                  "tool_name": {
+                    "type": "string"
+                  },
+                  "rule": {
+                    "type": "string",
+                    "nullable": true
+                  },
+                  "policy_version": {
+                    "type": "string"
+                  },
+                  "approvers": {
+                    "type": "array",
+                    "items": {
+                      "type": "string"
+                    }
+                  },
+                  "request_id": {
+                    "type": "string"
+                  },
+                  "created_at": {
+                    "type": "string",
+                    "format": "date-time"
+                  },
+                  "expires_at": {
+                    "type": "string",
+                    "format": "date-time"
                   }
                 }
               },
@@ -912,6 +978,28 @@ enum OpenAPIDocument {
                       "arguments": {
                         "type": "object",
                         "description": "Approve with edits: the corrected arguments. The worker evaluates the edited call against the policy and refuses the vote when the policy denies it or escalates it under another rule; otherwise they replace the pending ones and the tally starts again"
+                      },
+                      "grant": {
+                        "type": "object",
+                        "required": [
+                          "scope",
+                          "ttl_seconds"
+                        ],
+                        "additionalProperties": false,
+                        "description": "A standing grant with the approval, bounded by the rule's escalation.max_grant_seconds (quorum.max_grant_seconds; 0: none)",
+                        "properties": {
+                          "scope": {
+                            "type": "string",
+                            "enum": [
+                              "session",
+                              "agent"
+                            ]
+                          },
+                          "ttl_seconds": {
+                            "type": "integer",
+                            "minimum": 1
+                          }
+                        }
                       }
                     }
                   },
@@ -967,6 +1055,10 @@ enum OpenAPIDocument {
                   "error": {
                     "type": "string",
                     "description": "When rejected: why"
+                  },
+                  "grant_id": {
+                    "type": "string",
+                    "description": "When the approval decided the request and made a standing grant: its id"
                   }
                 }
               },

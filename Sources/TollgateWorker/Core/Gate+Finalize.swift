@@ -13,6 +13,7 @@ extension Gate {
         reason: String,
         now: Millis
     ) throws -> [OutboundMessage] {
+        let grant = resolution == .approved ? try grantMade(by: deciders, of: escalation, now: now) : nil
         let message = signed(
             DecisionMessage(
                 requestID: escalation.requestID,
@@ -28,7 +29,8 @@ extension Gate {
                 policyVersion: escalation.policyVersion,
                 votes: try store.votes(requestID: escalation.requestID),
                 argumentsJSON: escalation.argumentsJSON,
-                round: escalation.round
+                round: escalation.round,
+                grant: grant
             ),
             now: now
         )
@@ -42,6 +44,7 @@ extension Gate {
                 finalReply: body
             )
         else { return [] }
+        if let grant { try recordGrant(grant, now: now) }
         counters.count(Decision(decision), resolution)
         counters.pendingChange -= 1
         if decision == .deny, escalation.charged {

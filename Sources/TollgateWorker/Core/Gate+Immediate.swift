@@ -1,4 +1,5 @@
 import Logging
+import TollgateJSON
 import TollgateStore
 
 // Decisions made at once, without people: recorded (for redeliveries), audited, answered and
@@ -39,6 +40,7 @@ extension Gate {
                 decision: message.decision.rawValue,
                 resolution: message.resolution.rawValue,
                 rule: message.rule,
+                voter: message.approvers.isEmpty ? nil : message.approvers.joined(separator: ","),
                 detail: message.reason,
                 policyVersion: message.policyVersion
             )
@@ -56,7 +58,13 @@ extension Gate {
     func signed(_ message: DecisionMessage, now: Millis) -> DecisionMessage {
         guard let signer = configuration.receipts, message.decision == .allow else { return message }
         var message = message
-        message.receipt = signer.receipt(for: message, argumentsJSON: message.argumentsJSON ?? "{}", at: now)
+        let arguments: JSONValue
+        if let stored = message.argumentsJSON {
+            arguments = (try? JSONValue.parse(Array(stored.utf8))) ?? .object(JSONObject())
+        } else {
+            arguments = .object(message.callArguments ?? JSONObject())
+        }
+        message.receipt = signer.receipt(for: message, arguments: arguments, at: now)
         return message
     }
 

@@ -125,7 +125,8 @@ extension Gate {
             charged: charged,
             // (The two enums have the same cases; an unknown one would ask for a comment always.)
             requireComment: CommentRequirement(rawValue: spec.requireComment.rawValue) ?? .always,
-            callContextJSON: String(decoding: JSONValue.object(call.policyContext()).serialized(), as: UTF8.self)
+            callContextJSON: String(decoding: JSONValue.object(call.policyContext()).serialized(), as: UTF8.self),
+            maxGrantSeconds: spec.maxGrantSeconds
         )
     }
 
@@ -135,5 +136,6 @@ extension Gate {
         return
             "approvals \(e.requiredApprovals), denials \(e.requiredDenials), approvers \(who), deadline \(isoTime(e.deadline)), timeout action \(e.timeoutAction.rawValue)"
             + (e.requireComment == .never ? "" : ", comment required: \(e.requireComment.rawValue)")
+            + (e.maxGrantSeconds == 0 ? "" : ", grants up to \(e.maxGrantSeconds) s")
     }
 }

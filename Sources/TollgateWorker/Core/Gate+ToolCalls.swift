@@ -110,6 +110,28 @@ extension Gate {
             let message = decided.message(.deny, .policy, reason: verdict.reason, correlationID: input.correlationID)
             return try finishImmediate(input, message, recordAgentID: call.agentID, fingerprint: fingerprint, now: now)
         case .escalate:
+            if let grant = try grantCovering(call, verdict: verdict, now: now) {
+                counters.granted += 1
+                if policy.maxToolCalls != nil {
+                    try store.charge(agentID: call.agentID, sessionID: call.sessionID, delta: 1)
+                }
+                var message = decided.message(
+                    .allow,
+                    .grant,
+                    reason:
+                        "allowed by standing grant \(grant.grantID) of \(grant.approvers.joined(separator: ", ")) (\(verdict.reason); made on request \(grant.requestID), until \(isoTime(grant.expiresAt)))",
+                    correlationID: input.correlationID
+                )
+                message.approvers = grant.approvers
+                message.grant = grant
+                return try finishImmediate(
+                    input,
+                    message,
+                    recordAgentID: call.agentID,
+                    fingerprint: fingerprint,
+                    now: now
+                )
+            }
             counters.escalated += 1
             return try park(
                 input,
@@ -216,7 +238,7 @@ struct ImmediateDecision {
             rule: verdict.rule,
             reason: reason,
             policyVersion: policy.versionString,
-            argumentsJSON: call.argumentsJSON
+            callArguments: call.arguments
         )
     }
 }

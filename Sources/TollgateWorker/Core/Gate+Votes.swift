@@ -6,6 +6,11 @@ import TollgateStore
 extension Gate {
     /// Applies one vote. Must run inside a store transaction.
     func handleVote(_ input: Inbound, now: Millis) throws -> [OutboundMessage] {
+        if sizeProblem(input) == nil, case .success(let object) = parseObject(input.body),
+            GrantRevocation.isRevocation(object)
+        {
+            return try handleRevocation(input, object: object, now: now)
+        }
         let publisher = input.userID ?? ""
         let fingerprint = input.messageID == nil ? input.fingerprint() : nil
         if let seen = try seenVote(input, publisher: publisher, fingerprint: fingerprint) {
@@ -50,7 +55,12 @@ extension Gate {
             counters.votesAccepted += 1
             let (status, decided) = try count(ballot, now: now)
             messages += decided
-            answer = VoteReply(requestID: ballot.vote.requestID, accepted: true, status: status)
+            answer = VoteReply(
+                requestID: ballot.vote.requestID,
+                accepted: true,
+                status: status,
+                grantID: status == .allow ? try store.grant(requestID: ballot.vote.requestID)?.grantID : nil
+            )
         }
         let replyBody = input.replyTo == nil ? [] : answer.encoded()
         try store.insertVoteInput(
@@ -67,7 +77,7 @@ extension Gate {
 
     /// The record of this vote message when it was handled before (same publisher and
     /// `message_id`, or the same content redelivered without one).
-    private func seenVote(_ input: Inbound, publisher: String, fingerprint: [UInt8]?) throws -> VoteInputRecord? {
+    func seenVote(_ input: Inbound, publisher: String, fingerprint: [UInt8]?) throws -> VoteInputRecord? {
         if let messageID = input.messageID { return try store.voteInput(publisher: publisher, messageID: messageID) }
         if input.redelivered, let fingerprint { return try store.voteInput(fingerprint: fingerprint) }
         return nil
@@ -108,7 +118,7 @@ extension Gate {
                 voter: nil
             )
         }
-        let (voter, note) = identify(vote, publisher: userID)
+        let (voter, note) = identify(approver: vote.approver, via: vote.via, publisher: userID)
         do {
             guard let escalation = try store.escalation(requestID: vote.requestID) else {
                 return .rejected(
@@ -155,6 +165,9 @@ extension Gate {
                     }
                 }
             }
+            if let grant = vote.grant, let problem = grantProblem(grant, for: escalation) {
+                return .rejected(problem, vote, escalation, voter: voter)
+            }
             return .accepted(
                 Ballot(vote: vote, escalation: escalation, tally: tally, voter: voter, note: note, edit: edit)
             )
@@ -175,10 +188,10 @@ extension Gate {
     }
 
     /// The person who voted: the publisher, or for a trusted gateway the person it names.
-    private func identify(_ vote: Vote, publisher: String) -> (voter: String, note: String?) {
-        guard let approver = vote.approver else { return (publisher, nil) }
+    func identify(approver: String?, via: String?, publisher: String) -> (voter: String, note: String?) {
+        guard let approver else { return (publisher, nil) }
         if configuration.trustedGateways.contains(publisher) {
-            return (approver, "via trusted gateway \(publisher)" + (vote.via.map { " (\($0))" } ?? ""))
+            return (approver, "via trusted gateway \(publisher)" + (via.map { " (\($0))" } ?? ""))
         }
         return (publisher, "approver field '\(approver)' ignored: \(publisher) is not a trusted gateway")
     }
@@ -205,11 +218,15 @@ extension Gate {
                 comment: vote.comment,
                 at: now,
                 round: escalation.round,
-                argumentsJSON: ballot.edit
+                argumentsJSON: ballot.edit,
+                grant: vote.grant
             )
         )
         var detail = vote.comment ?? ""
         if let note = ballot.note { detail = detail.isEmpty ? note : "\(detail) (\(note))" }
+        if let grant = vote.grant {
+            detail += (detail.isEmpty ? "" : "; ") + "asks for a \(grant.scope.rawValue) grant of \(grant.ttlSeconds) s"
+        }
         if let edited = ballot.edit, let editNote {
             detail = "\(editNote); arguments now \(edited)" + (detail.isEmpty ? "" : ": \(detail)")
         }

@@ -7,6 +7,10 @@ public struct WorkerCounters: Sendable, Equatable {
     public var escalated = 0
     public var invalid = 0
     public var limited = 0
+    /// Calls the policy escalated that a standing grant allowed.
+    public var granted = 0
+    /// Standing grants made by approvals.
+    public var grantsMade = 0
     public var duplicates = 0
     public var votesAccepted = 0
     public var votesRejected = 0
@@ -37,7 +41,7 @@ public struct WorkerCounters: Sendable, Equatable {
     }
 
     /// Tool calls decided or parked (not counting duplicates).
-    public var calls: Int { allowed + denied + escalated + invalid + limited }
+    public var calls: Int { allowed + denied + escalated + invalid + limited + granted }
 
     public init() {}
 }

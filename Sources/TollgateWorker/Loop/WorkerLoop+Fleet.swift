@@ -24,9 +24,14 @@ extension WorkerLoop {
         switch parseObject(delivery.body).map({ $0["query"]?.stringValue }) {
         case .success("pending"?):
             pages = (try? pendingPages()) ?? [queryError("the worker cannot read its database right now")]
+        case .success("grants"?):
+            pages = (try? grantPages()) ?? [queryError("the worker cannot read its database right now")]
         case .success(let other):
             pages = [
-                queryError(other.map { "unknown query '\($0)': this worker answers 'pending'" } ?? "query is missing")
+                queryError(
+                    other.map { "unknown query '\($0)': this worker answers 'pending' and 'grants'" }
+                        ?? "query is missing"
+                )
             ]
         case .failure(let problem):
             pages = [queryError("\(problem)")]
@@ -69,6 +74,29 @@ extension WorkerLoop {
             pages.append(w.bytes)
             start += Self.pageSize
         } while start < pending.count
+        return pages
+    }
+
+    /// The standing grants in force (not expired, not revoked, made under the policy version in
+    /// force), soonest to expire first, as answer pages.
+    private func grantPages() throws -> [[UInt8]] {
+        let grants = try store.grantsInForce(now: clock.wallMillis(), policyVersion: gate.policy.versionString)
+        var pages: [[UInt8]] = []
+        var start = 0
+        repeat {
+            var w = JSONWriter(reservingCapacity: 1024)
+            w.beginObject()
+            w.objectField("worker_id", configuration.workerID)
+            w.key("grants")
+            w.beginArray()
+            for grant in grants[start..<min(start + Self.pageSize, grants.count)] { writeGrant(grant, to: &w) }
+            w.endArray()
+            w.objectField("page", pages.count + 1)
+            w.objectField("last", start + Self.pageSize >= grants.count)
+            w.endObject()
+            pages.append(w.bytes)
+            start += Self.pageSize
+        } while start < grants.count
         return pages
     }
 

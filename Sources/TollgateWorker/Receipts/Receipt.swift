@@ -42,12 +42,12 @@ public struct ReceiptSigner: Sendable {
     }
 
     /// The receipt of an allowed call, as JSON to embed in its decision.
-    func receipt(for message: DecisionMessage, argumentsJSON: String, at now: Millis) -> [UInt8] {
+    func receipt(for message: DecisionMessage, arguments: JSONValue, at now: Millis) -> [UInt8] {
         receipt(
             requestID: message.requestID ?? "",
             agentID: message.agentID ?? "",
             toolName: message.toolName ?? "",
-            argumentsJSON: argumentsJSON,
+            arguments: arguments,
             resolution: message.resolution.rawValue,
             policyVersion: message.policyVersion,
             at: now
@@ -64,9 +64,28 @@ public struct ReceiptSigner: Sendable {
         policyVersion: String?,
         at now: Millis
     ) -> [UInt8] {
-        let arguments =
-            argumentsJSON == "{}"
-            ? .object(JSONObject()) : (try? JSONValue.parse(Array(argumentsJSON.utf8))) ?? .object(JSONObject())
+        receipt(
+            requestID: requestID,
+            agentID: agentID,
+            toolName: toolName,
+            arguments: argumentsJSON == "{}"
+                ? .object(JSONObject()) : (try? JSONValue.parse(Array(argumentsJSON.utf8))) ?? .object(JSONObject()),
+            resolution: resolution,
+            policyVersion: policyVersion,
+            at: now
+        )
+    }
+
+    /// The receipt of an allowed call with its arguments as a value.
+    public func receipt(
+        requestID: String,
+        agentID: String,
+        toolName: String,
+        arguments: JSONValue,
+        resolution: String,
+        policyVersion: String?,
+        at now: Millis
+    ) -> [UInt8] {
         let digest = Self.actionDigest(agentID: agentID, toolName: toolName, arguments: arguments)
         // The claims in canonical form, written directly (their keys in RFC 8785 order); the
         // test `ReceiptCoreTests.claimsAreCanonical` holds this to canonicalJSON.

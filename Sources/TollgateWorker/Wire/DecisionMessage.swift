@@ -25,6 +25,11 @@ struct DecisionMessage {
     /// arguments were edited by an approver (`edited: true`) and votes of earlier rounds are
     /// marked `superseded`.
     var round: Int? = nil
+    /// The standing grant: made by this approval, or the one that allowed this call.
+    var grant: GrantRecord? = nil
+    /// The call's arguments as parsed, for the receipt of a decision made at once: serialized
+    /// only when a receipt is made. Not sent.
+    var callArguments: JSONObject? = nil
     /// A signed receipt (final `allow` with `--receipt-key`), as JSON.
     var receipt: [UInt8]? = nil
 
@@ -49,6 +54,10 @@ struct DecisionMessage {
         if let receipt {
             w.key("receipt")
             w.rawValue(receipt)
+        }
+        if let grant {
+            w.key("grant")
+            writeGrant(grant, to: &w)
         }
         if let round {
             w.objectField("edited", round > 0)
@@ -76,6 +85,26 @@ struct DecisionMessage {
         w.endObject()
         return w.bytes
     }
+}
+
+/// A grant as the wire shows it (decisions, fleet `grants` answers).
+public func writeGrant(_ g: GrantRecord, to w: inout JSONWriter) {
+    w.beginObject()
+    w.objectField("grant_id", g.grantID)
+    w.objectField("scope", g.scope.rawValue)
+    w.objectField("agent_id", g.agentID)
+    w.objectField("session_id", g.sessionID)
+    w.objectField("tool_name", g.toolName)
+    w.objectField("rule", g.rule)
+    w.objectField("policy_version", g.policyVersion)
+    w.key("approvers")
+    w.beginArray()
+    for approver in g.approvers { w.string(approver) }
+    w.endArray()
+    w.objectField("request_id", g.requestID)
+    w.objectField("created_at", isoTime(g.createdAt))
+    w.objectField("expires_at", isoTime(g.expiresAt))
+    w.endObject()
 }
 
 /// A stored decision body, read back to answer a redelivered or retried call.

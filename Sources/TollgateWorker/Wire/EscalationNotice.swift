@@ -32,6 +32,7 @@ struct EscalationNotice {
         w.objectField("required_approvals", e.requiredApprovals)
         w.objectField("required_denials", e.requiredDenials)
         w.objectField("require_comment", e.requireComment.rawValue)
+        w.objectField("max_grant_seconds", e.maxGrantSeconds)
         w.key("approvers")
         w.beginArray()
         for approver in e.approvers { w.string(approver) }
@@ -75,6 +76,8 @@ struct VoteReply {
     /// The request's status after an accepted vote.
     var status: EscalationStatus?
     var error: String?
+    /// The standing grant the approval made, if it made one.
+    var grantID: String? = nil
 
     func encoded() -> [UInt8] {
         var w = JSONWriter(reservingCapacity: 160)
@@ -83,6 +86,7 @@ struct VoteReply {
         w.objectField("accepted", accepted)
         if accepted {
             w.objectField("status", status?.rawValue)
+            if let grantID { w.objectField("grant_id", grantID) }
         } else {
             w.objectField("error", error)
         }

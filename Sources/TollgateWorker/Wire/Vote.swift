@@ -13,6 +13,8 @@ struct Vote {
     var via: String?
     /// Approve with edits: the corrected arguments the approver approves instead of the pending ones.
     var arguments: JSONObject?
+    /// A standing grant the approver makes with the approval.
+    var grant: GrantRequest?
 
     static func parse(_ body: [UInt8]) -> Result<Vote, InvalidInput> {
         let object: JSONObject
@@ -27,10 +29,21 @@ struct Vote {
         let approver = fields.optionalString("approver", nonEmpty: true)
         let via = fields.optionalString("via")
         let arguments = fields.optionalObject("arguments")
+        let grantObject = fields.optionalObject("grant")
         if let failure = fields.failure { return .failure(failure) }
         guard let requestID, let decision else { return .failure(InvalidInput("request_id and decision are required")) }
         if arguments != nil, decision != .approve {
             return .failure(InvalidInput("arguments (approve with edits) may only come with decision approve"))
+        }
+        var grant: GrantRequest?
+        if let grantObject {
+            guard decision == .approve else {
+                return .failure(InvalidInput("grant (a standing grant) may only come with decision approve"))
+            }
+            switch parseGrant(grantObject) {
+            case .failure(let problem): return .failure(problem)
+            case .success(let parsed): grant = parsed
+            }
         }
         return .success(
             Vote(
@@ -39,9 +52,29 @@ struct Vote {
                 comment: comment,
                 approver: approver,
                 via: via.map { String($0.prefix(100)) },
-                arguments: arguments
+                arguments: arguments,
+                grant: grant
             )
         )
+    }
+
+    /// `{"scope": "session" | "agent", "ttl_seconds": N}` with N a whole number above 0.
+    static func parseGrant(_ object: JSONObject) -> Result<GrantRequest, InvalidInput> {
+        let shape = #"grant must be {"scope": "session" | "agent", "ttl_seconds": N}"#
+        guard let scopeText = object["scope"]?.stringValue, let scope = GrantScope(rawValue: scopeText) else {
+            return .failure(InvalidInput("\(shape): scope is missing or not session or agent"))
+        }
+        // (3600.0 is 3600, as in JSON Schema; 3600.5 is not whole.)
+        let whole = object["ttl_seconds"]?.doubleValue.flatMap {
+            $0 == $0.rounded() && abs($0) < 1e12 ? Int64($0) : nil
+        }
+        guard let ttl = object["ttl_seconds"]?.intValue ?? whole, ttl >= 1, ttl <= Int64(Int32.max) else {
+            return .failure(InvalidInput("\(shape): ttl_seconds must be a whole number of seconds above 0"))
+        }
+        if let extra = object.keys.first(where: { $0 != "scope" && $0 != "ttl_seconds" }) {
+            return .failure(InvalidInput("\(shape): unknown field \(extra)"))
+        }
+        return .success(GrantRequest(scope: scope, ttlSeconds: Int(ttl)))
     }
 
     static func salvageRequestID(_ body: [UInt8]) -> String? {
