@@ -24,7 +24,7 @@ from selenium import webdriver
 from selenium.common.exceptions import StaleElementReferenceException, TimeoutException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
-from selenium.webdriver.support.ui import WebDriverWait
+from selenium.webdriver.support.ui import Select, WebDriverWait
 
 BINARY = os.path.abspath(os.environ.get("TOLLGATE_BINARY", ".build/debug/tollgate"))
 BROKER = os.environ.get("TOLLGATE_TEST_BROKER", "127.0.0.1:5672")
@@ -49,6 +49,11 @@ rules:
       approvers: [manager@corp.com, cfo@corp.com, compliance@corp.com]
       required_approvals: 2
       timeout_seconds: 600
+  - name: refund-for-the-session
+    condition: {field: tool_name, operator: eq, value: issue_refund}
+    action: escalate
+    message: "Refunds need the manager, who may allow the rest of the session"
+    escalation: {approvers: [manager@corp.com], timeout_seconds: 300, max_grant_seconds: 3600}
   - name: bulk-email-quick
     condition: {field: tool_name, operator: eq, value: send_bulk_email}
     action: escalate
@@ -120,12 +125,14 @@ class Fleet:
             time.sleep(0.2)
         raise AssertionError("the %s did not get ready:\n%s" % (name, self.log(name)))
 
-    def call(self, tool, arguments, agent="finance-agent", reason=None, wait=300):
+    def call(self, tool, arguments, agent="finance-agent", reason=None, wait=300, context=None):
         """An agent's call, waiting for its final decision in the background."""
         args = ["call", "--prefix", self.prefix, "--amqp-url", amqp_url(agent), "--agent", agent, "--tool", tool,
                 "--arguments", json.dumps(arguments), "--json", "--wait", str(wait)]
         if reason:
             args += ["--reason", reason]
+        if context:
+            args += ["--context", json.dumps(context)]
         path = os.path.join(self.dir, "call-%s.out" % uuid.uuid4().hex[:8])
         with open(path, "w") as out:
             p = subprocess.Popen([BINARY] + args, stdout=out, stderr=subprocess.STDOUT)
@@ -420,6 +427,55 @@ class InboxTests(unittest.TestCase):
         self.assertTrue(final["edited"])
         self.assertEqual(final["arguments"]["amount"], 125000)
         self.assertEqual([v.get("superseded", False) for v in final["votes"]], [True, False, False])
+
+    def test_standing_grant(self):
+        """Approve a refund and allow the rest of the session; the next refund is not asked; revoke it."""
+        session = {"session_id": "support-chat-7"}
+        call = self.fleet.call("issue_refund", {"order": "A-1001", "amount": 40}, context=session,
+                               reason="Customer's parcel arrived broken")
+        request_id = call.request_id()
+        inbox = self.open()
+        inbox.sign_in("manager@corp.com")
+        inbox.signed_in("manager@corp.com")
+        card = inbox.wait_card(request_id)
+        scope = card.find_element(By.CSS_SELECTOR, "select.grant-scope")
+        self.assertTrue(scope.is_displayed(), "the rule allows grants: the card offers one")
+        ttl = card.find_element(By.CSS_SELECTOR, "select.grant-ttl")
+        self.assertFalse(ttl.is_enabled(), "no duration without a scope")
+        self.assertEqual([o.get_attribute("value") for o in ttl.find_elements(By.TAG_NAME, "option")],
+                         ["300", "900", "3600"], "durations up to the rule's max_grant_seconds")
+        Select(scope).select_by_value("session")
+        Select(ttl).select_by_value("900")
+        inbox.vote(request_id, "approve", "refunds are fine today")
+        self.assertIn("A standing grant now allows its next calls.", inbox.notice_of_vote("approval of issue_refund"))
+        final = call.final()
+        self.assertEqual(final["grant"]["scope"], "session")
+        self.assertEqual(final["grant"]["session_id"], "support-chat-7")
+
+        # The next refund in the session is allowed at once, by the grant.
+        again = self.fleet.call("issue_refund", {"order": "A-1002", "amount": 15}, context=session)
+        decided = again.final()
+        self.assertEqual((decided["decision"], decided["resolution"]), ("allow", "grant"))
+        self.assertEqual(decided["approvers"], ["manager@corp.com"])
+
+        # The grant is listed, with a countdown, and can be revoked.
+        def grant_row():
+            rows = inbox.driver.find_elements(By.CSS_SELECTOR, '#grants tr[data-grant-id="%s"]' % final["grant"]["grant_id"])
+            return rows[0] if rows and "support-chat-7" in rows[0].text else None
+        row = inbox.wait(grant_row, message="the grant in the list")
+        self.assertIn("issue_refund", row.text)
+        self.assertRegex(row.text, r"1[45]:\d\d")
+        inbox.shot("inbox-grants.png")
+        row.find_element(By.CSS_SELECTOR, "button.revoke").click()
+        inbox.driver.switch_to.alert.accept()
+        inbox.wait(lambda: any(n.text == "You revoked the standing grant of issue_refund for finance-agent."
+                               for n in inbox.driver.find_elements(By.CSS_SELECTOR, "#notices .notice")),
+                   message="the notice of the revocation")
+        inbox.wait(lambda: inbox.text("#grants-empty") == "No standing grants." and
+                   inbox.driver.find_element(By.ID, "grants-empty").is_displayed(), message="the grant leaves the list")
+        third = self.fleet.call("issue_refund", {"order": "A-1003", "amount": 5}, context=session)
+        self.assertTrue(third.request_id(), "asked again after the revocation")
+        self.assertFalse(any(d.get("final") for d in third.decisions()))
 
     def test_wrong_password(self):
         inbox = self.open()

@@ -23,8 +23,19 @@ public final class FleetView: Sendable {
         var json: JSONObject
     }
 
+    /// A standing grant in force, as the workers describe it.
+    struct Grant: Sendable {
+        var grantID: String
+        var workerID: String
+        var expiresAt: Millis
+        var json: JSONObject
+    }
+
     struct State: Sendable {
         var pending: [String: Pending] = [:]
+        var grants: [String: Grant] = [:]
+        /// Grants revoked lately, so a fleet answer sent before the revocation does not bring one back.
+        var revoked: Set<String> = []
         var history: [Decided] = []
         var recentlyDecided: Set<String> = []
         var workers: Set<String> = []
@@ -57,6 +68,17 @@ public final class FleetView: Sendable {
 
     func history() -> [Decided] { state.withLock { $0.history } }
 
+    /// The grants in force at `now`, soonest to expire first.
+    func grantList(now: Millis) -> [Grant] {
+        state.withLock { s in
+            s.grants.values.filter { $0.expiresAt > now }.sorted {
+                ($0.expiresAt, $0.grantID) < ($1.expiresAt, $1.grantID)
+            }
+        }
+    }
+
+    func grant(_ grantID: String) -> Grant? { state.withLock { $0.grants[grantID] } }
+
     var snapshot: (workers: [String], connected: Bool, problem: String?) {
         state.withLock { ($0.workers.sorted(), $0.connected, $0.problem) }
     }
@@ -86,6 +108,7 @@ public final class FleetView: Sendable {
     /// A `resolved.<tool>` notice: the final decision.
     func resolve(decision: JSONObject, at now: Millis) {
         guard let requestID = decision["request_id"]?.stringValue else { return }
+        if let grant = decision["grant"]?.objectValue { upsert(grant: grant) }
         var json = decision
         json["worker_id"] = .string(workerID(ofRequest: requestID) ?? "?")
         json["decided_at"] = .string(isoTime(now))
@@ -100,6 +123,42 @@ public final class FleetView: Sendable {
                 $0.recentlyDecided.remove(dropped.requestID)
             }
         }
+    }
+
+    /// A grant made (in a final decision's `grant`) or listed by a worker.
+    func upsert(grant: JSONObject, worker: String? = nil) {
+        guard let entry = Self.grantEntry(grant, worker: worker) else { return }
+        state.withLock {
+            guard !$0.revoked.contains(entry.grantID) else { return }
+            $0.grants[entry.grantID] = entry
+        }
+    }
+
+    /// A `revoked.<tool>` notice.
+    func revoke(grantID: String) {
+        state.withLock {
+            $0.grants[grantID] = nil
+            $0.revoked.insert(grantID)
+        }
+    }
+
+    /// A worker's complete answer to a `grants` query: its grants replace what was known of it.
+    func replace(worker: String, withGrants grants: [JSONObject]) {
+        let entries = grants.compactMap { Self.grantEntry($0, worker: worker) }
+        state.withLock { s in
+            for (id, entry) in s.grants where entry.workerID == worker { s.grants[id] = nil }
+            for entry in entries where !s.revoked.contains(entry.grantID) { s.grants[entry.grantID] = entry }
+        }
+    }
+
+    static func grantEntry(_ grant: JSONObject, worker: String?) -> Grant? {
+        guard let id = grant["grant_id"]?.stringValue,
+            let expires = grant["expires_at"]?.stringValue.flatMap(parseISOTime)
+        else { return nil }
+        let holder = worker ?? workerID(ofGrant: id) ?? "?"
+        var json = grant
+        json["worker_id"] = .string(holder)
+        return Grant(grantID: id, workerID: holder, expiresAt: expires, json: json)
     }
 
     /// A worker's complete answer to a `pending` query: its requests replace what was known of it.
@@ -127,7 +186,8 @@ public final class FleetView: Sendable {
         json["request_id"] = .string(requestID)
         json["worker_id"] = .string(holder)
         for key in [
-            "agent_id", "tool_name", "arguments", "reason", "rule", "message", "policy_version", "created_at",
+            "agent_id", "session_id", "tool_name", "arguments", "reason", "rule", "message", "policy_version",
+            "created_at",
             "deadline", "timeout_action", "quorum",
         ] {
             json[key] = notice[key] ?? .null

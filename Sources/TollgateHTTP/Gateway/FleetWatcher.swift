@@ -7,8 +7,8 @@ import TollgateWorker
 
 /// Keeps a `FleetView` current, on a thread of its own (rabbitmq-c is blocking, one connection per
 /// thread): a queue of its own bound to `tollgate.escalations` (`pending.#`, `voted.#`,
-/// `resolved.#`), and a `pending` query to the fleet at every (re)connection and every 30 s, whose
-/// answers replace what was known of each worker that answers.
+/// `resolved.#`, `revoked.#`), and `pending` and `grants` queries to the fleet at every
+/// (re)connection and every 30 s, whose answers replace what was known of each worker that answers.
 final class FleetWatcher: Sendable {
     let addresses: [String]
     let tls: AMQPConfiguration.TLSOptions
@@ -91,7 +91,7 @@ final class FleetWatcher: Sendable {
     }
 
     private func bindNotices(_ c: AMQPConnection, queue: String) throws {
-        for key in ["pending.#", "voted.#", "resolved.#"] {
+        for key in ["pending.#", "voted.#", "resolved.#", "revoked.#"] {
             do {
                 try c.queueBind(queue: queue, exchange: topology.escalationsExchange, routingKey: key)
             } catch {
@@ -102,13 +102,16 @@ final class FleetWatcher: Sendable {
         }
     }
 
-    /// One `pending` query in flight: its correlation id, the pages collected per worker.
+    /// One `pending` query and one `grants` query in flight: their correlation ids, the pages
+    /// collected per worker.
     struct Asking {
         var id: String
         var sentAt: ContinuousClock.Instant
         var until: ContinuousClock.Instant?
         var pages: [String: [JSONObject]] = [:]
+        var grantPages: [String: [JSONObject]] = [:]
         var answered: Set<String> = []
+        var grantsID: String { id + "-grants" }
     }
 
     private func ask(_ c: AMQPConnection, replyTo: String) throws -> Asking {
@@ -123,7 +126,15 @@ final class FleetWatcher: Sendable {
             body: Array(#"{"query":"pending"}"#.utf8),
             properties: properties
         )
-        return Asking(id: id, sentAt: .now, until: .now + Self.answerWindow)
+        let asking = Asking(id: id, sentAt: .now, until: .now + Self.answerWindow)
+        properties.correlationId = asking.grantsID
+        _ = try c.publish(
+            exchange: topology.controlExchange,
+            routingKey: "",
+            body: Array(#"{"query":"grants"}"#.utf8),
+            properties: properties
+        )
+        return asking
     }
 
     private func take(_ delivery: AMQPDelivery, asking: inout Asking) {
@@ -133,7 +144,20 @@ final class FleetWatcher: Sendable {
             switch kind {
             case "pending", "voted": view.upsert(notice: object)
             case "resolved": view.resolve(decision: object, at: wallClockMillis())
+            case "revoked":
+                if let id = object["grant"]?["grant_id"]?.stringValue { view.revoke(grantID: id) }
             default: break
+            }
+            return
+        }
+        // An answer page to our grants query (a worker that does not know the query answers
+        // with an error: it has no grants).
+        if delivery.properties.correlationId == asking.grantsID, let worker = object["worker_id"]?.stringValue {
+            if object["error"] != nil { return }
+            asking.grantPages[worker, default: []] += (object["grants"]?.arrayValue ?? []).compactMap(\.objectValue)
+            if object["last"]?.boolValue == true {
+                view.replace(worker: worker, withGrants: asking.grantPages[worker] ?? [])
+                asking.grantPages[worker] = nil
             }
             return
         }

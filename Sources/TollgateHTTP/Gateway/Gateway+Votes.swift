@@ -30,6 +30,66 @@ extension Gateway {
         case .failure(let refusal): return refusal
         case .success(let parsed): ballot = parsed
         }
+        return await send(ballot, for: who, subject: requestID)
+    }
+
+    /// `POST /v1/grants/{grant_id}/revoke` `{"comment"?: "...", "approver"?: "..."}`: ends a
+    /// standing grant early, authorised by the worker like a vote.
+    func revoke(_ request: Request, _ context: GatewayContext) async throws -> Response {
+        var request = request
+        let grantID = context.parameters.get("id") ?? ""
+        let body = Array(buffer: try await request.collectBody(upTo: context.maxUploadSize))
+        let who: Caller
+        switch authenticate(request, context, body: body) {
+        case .failure(let refusal): return refusal
+        case .success(let caller): who = caller
+        }
+        if let wait = personLimiter.take(who.name) {
+            return Reply.error(
+                .tooManyRequests,
+                "too many votes from \(who.name); try again in \(wait) s",
+                retryAfter: wait
+            )
+        }
+        let object: JSONObject
+        if body.allSatisfy({ $0 == 0x20 || $0 == 0x0A || $0 == 0x0D || $0 == 0x09 }) {
+            object = JSONObject()
+        } else if let parsed = parseJSONObject(body) {
+            object = parsed
+        } else {
+            return Reply.error(.badRequest, #"the body must be a JSON object: {"comment": "..."} or empty"#)
+        }
+        if object["comment"] != nil, object["comment"]?.isNull == false, object["comment"]?.stringValue == nil {
+            return Reply.error(.badRequest, "comment must be a string")
+        }
+        guard let worker = view.grant(grantID)?.workerID ?? workerID(ofGrant: grantID) else {
+            return Reply.error(.notFound, "'\(grantID)' is not a Tollgate grant id")
+        }
+        var ballot = VoterConnection.Ballot(
+            requestID: "",
+            worker: worker,
+            decision: "",
+            comment: object["comment"]?.stringValue?.trimmingCharacters(in: .whitespacesAndNewlines)
+        )
+        ballot.revokes = grantID
+        switch who {
+        case .brokerUser: break
+        case .proxyUser(let user):
+            ballot.approver = user
+            ballot.via = "single sign-on proxy"
+        case .bot(let name):
+            guard let approver = object["approver"]?.stringValue, !approver.isEmpty else {
+                return Reply.error(.badRequest, "a bot must name the person who revokes in approver")
+            }
+            ballot.approver = approver
+            ballot.via = "bot \(name)"
+        }
+        return await send(ballot, for: who, subject: grantID)
+    }
+
+    /// Publishes a vote or revocation on the caller's connection (a person signed in with the
+    /// broker) or the gateway's own (proxy users, bots) and answers with the worker's answer.
+    private func send(_ ballot: VoterConnection.Ballot, for who: Caller, subject: String) async -> Response {
         let connection: VoterConnection
         if case .brokerUser(let session) = who {
             connection = session.voter
@@ -42,20 +102,22 @@ extension Gateway {
         }
         switch await connection.vote(ballot) {
         case .answered(let answer):
+            let revoking = ballot.revokes != nil
             logger.info(
-                "gateway: vote answered",
+                revoking ? "gateway: revocation answered" : "gateway: vote answered",
                 metadata: [
-                    "request_id": "\(requestID)", "by": "\(who.name)",
-                    "accepted": "\(answer["accepted"]?.boolValue ?? false)",
+                    revoking ? "grant_id" : "request_id": "\(subject)", "by": "\(who.name)",
+                    "accepted": "\(answer[revoking ? "revoked" : "accepted"]?.boolValue ?? false)",
                 ]
             )
             var reply = answer
-            reply["request_id"] = .string(requestID)
+            reply[revoking ? "grant_id" : "request_id"] = .string(subject)
+            if revoking, answer["revoked"]?.boolValue == true { view.revoke(grantID: subject) }
             return Reply.json(object: reply)
         case .noAnswer:
             return Reply.error(
                 .gatewayTimeout,
-                "the worker holding the request (\(ballot.worker)) did not answer within 10 s; the vote waits in its queue"
+                "the worker holding the \(ballot.revokes == nil ? "request" : "grant") (\(ballot.worker)) did not answer within 10 s; the message waits in its queue"
             )
         case .failed(let why):
             return Reply.error(.badGateway, why)

@@ -52,6 +52,11 @@ struct Gateway: Sendable {
             return escalation(context.parameters.get("id") ?? "")
         }
         router.post("v1/escalations/:id/votes") { request, context in try await vote(request, context) }
+        router.get("v1/grants") { request, context in
+            guard reader(request, context) else { return Reply.error(.unauthorized, "not signed in") }
+            return grants()
+        }
+        router.post("v1/grants/:id/revoke") { request, context in try await revoke(request, context) }
         router.get("v1/history") { request, context in
             guard reader(request, context) else { return Reply.error(.unauthorized, "not signed in") }
             return history()
@@ -168,6 +173,20 @@ struct Gateway: Sendable {
             }
         }
         return Reply.error(.notFound, "no pending or recently decided request \(requestID) in the fleet")
+    }
+
+    private func grants() -> Response {
+        let now = wallClockMillis()
+        let grants = view.grantList(now: now)
+        return Reply.json { w in
+            w.beginObject()
+            w.key("grants")
+            w.beginArray()
+            for grant in grants { w.value(.object(grant.json)) }
+            w.endArray()
+            w.objectField("as_of", isoTime(now))
+            w.endObject()
+        }
     }
 
     private func history() -> Response {

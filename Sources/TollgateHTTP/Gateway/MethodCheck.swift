@@ -12,7 +12,7 @@ struct MethodCheck<Context: RequestContext>: RouterMiddleware {
             ("", get), ("inbox.css", get), ("inbox.js", get), ("healthz", get), ("readyz", get),
             ("v1/openapi.json", get), ("v1/me", get), ("v1/session", [.post, .delete]),
             ("v1/escalations", get), ("v1/escalations/*", get), ("v1/escalations/*/votes", [.post]),
-            ("v1/history", get),
+            ("v1/history", get), ("v1/grants", get), ("v1/grants/*/revoke", [.post]),
         ].map { (path: String, methods: [HTTPRequest.Method]) in
             (path.split(separator: "/", omittingEmptySubsequences: false), methods)
         }

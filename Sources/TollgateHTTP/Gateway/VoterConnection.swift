@@ -24,6 +24,8 @@ final class VoterConnection: Sendable {
         var arguments: JSONObject? = nil
         /// A standing grant with the approval (`{scope, ttl_seconds}`, checked by the worker).
         var grant: JSONObject? = nil
+        /// Not a vote but the revocation of this standing grant (`requestID` and `decision` unused).
+        var revokes: String? = nil
     }
 
     enum Answer: Sendable {
@@ -199,8 +201,12 @@ final class VoterConnection: Sendable {
     private func publish(_ ballot: Ballot, id: String, replyTo: String, _ connection: AMQPConnection) throws {
         var w = JSONWriter()
         w.beginObject()
-        w.objectField("request_id", ballot.requestID)
-        w.objectField("decision", ballot.decision)
+        if let grantID = ballot.revokes {
+            w.objectField("grant_id", grantID)
+        } else {
+            w.objectField("request_id", ballot.requestID)
+            w.objectField("decision", ballot.decision)
+        }
         if let comment = ballot.comment { w.objectField("comment", comment) }
         if let approver = ballot.approver { w.objectField("approver", approver) }
         if let via = ballot.via { w.objectField("via", via) }

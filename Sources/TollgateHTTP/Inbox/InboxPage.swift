@@ -52,6 +52,16 @@ enum InboxPage {
             <p id="empty" class="empty" hidden>Nothing is waiting for a decision.</p>
             <div id="pending" class="cards"></div>
 
+            <h2 id="grants-title">Standing grants <span id="grant-count" class="count">0</span></h2>
+            <p class="hint">Calls these grants allow are not asked again until the grant ends.</p>
+            <table id="grants" class="history" aria-labelledby="grants-title">
+              <thead><tr><th scope="col">Tool</th><th scope="col">Agent</th><th scope="col">Where</th>
+                <th scope="col">Rule</th><th scope="col">By</th><th scope="col">Ends in</th>
+                <th scope="col"><span class="visually-hidden">Revoke</span></th></tr></thead>
+              <tbody></tbody>
+            </table>
+            <p id="grants-empty" class="empty">No standing grants.</p>
+
             <h2 id="history-title">Recently decided</h2>
             <table id="history" class="history" aria-labelledby="history-title">
               <thead><tr><th scope="col">Decided</th><th scope="col">Tool</th><th scope="col">Agent</th>
@@ -88,6 +98,15 @@ enum InboxPage {
             <form class="vote">
               <label class="comment-label">Comment <span class="hint">(required to deny)</span></label>
               <textarea class="comment" rows="2"></textarea>
+              <p class="grant" hidden>
+                <label class="grant-label">Also allow later calls without asking</label>
+                <select class="grant-scope">
+                  <option value="">no: ask again next time</option>
+                  <option value="session">in this session</option>
+                  <option value="agent">in every session of this agent</option>
+                </select>
+                <select class="grant-ttl" aria-label="for how long"></select>
+              </p>
               <div class="buttons">
                 <button type="submit" class="approve primary" value="approve">Approve</button>
                 <button type="submit" class="deny danger" value="deny">Deny</button>

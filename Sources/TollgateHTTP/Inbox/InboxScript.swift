@@ -8,7 +8,7 @@ enum InboxScript {
         (() => {
           const POLL_MS = 2000;
           const $ = (id) => document.getElementById(id);
-          const state = { me: null, pending: new Map(), history: [], offset: 0, timer: null, known: new Set(), first: true };
+          const state = { me: null, pending: new Map(), history: [], grants: [], offset: 0, timer: null, known: new Set(), first: true };
 
           function el(tag, className, text) {
             const e = document.createElement(tag);
@@ -126,6 +126,8 @@ enum InboxScript {
               // The list first: a request gone from it is then surely in the history.
               const list = await api("GET", "v1/escalations");
               const history = await api("GET", "v1/history");
+              const grants = await api("GET", "v1/grants");
+              if (grants.status === 200) state.grants = grants.json.grants || [];
               if (list.status === 401 || history.status === 401) {
                 clearCards();
                 showSignIn("Your session ended. Sign in again.");
@@ -188,6 +190,7 @@ enum InboxScript {
               ? "Fleet: " + workers.length + (workers.length === 1 ? " worker (" : " workers (") + workers.join(", ") + ")"
               : "Fleet: no worker has answered yet.";
             renderHistory();
+            renderGrants();
             tick();
             state.first = false;
           }
@@ -250,6 +253,21 @@ enum InboxScript {
             card.querySelector(".edit-label").htmlFor = edited.id;
             edited.value = JSON.stringify(entry.arguments || {}, null, 2);
             card.dataset.arguments = JSON.stringify(entry.arguments || {});
+            const maxGrant = (entry.quorum && entry.quorum.max_grant_seconds) || 0;
+            if (maxGrant > 0) {
+              const grant = card.querySelector(".grant");
+              grant.hidden = false;
+              const scope = card.querySelector(".grant-scope");
+              scope.id = safeID + "-grant";
+              card.querySelector(".grant-label").htmlFor = scope.id;
+              if (!entry.session_id) scope.querySelector('option[value="session"]').remove();
+              const ttl = card.querySelector(".grant-ttl");
+              const choices = [300, 900, 3600, 8 * 3600, 24 * 3600].filter((s) => s < maxGrant).concat([maxGrant]);
+              for (const seconds of choices) ttl.append(new Option("for " + formatDuration(seconds), String(seconds)));
+              ttl.value = String(choices.includes(3600) ? 3600 : maxGrant);
+              ttl.disabled = true;
+              scope.addEventListener("change", () => { ttl.disabled = !scope.value; });
+            }
             card.querySelector(".vote").addEventListener("submit", (event) => {
               event.preventDefault();
               const decision = event.submitter ? event.submitter.value : "approve";
@@ -348,6 +366,69 @@ enum InboxScript {
             $("history-empty").hidden = rows.length > 0;
           }
 
+          function formatDuration(seconds) {
+            if (seconds % 3600 === 0) return seconds / 3600 + (seconds === 3600 ? " hour" : " hours");
+            if (seconds % 60 === 0) return seconds / 60 + " min";
+            return seconds + " s";
+          }
+
+          function renderGrants() {
+            const body = $("grants").querySelector("tbody");
+            const rows = state.grants.map((g) => {
+              const row = el("tr");
+              row.dataset.grantId = g.grant_id;
+              row.dataset.expires = String(Date.parse(g.expires_at));
+              const end = el("td", "ends");
+              const revoke = el("button", "revoke", "Revoke");
+              revoke.type = "button";
+              revoke.setAttribute("aria-label", "Revoke the grant of " + g.tool_name + " for " + g.agent_id);
+              revoke.addEventListener("click", () => revokeGrant(g, revoke));
+              const action = el("td");
+              action.append(revoke);
+              row.append(
+                el("td", null, g.tool_name),
+                el("td", null, g.agent_id),
+                el("td", null, g.scope === "session" ? "session " + g.session_id : "every session"),
+                el("td", null, g.rule || "(default)"),
+                el("td", null, (g.approvers || []).join(", ")),
+                end,
+                action,
+              );
+              return row;
+            });
+            body.replaceChildren(...rows);
+            $("grant-count").textContent = String(rows.length);
+            $("grants-empty").hidden = rows.length > 0;
+            tickGrants();
+          }
+
+          function tickGrants() {
+            for (const row of $("grants").querySelectorAll("tbody tr")) {
+              row.querySelector(".ends").textContent = formatLeft(Number(row.dataset.expires) - now());
+            }
+          }
+
+          async function revokeGrant(g, button) {
+            const what = g.tool_name + " for " + g.agent_id;
+            if (!window.confirm("Revoke the standing grant of " + what + "? Its next call will be asked again.")) return;
+            button.disabled = true;
+            try {
+              const answer = await api("POST", "v1/grants/" + encodeURIComponent(g.grant_id) + "/revoke", {});
+              if (answer.status === 401) { showSignIn("Your session ended. Sign in again."); return; }
+              if (answer.status === 200 && answer.json.revoked) {
+                notice("You revoked the standing grant of " + what + ".", "ok");
+                state.grants = state.grants.filter((x) => x.grant_id !== g.grant_id);
+                renderGrants();
+              } else {
+                notice("Revoking the grant of " + what + " was refused: " + (answer.json.error || ("the gateway answered " + answer.status)), "bad");
+              }
+            } catch (e) {
+              notice("The gateway does not answer (" + e.message + "); the grant may not be revoked.", "bad");
+            } finally {
+              button.disabled = false;
+            }
+          }
+
           function announceDecided(id, tool, agent) {
             const d = state.history.find((h) => h.request_id === id);
             const what = tool + " for " + agent;
@@ -383,6 +464,7 @@ enum InboxScript {
               if (countdown.textContent !== text) countdown.textContent = text;
               card.classList.toggle("urgent", left < 60000);
             }
+            tickGrants();
           }
           setInterval(tick, 1000);
 
@@ -431,6 +513,10 @@ enum InboxScript {
               const body = { decision };
               if (text) body.comment = text;
               if (edits) body.arguments = edits;
+              const scope = card.querySelector(".grant-scope");
+              if (decision === "approve" && !card.querySelector(".grant").hidden && scope.value) {
+                body.grant = { scope: scope.value, ttl_seconds: Number(card.querySelector(".grant-ttl").value) };
+              }
               const answer = await api("POST", "v1/escalations/" + encodeURIComponent(card.dataset.requestId) + "/votes", body);
               if (answer.status === 401) { showSignIn("Your session ended. Sign in again."); return; }
               const verb = edits ? "approval with changes" : decision === "approve" ? "approval" : "denial";
@@ -438,8 +524,9 @@ enum InboxScript {
                 const status = answer.json.status;
                 const result = status === "allow" ? "the request is approved." : status === "deny" ? "the request is denied."
                   : "it still waits for more votes.";
-                show("Accepted: your " + verb + " counts; " + result, true);
-                notice("Your " + verb + " of " + what + " was accepted; " + result, "ok");
+                const granted = answer.json.grant_id ? " A standing grant now allows its next calls." : "";
+                show("Accepted: your " + verb + " counts; " + result + granted, true);
+                notice("Your " + verb + " of " + what + " was accepted; " + result + granted, "ok");
                 comment.value = "";
               } else {
                 const why = answer.json.error || ("the gateway answered " + answer.status);

@@ -83,6 +83,8 @@ enum InboxStyle {
         .edited-badge { font-size: .75rem; font-weight: 600; color: var(--bad); background: var(--bad-bg); border-radius: .3rem; padding: .1rem .4rem; margin-left: .4rem; }
         .edit-note { margin: .3rem 0; font-size: .9rem; }
         details.edit { margin-top: .5rem; }
+        .grant { margin: .3rem 0; display: flex; flex-wrap: wrap; gap: .4rem; align-items: center; }
+        .visually-hidden { position: absolute; width: 1px; height: 1px; overflow: hidden; clip: rect(0 0 0 0); }
         details.edit summary { cursor: pointer; }
         .edited-arguments { font-family: ui-monospace, monospace; font-size: .85rem; margin: .3rem 0; }
         .outcome.ok { color: var(--ok); background: var(--ok-bg); }

@@ -431,6 +431,184 @@ enum OpenAPIDocument {
                 }
               }
             },
+            "/v1/grants": {
+              "get": {
+                "operationId": "listGrants",
+                "summary": "The standing grants in force across the fleet, soonest to expire first",
+                "security": [
+                  {
+                    "session": []
+                  },
+                  {
+                    "proxy": []
+                  },
+                  {
+                    "botName": [],
+                    "botSignature": []
+                  },
+                  {
+                    "botName": [],
+                    "botToken": []
+                  }
+                ],
+                "responses": {
+                  "200": {
+                    "description": "The grants in force",
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/GrantList"
+                        }
+                      }
+                    }
+                  },
+                  "401": {
+                    "description": "Not signed in, or a bot's credentials are wrong",
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/Error"
+                        }
+                      }
+                    }
+                  }
+                }
+              }
+            },
+            "/v1/grants/{grant_id}/revoke": {
+              "post": {
+                "operationId": "revokeGrant",
+                "summary": "End a standing grant early; the worker holding it authorises the caller like a vote (an approver of its rule, never the agent)",
+                "security": [
+                  {
+                    "session": [],
+                    "csrf": []
+                  },
+                  {
+                    "proxy": [],
+                    "csrf": []
+                  },
+                  {
+                    "botName": [],
+                    "botSignature": []
+                  },
+                  {
+                    "botName": [],
+                    "botToken": []
+                  }
+                ],
+                "parameters": [
+                  {
+                    "name": "grant_id",
+                    "in": "path",
+                    "required": true,
+                    "description": "The grant id (grant-w1-…)",
+                    "schema": {
+                      "type": "string"
+                    }
+                  }
+                ],
+                "requestBody": {
+                  "required": false,
+                  "content": {
+                    "application/json": {
+                      "schema": {
+                        "$ref": "#/components/schemas/Revocation"
+                      }
+                    }
+                  }
+                },
+                "responses": {
+                  "200": {
+                    "description": "The worker's answer: revoked, or refused with the reason",
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/RevocationAnswer"
+                        }
+                      }
+                    }
+                  },
+                  "400": {
+                    "description": "Malformed body, or a bot revocation without approver",
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/Error"
+                        }
+                      }
+                    }
+                  },
+                  "401": {
+                    "description": "Not signed in, or a bot's signature or token is wrong, stale or replayed",
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/Error"
+                        }
+                      }
+                    }
+                  },
+                  "403": {
+                    "description": "Missing or wrong CSRF token",
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/Error"
+                        }
+                      }
+                    }
+                  },
+                  "404": {
+                    "description": "Not a Tollgate grant id",
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/Error"
+                        }
+                      }
+                    }
+                  },
+                  "429": {
+                    "description": "Too many votes from this person or bot",
+                    "headers": {
+                      "Retry-After": {
+                        "schema": {
+                          "type": "integer"
+                        }
+                      }
+                    },
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/Error"
+                        }
+                      }
+                    }
+                  },
+                  "502": {
+                    "description": "The broker cannot be reached, or no worker takes messages for this grant",
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/Error"
+                        }
+                      }
+                    }
+                  },
+                  "504": {
+                    "description": "The worker did not answer within 10 s; the revocation waits in its queue",
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/Error"
+                        }
+                      }
+                    }
+                  }
+                }
+              }
+            },
             "/v1/history": {
               "get": {
                 "operationId": "history",
@@ -1059,6 +1237,67 @@ enum OpenAPIDocument {
                   "grant_id": {
                     "type": "string",
                     "description": "When the approval decided the request and made a standing grant: its id"
+                  }
+                }
+              },
+              "GrantList": {
+                "type": "object",
+                "required": [
+                  "grants",
+                  "as_of"
+                ],
+                "properties": {
+                  "grants": {
+                    "type": "array",
+                    "items": {
+                      "allOf": [
+                        {
+                          "$ref": "#/components/schemas/Grant"
+                        }
+                      ],
+                      "properties": {
+                        "worker_id": {
+                          "type": "string"
+                        }
+                      }
+                    }
+                  },
+                  "as_of": {
+                    "type": "string",
+                    "format": "date-time",
+                    "description": "The gateway's clock"
+                  }
+                }
+              },
+              "Revocation": {
+                "type": "object",
+                "properties": {
+                  "comment": {
+                    "type": "string"
+                  },
+                  "approver": {
+                    "type": "string",
+                    "minLength": 1,
+                    "description": "Bots: the person who revokes"
+                  }
+                }
+              },
+              "RevocationAnswer": {
+                "type": "object",
+                "required": [
+                  "grant_id",
+                  "revoked"
+                ],
+                "properties": {
+                  "grant_id": {
+                    "type": "string"
+                  },
+                  "revoked": {
+                    "type": "boolean"
+                  },
+                  "error": {
+                    "type": "string",
+                    "description": "When refused: why"
                   }
                 }
               },

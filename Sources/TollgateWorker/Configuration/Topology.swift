@@ -42,6 +42,8 @@ public struct Topology: Sendable, Equatable {
         case pending
         case voted
         case resolved
+        /// A standing grant revoked early (its body: the grant, `revoked_at`, `revoked_by`).
+        case revoked
     }
 
     public func noticeRoutingKey(_ notice: Notice, toolName: String) -> String { "\(notice.rawValue).\(toolName)" }

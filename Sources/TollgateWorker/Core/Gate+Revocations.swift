@@ -32,6 +32,9 @@ extension Gate {
             )
         case .success(let revocation):
             answer = try revoke(revocation, publisher: input.userID, now: now)
+            if answer.revoked, let grant = try store.grant(id: revocation.grantID) {
+                messages += try enqueue([revokedNotice(grant)])
+            }
         }
         let replyBody = input.replyTo == nil ? [] : answer.encoded()
         try store.insertVoteInput(
@@ -98,6 +101,22 @@ extension Gate {
         try auditRevocation(grantID: id, grant: grant, voter: voter, accepted: true, detail: detail, now: now)
         logger.info("revoked a standing grant", metadata: ["grant_id": "\(id)", LogKey.voter: "\(voter)"])
         return RevocationReply(grantID: id, revoked: true)
+    }
+
+    /// `revoked.<tool>` on the escalations exchange, so consoles drop the grant.
+    private func revokedNotice(_ grant: GrantRecord) -> OutboundMessage {
+        var w = JSONWriter(reservingCapacity: 512)
+        w.beginObject()
+        w.key("grant")
+        writeGrant(grant, to: &w)
+        w.objectField("revoked_at", grant.revokedAt.map { isoTime($0) })
+        w.objectField("revoked_by", grant.revokedBy)
+        w.endObject()
+        return OutboundMessage(
+            exchange: topology.escalationsExchange,
+            routingKey: topology.noticeRoutingKey(.revoked, toolName: grant.toolName),
+            body: w.bytes
+        )
     }
 
     private func auditRevocation(

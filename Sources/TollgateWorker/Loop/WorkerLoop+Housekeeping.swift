@@ -51,6 +51,7 @@ extension WorkerLoop {
                 "invalid_total": "\(c.invalid)", "limit_total": "\(c.limited)", "duplicates_total": "\(c.duplicates)",
                 "votes_accepted_total": "\(c.votesAccepted)", "votes_rejected_total": "\(c.votesRejected)",
                 "timeouts_total": "\(c.timeouts)", "unroutable_total": "\(c.unroutable)",
+                "granted_total": "\(c.granted)", "grants_made_total": "\(c.grantsMade)",
             ]
         )
         countersAtLastStats = c
@@ -60,8 +61,16 @@ extension WorkerLoop {
     func reloadPolicy() {
         do {
             let next = try LoadedPolicy.load(paths: configuration.policyPaths)
+            let previous = gate.policy.versionString
             gate.policy = next
-            logger.info("policies reloaded", metadata: next.logMetadata)
+            var metadata = next.logMetadata
+            // Standing grants are bound to the policy version they were made under.
+            if previous != next.versionString,
+                let ended = try? store.grantsInForce(now: clock.wallMillis(), policyVersion: previous).count, ended > 0
+            {
+                metadata["grants_ended"] = "\(ended)"
+            }
+            logger.info("policies reloaded", metadata: metadata)
             control.update {
                 $0.policyVersion = next.versionString
                 $0.policyReloads += 1

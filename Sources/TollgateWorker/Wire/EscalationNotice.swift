@@ -18,6 +18,7 @@ struct EscalationNotice {
         w.beginObject()
         w.objectField("request_id", e.requestID)
         w.objectField("agent_id", e.agentID)
+        w.objectField("session_id", e.sessionID.isEmpty ? nil : e.sessionID)
         w.objectField("tool_name", e.toolName)
         w.key("arguments")
         w.rawValue(e.argumentsJSON.utf8)
