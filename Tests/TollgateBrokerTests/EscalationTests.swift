@@ -197,7 +197,7 @@ struct EscalationTests {
         let notice = try #require(f.agent.await("notices", count: 1).first)
         #expect(
             notice["quorum"] == [
-                "required_approvals": 2, "required_denials": 1, "require_comment": "never",
+                "required_approvals": 2, "required_denials": 1, "require_comment": "never", "max_grant_seconds": 0,
                 "approvers": ["manager@corp.com", "cfo@corp.com", "compliance@corp.com"],
             ]
         )
