@@ -14,13 +14,20 @@ public struct ValidateCommand: OfflineCommand {
               tollgate validate policies/approval-workflow.yaml
               tollgate validate policies/ policies/examples/
 
+            With --strict a valid file is also refused for what the worker would run but should \
+            not: an approval stage whose timeout approves the request (on_timeout: allow).
+
             Exit status: 0 all valid; 1 some file is invalid (YAML syntax errors included, with \
-            their position); 2 some path cannot be read (missing file, empty folder).
+            their position) or, with --strict, has a finding; 2 some path cannot be read (missing \
+            file, empty folder).
             """
     )
 
     @Argument(help: ArgumentHelp("Policy files or folders.", valueName: "file"))
     public var files: [String] = []
+
+    @Flag(help: "Also refuse what is valid but unsafe (an approval stage with on_timeout: allow).")
+    public var strict = false
 
     public init() {}
 
@@ -41,8 +48,13 @@ public struct ValidateCommand: OfflineCommand {
             }
             for source in sources {
                 switch PolicyLoader.parse(source) {
-                case .success:
-                    print("\(source.path): OK", to: &stdout)
+                case .success(let document):
+                    if strict, !document.strictFindings.isEmpty {
+                        for finding in document.strictFindings { print("\(finding) (--strict)", to: &stdout) }
+                        if status == 0 { status = 1 }
+                    } else {
+                        print("\(source.path): OK", to: &stdout)
+                    }
                 case .failure(let error):
                     print(error.description, to: &stdout)
                     if status == 0 { status = 1 }

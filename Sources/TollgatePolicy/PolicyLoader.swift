@@ -157,6 +157,9 @@ public enum PolicyLoader {
             ($0.0.line, $0.0.column) < ($1.0.line, $1.0.column)
         }
         guard problems.isEmpty else { return failure(problems) }
+        document.strictFindings = validator.strictFindings.map {
+            PolicyDiagnostic(file: source.path, location: $0.0, message: $0.1)
+        }
         document.path = source.path
         document.sha256 = Array(SHA256.hash(data: source.bytes))
         return .success(document)

@@ -49,6 +49,44 @@ public struct EscalationSpec: Sendable, Equatable {
     public var requireComment: CommentRequirement
     /// The longest standing grant an approval may make (seconds); 0: none.
     public var maxGrantSeconds: Int
+    /// Approval stages that decide in order (`escalation.stages`); empty: the single stage
+    /// above (`approvers`, `required_approvals`, `timeout_seconds`, `timeout_action`).
+    public var stages: [Stage] = []
+
+    /// One stage of a staged approval: who approves, how many, how long they have, and what
+    /// the clock does then.
+    public struct Stage: Sendable, Equatable {
+        public enum OnTimeout: Sendable, Equatable {
+            /// The request is denied (the default).
+            case deny
+            /// The stage is waived (`tollgate validate --strict` refuses it).
+            case allow
+            /// The stage goes to these approvers, with a new deadline; when they do not answer
+            /// either, the request is denied.
+            case fallback([String])
+        }
+
+        public var name: String?
+        public var approvers: [String]
+        public var requiredApprovals: Int
+        /// nil: the worker's default.
+        public var timeoutSeconds: Int?
+        public var onTimeout: OnTimeout
+
+        public init(
+            name: String? = nil,
+            approvers: [String],
+            requiredApprovals: Int = 1,
+            timeoutSeconds: Int? = nil,
+            onTimeout: OnTimeout = .deny
+        ) {
+            self.name = name
+            self.approvers = approvers
+            self.requiredApprovals = requiredApprovals
+            self.timeoutSeconds = timeoutSeconds
+            self.onTimeout = onTimeout
+        }
+    }
 
     public init(
         approvers: [String] = [],
@@ -79,8 +117,17 @@ struct EscalationBlock: Sendable {
     var timeoutAction: EscalationSpec.TimeoutAction?
     var requireComment: EscalationSpec.CommentRequirement?
     var maxGrantSeconds: Int?
+    var stages: [EscalationSpec.Stage]?
 
-    /// `self` over `base`, field by field.
+    /// Whether the block says who approves itself (a single stage or stages): then a base's
+    /// stages do not apply.
+    var namesItsApprovals: Bool {
+        approvers != nil || requiredApprovals != nil || timeoutSeconds != nil || timeoutAction != nil
+            || requiredDenials != nil
+    }
+
+    /// `self` over `base`, field by field (stages as a whole: a block that names its own
+    /// approvers does not inherit the base's stages).
     func over(_ base: EscalationBlock?) -> EscalationBlock {
         EscalationBlock(
             approvers: approvers ?? base?.approvers,
@@ -89,12 +136,13 @@ struct EscalationBlock: Sendable {
             timeoutSeconds: timeoutSeconds ?? base?.timeoutSeconds,
             timeoutAction: timeoutAction ?? base?.timeoutAction,
             requireComment: requireComment ?? base?.requireComment,
-            maxGrantSeconds: maxGrantSeconds ?? base?.maxGrantSeconds
+            maxGrantSeconds: maxGrantSeconds ?? base?.maxGrantSeconds,
+            stages: stages ?? (namesItsApprovals ? nil : base?.stages)
         )
     }
 
     var spec: EscalationSpec {
-        EscalationSpec(
+        var spec = EscalationSpec(
             approvers: approvers ?? [],
             requiredApprovals: requiredApprovals ?? 1,
             requiredDenials: requiredDenials ?? 1,
@@ -103,6 +151,8 @@ struct EscalationBlock: Sendable {
             requireComment: requireComment ?? .never,
             maxGrantSeconds: maxGrantSeconds ?? 0
         )
+        spec.stages = stages ?? []
+        return spec
     }
 }
 
@@ -148,4 +198,7 @@ public struct PolicyDocument: Sendable {
     public var path: String = ""
     /// SHA-256 of the file's bytes.
     public var sha256: [UInt8] = []
+    /// What `tollgate validate --strict` refuses in a valid file (a stage whose timeout
+    /// approves), with where it is.
+    public var strictFindings: [PolicyDiagnostic] = []
 }

@@ -5,6 +5,8 @@ import TollgateJSON
 /// plus Tollgate's strict rules, and builds the document. Every problem is collected.
 struct PolicyValidator {
     var problems: [(SourceLocation, String)] = []
+    /// Valid, but refused by `tollgate validate --strict`.
+    var strictFindings: [(SourceLocation, String)] = []
 
     static let documentKeys = [
         "version", "name", "description", "rules", "defaults", "inherit", "scope", "network_allowlist",
@@ -18,8 +20,9 @@ struct PolicyValidator {
     static let escalationKeys = [
         "approvers", "required_approvals", "required_denials", "timeout_seconds", "timeout_action",
         "require_comment",
-        "max_grant_seconds",
+        "max_grant_seconds", "stages",
     ]
+    static let stageKeys = ["name", "approvers", "required_approvals", "timeout_seconds", "on_timeout"]
 
     typealias Member = (key: String, keyNode: YNode, value: YNode)
 
@@ -323,6 +326,8 @@ struct PolicyValidator {
                 } else {
                     fail(value, "'escalation.timeout_action' must be 'allow' or 'deny' (got \(describe(value)))")
                 }
+            case "stages":
+                block.stages = stages(value)
             case "max_grant_seconds":
                 guard case .scalar(.int(let i)) = value.kind, i >= 0, i <= Int64(Int32.max) else {
                     fail(
@@ -350,7 +355,97 @@ struct PolicyValidator {
         {
             fail(node, "required_approvals (\(required)) is more than the \(approvers.count) approvers listed")
         }
+        if block.stages != nil, block.namesItsApprovals {
+            fail(
+                node,
+                "'escalation.stages' replaces approvers, required_approvals, required_denials, timeout_seconds and timeout_action: give them per stage (one deny in any stage ends the request)"
+            )
+        }
         return block
+    }
+
+    /// `stages: [{name?, approvers, required_approvals?, timeout_seconds?, on_timeout?}, ...]`.
+    mutating func stages(_ node: YNode) -> [EscalationSpec.Stage]? {
+        guard case .sequence(let items) = node.kind, !items.isEmpty else {
+            fail(node, "'escalation.stages' must be a non-empty list of stages (got \(describe(node)))")
+            return nil
+        }
+        var result: [EscalationSpec.Stage] = []
+        for (index, item) in items.enumerated() {
+            let what = "stage \(index + 1) of 'escalation.stages'"
+            guard let fields = members(item, of: what, allowed: Self.stageKeys) else { continue }
+            var stage = EscalationSpec.Stage(approvers: [])
+            var approvers: [String]?
+            for (key, _, value) in fields where !value.isInvalid {
+                switch key {
+                case "name":
+                    stage.name = string(value, "stages.name")
+                case "approvers":
+                    approvers = stringList(value, "stages.approvers")
+                case "required_approvals", "timeout_seconds":
+                    guard case .scalar(.int(let i)) = value.kind, i >= 1, i <= Int64(Int32.max) else {
+                        fail(value, "'stages.\(key)' must be a positive integer (got \(describe(value)))")
+                        continue
+                    }
+                    if key == "required_approvals" {
+                        stage.requiredApprovals = Int(i)
+                    } else {
+                        stage.timeoutSeconds = Int(i)
+                    }
+                case "on_timeout":
+                    if case .scalar(.str(let text)) = value.kind, text == "deny" || text == "allow" {
+                        stage.onTimeout = text == "deny" ? .deny : .allow
+                        if text == "allow" {
+                            strictFindings.append(
+                                (
+                                    value.location,
+                                    "\(what) approves itself when nobody answers (on_timeout: allow): an unanswered request should not silently become an approval"
+                                )
+                            )
+                        }
+                    } else if case .mapping = value.kind {
+                        guard let fallback = members(value, of: "'stages.on_timeout'", allowed: ["fallback"])?.first
+                        else {
+                            fail(value, "'stages.on_timeout' must be deny, allow or {fallback: [approvers]}")
+                            continue
+                        }
+                        if let list = stringList(fallback.value, "stages.on_timeout.fallback") {
+                            if list.isEmpty {
+                                fail(fallback.value, "'stages.on_timeout.fallback' must name at least one approver")
+                            } else {
+                                stage.onTimeout = .fallback(list)
+                            }
+                        }
+                    } else {
+                        fail(
+                            value,
+                            "'stages.on_timeout' must be deny, allow or {fallback: [approvers]} (got \(describe(value)))"
+                        )
+                    }
+                default:
+                    break
+                }
+            }
+            guard let approvers, !approvers.isEmpty else {
+                fail(item, "\(what) needs approvers (a stage of anyone but the agent would not add a person)")
+                continue
+            }
+            stage.approvers = approvers
+            if stage.requiredApprovals > approvers.count {
+                fail(
+                    item,
+                    "\(what): required_approvals (\(stage.requiredApprovals)) is more than the \(approvers.count) approvers listed"
+                )
+            }
+            if case .fallback(let group) = stage.onTimeout, stage.requiredApprovals > group.count {
+                fail(
+                    item,
+                    "\(what): required_approvals (\(stage.requiredApprovals)) is more than the \(group.count) fallback approvers"
+                )
+            }
+            result.append(stage)
+        }
+        return result
     }
 
     // MARK: Typed members (pydantic's lax mode where agent-os defines the field)

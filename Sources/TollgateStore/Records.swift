@@ -74,6 +74,10 @@ public struct EscalationRecord: Sendable, Equatable {
     /// The longest standing grant an approval may ask for (the rule's
     /// `escalation.max_grant_seconds`); 0: none.
     public var maxGrantSeconds: Int
+    /// The steps of a staged approval (JSON text, read by the worker); nil without stages.
+    public var stagesJSON: String?
+    /// The step it is in: `approvers`, the quorum, `deadline` and `timeoutAction` are that step's.
+    public var phase: Int
 
     public init(
         requestID: String,
@@ -101,7 +105,9 @@ public struct EscalationRecord: Sendable, Equatable {
         requireComment: CommentRequirement = .never,
         callContextJSON: String? = nil,
         round: Int = 0,
-        maxGrantSeconds: Int = 0
+        maxGrantSeconds: Int = 0,
+        stagesJSON: String? = nil,
+        phase: Int = 0
     ) {
         self.requestID = requestID
         self.workerID = workerID
@@ -129,6 +135,8 @@ public struct EscalationRecord: Sendable, Equatable {
         self.callContextJSON = callContextJSON
         self.round = round
         self.maxGrantSeconds = maxGrantSeconds
+        self.stagesJSON = stagesJSON
+        self.phase = phase
     }
 }
 
@@ -158,6 +166,8 @@ public struct VoteRecord: Sendable, Equatable {
     public var argumentsJSON: String?
     /// The standing grant an approval asks for.
     public var grant: GrantRequest?
+    /// The step of a staged approval it was cast in (0 without stages).
+    public var phase: Int
 
     public init(
         requestID: String,
@@ -167,7 +177,8 @@ public struct VoteRecord: Sendable, Equatable {
         at: Millis,
         round: Int = 0,
         argumentsJSON: String? = nil,
-        grant: GrantRequest? = nil
+        grant: GrantRequest? = nil,
+        phase: Int = 0
     ) {
         self.requestID = requestID
         self.voter = voter
@@ -177,6 +188,7 @@ public struct VoteRecord: Sendable, Equatable {
         self.round = round
         self.argumentsJSON = argumentsJSON
         self.grant = grant
+        self.phase = phase
     }
 }
 

@@ -5,7 +5,7 @@ extension Store {
     private static let escalationColumns = """
         request_id, worker_id, agent_id, session_id, tool_name, arguments, reason, rule, message, policy_version,
         approvers, required_approvals, required_denials, timeout_action, created_at, deadline, reply_to,
-        correlation_id, status, resolution, decided_at, charged, require_comment, call_context, round, max_grant_seconds
+        correlation_id, status, resolution, decided_at, charged, require_comment, call_context, round, max_grant_seconds, stages, phase
         """
 
     public func insertEscalation(_ e: EscalationRecord) throws(StoreError) {
@@ -16,7 +16,7 @@ extension Store {
             .text(e.timeoutAction.rawValue), .integer(e.createdAt), .integer(e.deadline), .text(e.replyTo),
             .text(e.correlationID), .text(e.status.rawValue), .text(e.resolution?.rawValue), .integer(e.decidedAt),
             .bool(e.charged), .text(e.requireComment.rawValue), .text(e.callContextJSON), .integer(e.round),
-            .integer(e.maxGrantSeconds),
+            .integer(e.maxGrantSeconds), .text(e.stagesJSON), .integer(e.phase),
         ]
         let placeholders = (1...values.count).map { "?\($0)" }.joined(separator: ", ")
         try db.run("INSERT INTO escalations(\(Self.escalationColumns)) VALUES (\(placeholders))", values)
@@ -103,6 +103,32 @@ extension Store {
         return changed == 1
     }
 
+    /// Moves a pending staged escalation from step `from` to the next step it reaches (the next
+    /// stage, or the fallback group of this one): its approvers, quorum, deadline and timeout
+    /// action become that step's. Returns false (and changes nothing) when it is not pending in
+    /// step `from` any more.
+    @discardableResult
+    public func advanceEscalation(
+        requestID: String,
+        from: Int,
+        to phase: Int,
+        approvers: [String],
+        requiredApprovals: Int,
+        deadline: Millis,
+        timeoutAction: FinalDecision
+    ) throws(StoreError) -> Bool {
+        try db.run(
+            """
+            UPDATE escalations SET phase = ?3, approvers = ?4, required_approvals = ?5, deadline = ?6, timeout_action = ?7
+            WHERE request_id = ?1 AND status = 'pending' AND phase = ?2
+            """,
+            [
+                .text(requestID), .integer(from), .integer(phase), .text(Self.encodeList(approvers)),
+                .integer(requiredApprovals), .integer(deadline), .text(timeoutAction.rawValue),
+            ]
+        ) == 1
+    }
+
     /// The body of the final decision of a decided escalation.
     public func finalReply(requestID: String) throws(StoreError) -> [UInt8]? {
         try db.first(
@@ -138,7 +164,9 @@ extension Store {
             requireComment: try row.value(22, as: CommentRequirement.self),
             callContextJSON: try row.optionalString(23),
             round: try row.int(24),
-            maxGrantSeconds: try row.int(25)
+            maxGrantSeconds: try row.int(25),
+            stagesJSON: try row.optionalString(26),
+            phase: try row.int(27)
         )
     }
 

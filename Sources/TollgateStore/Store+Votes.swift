@@ -3,9 +3,9 @@ extension Store {
     public func votes(requestID: String) throws(StoreError) -> [VoteRecord] {
         try db.all(
             """
-            SELECT request_id, voter, decision, comment, at, round, arguments, grant_scope, grant_ttl_seconds
+            SELECT request_id, voter, decision, comment, at, round, arguments, grant_scope, grant_ttl_seconds, phase
             FROM votes WHERE request_id = ?1
-            ORDER BY round, at, voter
+            ORDER BY round, phase, at, voter
             """,
             [.text(requestID)]
         ) { row throws(StoreError) in
@@ -18,7 +18,8 @@ extension Store {
                 round: try row.int(5),
                 argumentsJSON: try row.optionalString(6),
                 grant: row.isNull(7)
-                    ? nil : GrantRequest(scope: try row.value(7, as: GrantScope.self), ttlSeconds: try row.int(8))
+                    ? nil : GrantRequest(scope: try row.value(7, as: GrantScope.self), ttlSeconds: try row.int(8)),
+                phase: try row.int(9)
             )
         }
     }
@@ -30,13 +31,13 @@ extension Store {
         let changed = try db.run(
             """
             INSERT OR IGNORE INTO votes(request_id, voter, decision, comment, at, round, arguments, grant_scope,
-                grant_ttl_seconds)
-            VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
+                grant_ttl_seconds, phase)
+            VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
             """,
             [
                 .text(vote.requestID), .text(vote.voter), .text(vote.decision.rawValue), .text(vote.comment),
                 .integer(vote.at), .integer(vote.round), .text(vote.argumentsJSON), .text(vote.grant?.scope.rawValue),
-                .integer(vote.grant.map { Int64($0.ttlSeconds) }),
+                .integer(vote.grant.map { Int64($0.ttlSeconds) }), .integer(vote.phase),
             ]
         )
         return changed == 1

@@ -3,7 +3,7 @@
 /// opening the same new file cannot both create the tables.
 enum StoreSchema {
     /// Version N is reached by running `migrations[0..<N]`.
-    static let migrations: [String] = [version1, version2, version3, version4, version5, version6]
+    static let migrations: [String] = [version1, version2, version3, version4, version5, version6, version7]
     static var current: Int { migrations.count }
 
     /// Calls, budgets, escalations, votes, vote inputs, outbox, audit.
@@ -136,20 +136,22 @@ enum StoreSchema {
     /// Approve with edits: the call as the policy saw it (`call_context`, JSON), so an edited call
     /// can be evaluated as if the agent had sent it, and the escalation's `round` (0, and one
     /// more per accepted edit). Votes carry the round they were cast in (only the current round
-    /// counts; a voter may vote again in a new round) and the edited arguments of an edit. The
-    /// votes table is rebuilt for its new key.
+    /// counts; a voter may vote again in a new round), the step of a staged approval it was cast
+    /// in (`phase`, see version 7) and the edited arguments of an edit. The votes table is rebuilt
+    /// for its new key.
     private static let version5 = """
         ALTER TABLE escalations ADD COLUMN call_context TEXT;
         ALTER TABLE escalations ADD COLUMN round INTEGER NOT NULL DEFAULT 0;
         CREATE TABLE votes_v5 (
             request_id TEXT NOT NULL,
             round INTEGER NOT NULL,
+            phase INTEGER NOT NULL DEFAULT 0,
             voter TEXT NOT NULL,
             decision TEXT NOT NULL,
             comment TEXT,
             at INTEGER NOT NULL,
             arguments TEXT,
-            PRIMARY KEY (request_id, round, voter)
+            PRIMARY KEY (request_id, round, phase, voter)
         ) WITHOUT ROWID;
         INSERT INTO votes_v5(request_id, round, voter, decision, comment, at)
             SELECT request_id, 0, voter, decision, comment, at FROM votes;
@@ -178,5 +180,13 @@ enum StoreSchema {
             revoked_by TEXT
         ) WITHOUT ROWID;
         CREATE INDEX grants_in_force ON grants(agent_id, tool_name, expires_at) WHERE revoked_at IS NULL;
+        """
+
+    /// Approval stages: the steps of a staged escalation (JSON; a stage with a fallback group is
+    /// two steps) and the step it is in (`phase`; the escalation's approvers, quorum, deadline
+    /// and timeout action are those of that step).
+    private static let version7 = """
+        ALTER TABLE escalations ADD COLUMN stages TEXT;
+        ALTER TABLE escalations ADD COLUMN phase INTEGER NOT NULL DEFAULT 0;
         """
 }

@@ -108,7 +108,7 @@ import Testing
                 "p.yaml:5:57: 'escalation.required_approvals' must be a positive integer (got 0)",
                 "p.yaml:5:77: 'escalation.timeout_seconds' must be a positive integer (got -5)",
                 "p.yaml:5:97: 'escalation.timeout_action' must be 'allow' or 'deny' (got str 'later')",
-                "p.yaml:5:104: unknown key 'quorum' in an 'escalation' block (expected one of: approvers, required_approvals, required_denials, timeout_seconds, timeout_action, require_comment, max_grant_seconds)",
+                "p.yaml:5:104: unknown key 'quorum' in an 'escalation' block (expected one of: approvers, required_approvals, required_denials, timeout_seconds, timeout_action, require_comment, max_grant_seconds, stages)",
             ]
         ),
         (
@@ -122,6 +122,35 @@ import Testing
               escalation: {approvers: [a, b]}
             """,
             ["p.yaml:5:17: required_approvals (3) is more than the 2 approvers listed"]
+        ),
+        (
+            """
+            rules:
+              - name: r
+                condition: {field: t, operator: eq, value: x}
+                action: escalate
+                escalation:
+                  approvers: [a]
+                  stages:
+                    - {approvers: [a], required_approvals: 2}
+                    - {name: c, on_timeout: later}
+                    - {approvers: [b], on_timeout: {fallback: []}}
+                    - {approvers: [b], on_timeout: {escalate: [c]}}
+              - name: s
+                condition: {field: t, operator: eq, value: y}
+                action: escalate
+                escalation: {stages: []}
+            """,
+            [
+                "p.yaml:6:7: 'escalation.stages' replaces approvers, required_approvals, required_denials, timeout_seconds and timeout_action: give them per stage (one deny in any stage ends the request)",
+                "p.yaml:8:11: stage 1 of 'escalation.stages': required_approvals (2) is more than the 1 approvers listed",
+                "p.yaml:9:11: stage 2 of 'escalation.stages' needs approvers (a stage of anyone but the agent would not add a person)",
+                "p.yaml:9:33: 'stages.on_timeout' must be deny, allow or {fallback: [approvers]} (got str 'later')",
+                "p.yaml:10:51: 'stages.on_timeout.fallback' must name at least one approver",
+                "p.yaml:11:40: 'stages.on_timeout' must be deny, allow or {fallback: [approvers]}",
+                "p.yaml:11:41: unknown key 'escalate' in 'stages.on_timeout' (expected one of: fallback)",
+                "p.yaml:15:26: 'escalation.stages' must be a non-empty list of stages (got an empty list)",
+            ]
         ),
         (
             """

@@ -54,6 +54,14 @@ rules:
     action: escalate
     message: "Refunds need the manager, who may allow the rest of the session"
     escalation: {approvers: [manager@corp.com], timeout_seconds: 300, max_grant_seconds: 3600}
+  - name: vendor-onboarding-in-stages
+    condition: {field: tool_name, operator: eq, value: onboard_vendor}
+    action: escalate
+    message: "New vendors: the manager, then compliance"
+    escalation:
+      stages:
+        - {name: manager, approvers: [manager@corp.com], timeout_seconds: 300, on_timeout: {fallback: [cfo@corp.com]}}
+        - {name: compliance, approvers: [compliance@corp.com], timeout_seconds: 600}
   - name: bulk-email-quick
     condition: {field: tool_name, operator: eq, value: send_bulk_email}
     action: escalate
@@ -476,6 +484,32 @@ class InboxTests(unittest.TestCase):
         third = self.fleet.call("issue_refund", {"order": "A-1003", "amount": 5}, context=session)
         self.assertTrue(third.request_id(), "asked again after the revocation")
         self.assertFalse(any(d.get("final") for d in third.decisions()))
+
+    def test_stages(self):
+        """A request in two stages: the manager's card, then compliance's, each with its own deadline."""
+        call = self.fleet.call("onboard_vendor", {"vendor": "ACME GmbH", "iban": "DE89 3704 0044 0532 0130 00"})
+        request_id = call.request_id()
+        manager, compliance = self.open(), self.open()
+        manager.sign_in("manager@corp.com")
+        compliance.sign_in("compliance@corp.com")
+        manager.signed_in("manager@corp.com")
+        compliance.signed_in("compliance@corp.com")
+        card = manager.wait_card(request_id)
+        self.assertIn("Stage 1 of 2: manager", card.text)
+        self.assertFalse(card.find_element(By.CSS_SELECTOR, "select.grant-scope").is_displayed(),
+                         "no grant is offered where the rule allows none")
+        self.assertRegex(card.find_element(By.CSS_SELECTOR, ".countdown").text, r"^goes to the fallback group in [45]:\d\d$")
+        manager.vote(request_id, "approve", "known supplier")
+        self.assertIn("it still waits for more votes", manager.outcome(request_id))
+        compliance.wait(lambda: "Stage 2 of 2: compliance" in (compliance.card(request_id).text if compliance.card(request_id) else ""),
+                        message="stage two on compliance's page")
+        countdown = compliance.card(request_id).find_element(By.CSS_SELECTOR, ".countdown").text
+        self.assertRegex(countdown, r"^denied automatically in (9|10):\d\d$", "stage two's own deadline")
+        compliance.shot("inbox-stages.png")
+        compliance.vote(request_id, "approve", "sanctions screening clear")
+        final = call.final()
+        self.assertEqual(final["decision"], "allow")
+        self.assertEqual([v["stage"] for v in final["votes"]], [1, 2])
 
     def test_wrong_password(self):
         inbox = self.open()

@@ -198,6 +198,7 @@ public final class FleetView: Sendable {
         json["edited"] = notice["edited"] ?? .bool(false)
         json["round"] = notice["round"] ?? .int(0)
         json["superseded"] = notice["superseded"] ?? .array([])
+        if let stage = notice["stage"] { json["stage"] = stage }
         return Pending(requestID: requestID, workerID: holder, createdAt: created, deadline: deadline, json: json)
     }
 }

@@ -80,6 +80,7 @@ enum InboxPage {
               <p class="countdown" aria-live="off"></p>
             </header>
             <p class="reason"></p>
+            <p class="stage-line" hidden></p>
             <dl class="facts">
               <dt>Rule</dt><dd class="rule"></dd>
               <dt>Policy</dt><dd class="policy"></dd>

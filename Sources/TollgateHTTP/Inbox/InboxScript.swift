@@ -288,6 +288,17 @@ enum InboxScript {
               "Denials: " + denials.length + " of " + needD + (denials.length ? " (" + denials.join(", ") + ")" : "");
             card.querySelector(".fill").style.width = Math.min(100, (100 * approvals.length) / needA) + "%";
             card.dataset.deadline = String(Date.parse(entry.deadline));
+            // Approval stages: which stage, and what its deadline does.
+            const stage = entry.stage;
+            const stageLine = card.querySelector(".stage-line");
+            stageLine.hidden = !stage;
+            card.dataset.stageTimeout = stage ? (stage.on_timeout === "allow" && stage.index < stage.count ? "skip" : stage.on_timeout) : "";
+            if (stage) {
+              stageLine.textContent = "Stage " + stage.index + " of " + stage.count + ": " + stage.name +
+                (stage.fallback ? " (the fallback group: the first approvers did not answer in time)" : "");
+              const allowed = (entry.quorum && entry.quorum.approvers) || [];
+              card.querySelector(".approvers").textContent = allowed.join(", ");
+            }
             // An approver edited the arguments: show the new ones, and offer them for the next edit
             // unless someone is typing one.
             const args = JSON.stringify(entry.arguments || {});
@@ -457,9 +468,15 @@ enum InboxScript {
             for (const card of state.pending.values()) {
               const left = Number(card.dataset.deadline) - t;
               const verb = card.dataset.timeoutAction === "allow" ? "approved" : "denied";
-              const text = left > 0
+              const stageTimeout = card.dataset.stageTimeout;
+              let text = left > 0
                 ? verb + " automatically in " + formatLeft(left)
                 : "deadline passed: being " + verb + " automatically";
+              if (stageTimeout === "fallback") {
+                text = left > 0 ? "goes to the fallback group in " + formatLeft(left) : "deadline passed: going to the fallback group";
+              } else if (stageTimeout === "skip") {
+                text = left > 0 ? "this stage is skipped in " + formatLeft(left) : "deadline passed: skipping this stage";
+              }
               const countdown = card.querySelector(".countdown");
               if (countdown.textContent !== text) countdown.textContent = text;
               card.classList.toggle("urgent", left < 60000);

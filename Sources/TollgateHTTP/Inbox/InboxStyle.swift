@@ -84,6 +84,7 @@ enum InboxStyle {
         .edit-note { margin: .3rem 0; font-size: .9rem; }
         details.edit { margin-top: .5rem; }
         .grant { margin: .3rem 0; display: flex; flex-wrap: wrap; gap: .4rem; align-items: center; }
+        .grant[hidden] { display: none; }
         .visually-hidden { position: absolute; width: 1px; height: 1px; overflow: hidden; clip: rect(0 0 0 0); }
         details.edit summary { cursor: pointer; }
         .edited-arguments { font-family: ui-monospace, monospace; font-size: .85rem; margin: .3rem 0; }

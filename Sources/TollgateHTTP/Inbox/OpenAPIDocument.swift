@@ -824,6 +824,15 @@ enum OpenAPIDocument {
                     "type": "boolean",
                     "description": "Cast in an earlier round, on other arguments: no longer counts"
                   },
+                  "stage": {
+                    "type": "integer",
+                    "minimum": 1,
+                    "description": "Approval stages: the stage the vote was cast in"
+                  },
+                  "fallback": {
+                    "type": "boolean",
+                    "description": "Cast by the stage's fallback group"
+                  },
                   "arguments": {
                     "type": "object",
                     "description": "The arguments this vote edited the call to"
@@ -923,6 +932,47 @@ enum OpenAPIDocument {
                       "type": "string"
                     },
                     "description": "Who voted in an earlier round, on other arguments, and not in this one"
+                  },
+                  "session_id": {
+                    "type": "string",
+                    "nullable": true,
+                    "description": "The call's context.session_id"
+                  },
+                  "stage": {
+                    "type": "object",
+                    "description": "Approval stages: the stage the request is in (quorum and deadline are this stage's)",
+                    "required": [
+                      "index",
+                      "count",
+                      "name",
+                      "fallback",
+                      "on_timeout"
+                    ],
+                    "properties": {
+                      "index": {
+                        "type": "integer",
+                        "minimum": 1
+                      },
+                      "count": {
+                        "type": "integer",
+                        "minimum": 1
+                      },
+                      "name": {
+                        "type": "string"
+                      },
+                      "fallback": {
+                        "type": "boolean",
+                        "description": "The stage's fallback group"
+                      },
+                      "on_timeout": {
+                        "type": "string",
+                        "enum": [
+                          "deny",
+                          "allow",
+                          "fallback"
+                        ]
+                      }
+                    }
                   }
                 }
               },

@@ -29,6 +29,11 @@ extension Gate {
             return .unchanged
         }
         let requestID = escalation.requestID
+        if escalation.stagesJSON != nil, escalation.phase > 0 {
+            return .refused(
+                "request \(requestID) is past its first approval stage: arguments can be edited only in the first stage, where every approval starts again"
+            )
+        }
         guard let stored = escalation.callContextJSON, case .success(var context) = parseObject(Array(stored.utf8))
         else {
             return .refused(

@@ -30,7 +30,8 @@ extension Gate {
                 votes: try store.votes(requestID: escalation.requestID),
                 argumentsJSON: escalation.argumentsJSON,
                 round: escalation.round,
-                grant: grant
+                grant: grant,
+                steps: escalation.stagesJSON.flatMap(ApprovalStep.decode)
             ),
             now: now
         )
@@ -130,6 +131,26 @@ extension Gate {
                 guard error.kind == .unreadable else { throw error }
                 try decideUnreadable(requestID, error: error, now: now)
                 counters.pendingChange -= 1
+                continue
+            }
+            let staged: [ApprovalStep]?
+            do {
+                staged = try steps(of: escalation)
+            } catch {
+                // Stages that cannot be read: denied at the deadline (fail closed).
+                messages += try finalize(
+                    escalation,
+                    .deny,
+                    resolution: .timeout,
+                    deciders: [],
+                    reason:
+                        "the worker cannot read the approval stages of this request: denied at its deadline (fail closed)",
+                    now: now
+                )
+                continue
+            }
+            if let staged {
+                messages += try stageTimedOut(escalation, steps: staged, now: now)
                 continue
             }
             let waited = max(0, (escalation.deadline - escalation.createdAt + 500) / 1000)

@@ -99,7 +99,23 @@ extension Gate {
         now: Millis
     ) throws -> EscalationRecord {
         let spec = verdict.escalation ?? EscalationSpec()
-        let timeout = spec.timeoutSeconds ?? configuration.defaultEscalationTimeoutSeconds
+        var timeout = spec.timeoutSeconds ?? configuration.defaultEscalationTimeoutSeconds
+        var approvers = spec.approvers
+        var requiredApprovals = spec.requiredApprovals
+        var requiredDenials = spec.requiredDenials
+        var timeoutAction: FinalDecision = spec.timeoutAction == .allow ? .allow : .deny
+        var stagesJSON: String?
+        // Stages: the record starts with the first stage's approvers, quorum and deadline; one
+        // deny in any stage ends the request.
+        let steps = ApprovalStep.steps(spec.stages, defaultTimeout: configuration.defaultEscalationTimeoutSeconds)
+        if let first = steps.first {
+            timeout = first.timeoutSeconds
+            approvers = first.approvers
+            requiredApprovals = first.requiredApprovals
+            requiredDenials = 1
+            timeoutAction = first.finalTimeoutAction
+            stagesJSON = ApprovalStep.encode(steps)
+        }
         let charged = policy.maxToolCalls != nil
         if charged { try store.charge(agentID: call.agentID, sessionID: call.sessionID, delta: 1) }
         return EscalationRecord(
@@ -113,10 +129,10 @@ extension Gate {
             rule: verdict.rule,
             message: verdict.reason,
             policyVersion: policy.versionString,
-            approvers: spec.approvers,
-            requiredApprovals: spec.requiredApprovals,
-            requiredDenials: spec.requiredDenials,
-            timeoutAction: spec.timeoutAction == .allow ? .allow : .deny,
+            approvers: approvers,
+            requiredApprovals: requiredApprovals,
+            requiredDenials: requiredDenials,
+            timeoutAction: timeoutAction,
             createdAt: now,
             // Whole seconds, so the deadline on the wire is exactly the stored one.
             deadline: ((now + Millis(timeout) * 1000 + 999) / 1000) * 1000,
@@ -126,15 +142,18 @@ extension Gate {
             // (The two enums have the same cases; an unknown one would ask for a comment always.)
             requireComment: CommentRequirement(rawValue: spec.requireComment.rawValue) ?? .always,
             callContextJSON: String(decoding: JSONValue.object(call.policyContext()).serialized(), as: UTF8.self),
-            maxGrantSeconds: spec.maxGrantSeconds
+            maxGrantSeconds: spec.maxGrantSeconds,
+            stagesJSON: stagesJSON
         )
     }
 
     /// The quorum and deadline in words, for the audit entry of a parked call.
     static func terms(_ e: EscalationRecord) -> String {
         let who = e.approvers.isEmpty ? "anyone but the agent" : e.approvers.joined(separator: ", ")
-        return
-            "approvals \(e.requiredApprovals), denials \(e.requiredDenials), approvers \(who), deadline \(isoTime(e.deadline)), timeout action \(e.timeoutAction.rawValue)"
+        let stages = e.stagesJSON.flatMap(ApprovalStep.decode)
+        let stage = stages.flatMap { e.phase < $0.count ? "\($0[e.phase].label) of a staged approval, " : nil } ?? ""
+        return stage
+            + "approvals \(e.requiredApprovals), denials \(e.requiredDenials), approvers \(who), deadline \(isoTime(e.deadline)), timeout action \(e.timeoutAction.rawValue)"
             + (e.requireComment == .never ? "" : ", comment required: \(e.requireComment.rawValue)")
             + (e.maxGrantSeconds == 0 ? "" : ", grants up to \(e.maxGrantSeconds) s")
     }

@@ -128,6 +128,7 @@ extension Gate {
                     voter: voter
                 )
             }
+            _ = try steps(of: escalation)  // stages that cannot be read take no votes
             let tally = Tally(escalation, votes: try store.votes(requestID: vote.requestID))
             // A voter of this round may still edit: the edit starts a new round.
             let rejection = tally.rejection(of: voter)
@@ -219,7 +220,8 @@ extension Gate {
                 at: now,
                 round: escalation.round,
                 argumentsJSON: ballot.edit,
-                grant: vote.grant
+                grant: vote.grant,
+                phase: escalation.phase
             )
         )
         var detail = vote.comment ?? ""
@@ -239,9 +241,18 @@ extension Gate {
             detail: detail.isEmpty ? nil : detail,
             now: now
         )
-        guard case .decided(let decision, let deciders) = tally.count(vote.decision, by: ballot.voter) else {
+        guard case .decided(let decision, var deciders) = tally.count(vote.decision, by: ballot.voter) else {
             // Not decided yet: consoles see the quorum move (and an edit).
             return (.pending, try enqueue([notice(escalation, tally: tally, note: editNote)]))
+        }
+        if decision == .allow, let steps = try steps(of: escalation) {
+            // A stage approved: on to the next one, or decided after the last.
+            let label = steps[escalation.phase].label
+            let why = "\(label) approved by \(deciders.joined(separator: ", "))"
+            if let moved = try advanceAfterApproval(escalation, steps: steps, why: why, now: now) {
+                return (.pending, moved)
+            }
+            deciders = try stagedApprovers(escalation)
         }
         let verb = decision == .allow ? "approved" : "denied"
         if decision == .allow { counters.approved += 1 } else { counters.rejectedByPeople += 1 }

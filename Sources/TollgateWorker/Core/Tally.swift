@@ -55,11 +55,13 @@ struct Tally: Equatable {
         requiredApprovals = escalation.requiredApprovals
         requiredDenials = escalation.requiredDenials
         round = escalation.round
-        let current = votes.filter { $0.round == escalation.round }
+        // This round (an edit starts a new one) and this step of a staged approval.
+        let current = votes.filter { $0.round == escalation.round && $0.phase == escalation.phase }
         approvals = current.filter { $0.decision == .approve }.map(\.voter)
         denials = current.filter { $0.decision == .deny }.map(\.voter)
         var earlier: [String] = []
         for vote in votes where vote.round < escalation.round && !earlier.contains(vote.voter) {
+            // (Edits happen in the first step only: earlier rounds are all of step 0.)
             earlier.append(vote.voter)
         }
         superseded = earlier.filter { !current.map(\.voter).contains($0) }

@@ -27,6 +27,8 @@ struct DecisionMessage {
     var round: Int? = nil
     /// The standing grant: made by this approval, or the one that allowed this call.
     var grant: GrantRecord? = nil
+    /// The steps of a staged approval, so each vote can name its stage.
+    var steps: [ApprovalStep]? = nil
     /// The call's arguments as parsed, for the receipt of a decision made at once: serialized
     /// only when a receipt is made. Not sent.
     var callArguments: JSONObject? = nil
@@ -74,6 +76,10 @@ struct DecisionMessage {
                 w.objectField("comment", vote.comment)
                 w.objectField("at", isoTime(withMilliseconds: vote.at))
                 if let round, vote.round < round { w.objectField("superseded", true) }
+                if let steps, vote.phase < steps.count {
+                    w.objectField("stage", steps[vote.phase].stage + 1)
+                    if steps[vote.phase].isFallback { w.objectField("fallback", true) }
+                }
                 if let arguments = vote.argumentsJSON {
                     w.key("arguments")
                     w.rawValue(arguments.utf8)

@@ -47,6 +47,17 @@ struct EscalationNotice {
         w.objectField("policy_version", e.policyVersion)
         w.objectField("edited", e.round > 0)
         w.objectField("round", e.round)
+        if let stored = e.stagesJSON, let steps = ApprovalStep.decode(stored), e.phase < steps.count {
+            let step = steps[e.phase]
+            w.key("stage")
+            w.beginObject()
+            w.objectField("index", step.stage + 1)
+            w.objectField("count", step.stageCount)
+            w.objectField("name", step.name)
+            w.objectField("fallback", step.isFallback)
+            w.objectField("on_timeout", step.onTimeout.rawValue)
+            w.endObject()
+        }
         if let tally {
             w.key("approvals")
             w.beginArray()
