@@ -249,6 +249,36 @@ func temporaryFile(_ contents: String, suffix: String = ".jsonl") throws -> Stri
         #expect(missing.status == 2)
     }
 
+    @Test("--strict refuses a stage that approves itself on timeout; without it the file is valid")
+    func validateStrict() throws {
+        let policy = try temporaryFile(
+            """
+            version: "1.0"
+            name: staged
+            rules:
+              - name: post
+                condition: {field: tool_name, operator: eq, value: publish_post}
+                action: escalate
+                escalation:
+                  stages:
+                    - {name: editor, approvers: [editor@corp.com], on_timeout: allow}
+                    - {name: legal, approvers: [legal@corp.com]}
+            """,
+            suffix: ".yaml"
+        )
+        defer { try? FileManager.default.removeItem(atPath: policy) }
+        let lax = try cli(ValidateCommand.self, [policy])
+        #expect(lax.status == 0 && lax.out == "\(policy): OK\n")
+        let strict = try cli(ValidateCommand.self, ["--strict", policy])
+        #expect(strict.status == 1)
+        #expect(
+            strict.out
+                == "\(policy):9:68: stage 1 of 'escalation.stages' approves itself when nobody answers (on_timeout: allow): an unanswered request should not silently become an approval (--strict)\n"
+        )
+        let good = try cli(ValidateCommand.self, ["--strict", Paths.policies + "/approval-workflow.yaml"])
+        #expect(good.status == 0)
+    }
+
     @Test func failingScenariosAreListed() throws {
         let scenarios = try temporaryFile(
             """
