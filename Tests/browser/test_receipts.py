@@ -20,6 +20,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(HERE, "..", "..", "tools"))
 from test_inbox import BINARY, Fleet  # noqa: E402
+import test_inbox  # noqa: E402
 import verify_receipt  # noqa: E402
 
 POLICY = """\
@@ -108,6 +109,24 @@ class ReceiptTests(unittest.TestCase):
         self.assertEqual(decision["receipt"]["claims"]["resolution"], "approved")
         action = ("finance-agent", "transfer_funds", {"amount": 5000, "to": "vendor-123"})
         self.assertEqual(verify_receipt.verify(decision, self.public, action), (True, request_id))
+
+    def test_approval_with_edits(self):
+        """The receipt of an edited approval is for the approved arguments; the agent's own are refused."""
+        sent = {"amount": 5000, "to": "vendor-123"}
+        call = self.fleet.call("transfer_funds", sent)
+        request_id = call.request_id()
+        voted = subprocess.run(
+            [BINARY, "approve", request_id, "--arguments", json.dumps({"amount": 4500, "to": "vendor-123"}),
+             "--prefix", self.fleet.prefix, "--amqp-url", test_inbox.amqp_url("manager@corp.com")],
+            capture_output=True, text=True, timeout=30)
+        self.assertEqual(voted.returncode, 0, voted.stdout + voted.stderr)
+        decision = call.final()
+        self.assertTrue(decision["edited"])
+        self.assertEqual(decision["arguments"], {"amount": 4500, "to": "vendor-123"})
+        approved = ("finance-agent", "transfer_funds", decision["arguments"])
+        self.assertEqual(verify_receipt.verify(decision, self.public, ("finance-agent", "transfer_funds", sent)),
+                         (False, "action_digest_mismatch"))
+        self.assertEqual(verify_receipt.verify(decision, self.public, approved), (True, request_id))
 
     def test_the_verifier_in_the_docs(self):
         """The Python verifier printed in docs/wire-protocol.md, run as it is printed."""
