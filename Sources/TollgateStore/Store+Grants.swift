@@ -86,6 +86,18 @@ extension Store {
         ) == 1
     }
 
+    /// Marks every grant in force made under another policy version revoked by `policy change`.
+    @discardableResult
+    public func endGrants(notUnder policyVersion: String, at now: Millis) throws(StoreError) -> Int {
+        try db.run(
+            """
+            UPDATE grants SET revoked_at = ?2, revoked_by = 'policy change'
+            WHERE revoked_at IS NULL AND expires_at > ?2 AND policy_version != ?1
+            """,
+            [.text(policyVersion), .integer(now)]
+        )
+    }
+
     private static func grantRecord(_ row: SQLiteRow) throws(StoreError) -> GrantRecord {
         GrantRecord(
             grantID: try row.string(0),

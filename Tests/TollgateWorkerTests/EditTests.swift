@@ -202,6 +202,33 @@ struct EditTests {
         #expect(late.replies(to: "bot-replies").first?.string("error")?.contains("already decided") == true)
     }
 
+    @Test("an edit cannot undo someone else's denial: denials stand across rounds")
+    func denialsStand() throws {
+        let h = try GateHarness(
+            policy: editPolicyYAML.replacingOccurrences(
+                of: "required_approvals: 2\n      timeout_seconds: 60",
+                with: "required_approvals: 2\n      required_denials: 2\n      timeout_seconds: 60"
+            )
+        )
+        let id = try parkTransfer(h, amount: 50000)
+        _ = try h.handle(h.vote(id, "deny", by: "compliance@corp.com", comment: "not this quarter"))
+        let edit = try h.handle(
+            h.vote(id, "approve", by: "manager@corp.com", arguments: #"{"amount":40000,"to":"ACME"}"#)
+        )
+        let voted = try #require(edit.notices("voted").first)
+        #expect(voted.json["denials"]?.arrayValue?.compactMap(\.stringValue) == ["compliance@corp.com"])
+        #expect(voted.json["superseded"]?.arrayValue?.isEmpty == true)
+        // The denier cannot vote again; a second denial decides.
+        #expect(
+            try h.handle(h.vote(id, "deny", by: "compliance@corp.com", comment: "still no")).reply?.bool("accepted")
+                == false
+        )
+        let out = try h.handle(h.vote(id, "deny", by: "cfo@corp.com", comment: "agreed"))
+        let final = try #require(out.replies(to: "agent-replies").first)
+        #expect(final.decision == "deny")
+        #expect(final.json["votes"]?.arrayValue?.first?["superseded"] == nil, "a denial is never marked superseded")
+    }
+
     @Test("an editor who voted in this round may still edit, and their earlier vote is superseded")
     func voterEdits() throws {
         let h = try GateHarness(policy: editPolicyYAML)

@@ -192,6 +192,27 @@ struct GrantTests {
         h.gate.policy = try LoadedPolicy.load(paths: [path])
         #expect(try h.handle(h.call(tool: "transfer_funds", context: session1)).reply?.decision == "pending")
         #expect(try h.store.grantsInForce(now: h.now, policyVersion: h.gate.policy.versionString).isEmpty)
+        // The worker ends them at the reload; going back to the first files brings none back.
+        #expect(try h.store.transaction { try h.gate.endGrantsOfOtherPolicies(now: h.now) } == 1)
+        try grantPolicyYAML.write(toFile: path, atomically: true, encoding: .utf8)
+        h.gate.policy = try LoadedPolicy.load(paths: [path])
+        #expect(try h.handle(h.call(tool: "transfer_funds", context: session1)).reply?.decision == "pending")
+        #expect(try h.store.grantsInForce(now: h.now).isEmpty)
+    }
+
+    @Test("a request parked under a policy version no longer in force makes no grant")
+    func parkedUnderOldPolicy() throws {
+        let h = try GateHarness(policy: grantPolicyYAML)
+        let id = try h.park(tool: "transfer_funds", context: session1)
+        let path = h.directory.appendingPathComponent("policy.yaml").path
+        try (grantPolicyYAML + "\n# changed\n").write(toFile: path, atomically: true, encoding: .utf8)
+        h.gate.policy = try LoadedPolicy.load(paths: [path])
+        let out = try h.handle(
+            h.vote(id, "approve", by: "manager@corp.com", grant: #"{"scope":"session","ttl_seconds":60}"#)
+        )
+        #expect(out.replies(to: "agent-replies").first?.decision == "allow")
+        #expect(out.replies(to: "agent-replies").first?.json["grant"] == nil)
+        #expect(try h.store.grant(requestID: id) == nil)
     }
 
     @Test(

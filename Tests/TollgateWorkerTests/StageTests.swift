@@ -28,6 +28,18 @@ let stagePolicyYAML = """
               approvers: [compliance@corp.com, auditor@corp.com]
               required_approvals: 2
               timeout_seconds: 120
+      - name: board
+        condition: {field: tool_name, operator: eq, value: sell_company}
+        action: escalate
+        escalation:
+          max_grant_seconds: 600
+          stages:
+            - name: directors
+              approvers: [ann@corp.com, bob@corp.com]
+              required_approvals: 2
+              timeout_seconds: 60
+              on_timeout: {fallback: [cat@corp.com, dan@corp.com]}
+            - {name: chair, approvers: [eve@corp.com], timeout_seconds: 60}
       - name: waived-review
         condition: {field: tool_name, operator: eq, value: publish_post}
         action: escalate
@@ -176,8 +188,56 @@ struct StageTests {
         }
         #expect(
             document.strictFindings.map(\.description) == [
-                "\(path):24:89: stage 1 of 'escalation.stages' approves itself when nobody answers (on_timeout: allow): an unanswered request should not silently become an approval"
+                "\(path):36:89: stage 1 of 'escalation.stages' approves itself when nobody answers (on_timeout: allow): an unanswered request should not silently become an approval"
             ]
         )
+    }
+
+    @Test("an approval in a stage that fell back to its fallback group does not count, nor name its voter")
+    func lapsedApprovalsDoNotCount() throws {
+        let h = try GateHarness(policy: stagePolicyYAML)
+        let id = try h.park(tool: "sell_company", context: #"{"session_id":"s1"}"#)
+        let grant = #"{"scope":"session","ttl_seconds":300}"#
+        _ = try h.handle(h.vote(id, "approve", by: "ann@corp.com"))  // 1 of 2, and no grant asked
+        h.advance(seconds: 61)
+        _ = try h.deadlines()  // to cat and dan
+        _ = try h.handle(h.vote(id, "approve", by: "cat@corp.com", grant: grant))
+        h.advance(seconds: 1)
+        _ = try h.handle(h.vote(id, "approve", by: "dan@corp.com", grant: grant))
+        let out = try h.handle(h.vote(id, "approve", by: "eve@corp.com", grant: grant))
+        let final = try #require(out.replies(to: "agent-replies").first)
+        #expect(final.decision == "allow")
+        #expect(
+            final.json["approvers"]?.arrayValue?.compactMap(\.stringValue)
+                == ["cat@corp.com", "dan@corp.com", "eve@corp.com"]
+        )
+        // Everyone whose approval counted asked for the grant (Ann's lapsed approval did not).
+        let made = try #require(final.json["grant"])
+        // The stage-1 directors may revoke it, though the request ended in the chair's stage.
+        let revoked = try h.handle(h.revoke(try #require(made["grant_id"]?.stringValue), by: "bob@corp.com"))
+        #expect(revoked.reply?.bool("revoked") == true, "\(String(describing: revoked.reply?.json))")
+    }
+
+    @Test(
+        "stored stages that do not fit together are unreadable: no vote counts, the deadline denies, nothing traps",
+        arguments: [
+            // The last step hands over to a fallback group that is not there.
+            #"[{"stage":0,"stages":1,"name":"m","approvers":["manager@corp.com"],"required_approvals":1,"timeout_seconds":60,"on_timeout":"fallback","fallback":false}]"#,
+            // A gap in the stages: approving stage 1 must not allow the request.
+            #"[{"stage":0,"stages":2,"name":"m","approvers":["manager@corp.com"],"required_approvals":1,"timeout_seconds":60,"on_timeout":"deny","fallback":false},{"stage":2,"stages":2,"name":"c","approvers":["c@corp.com"],"required_approvals":1,"timeout_seconds":60,"on_timeout":"deny","fallback":false}]"#,
+        ]
+    )
+    func inconsistentStages(stored: String) throws {
+        let h = try GateHarness(policy: stagePolicyYAML)
+        let id = try h.park(tool: "wire_abroad")
+        try h.store.db.execute(
+            "UPDATE escalations SET stages = '\(stored)', approvers = '[\"manager@corp.com\"]' WHERE request_id = '\(id)'"
+        )
+        let vote = try h.handle(h.vote(id, "approve", by: "manager@corp.com"))
+        #expect(vote.reply?.bool("accepted") == false)
+        #expect(vote.replies(to: "agent-replies").isEmpty)
+        h.advance(seconds: 61)
+        let final = try #require(try h.deadlines().replies(to: "agent-replies").first)
+        #expect(final.decision == "deny")
     }
 }

@@ -81,9 +81,10 @@ struct ApprovalStep: Equatable {
         "stage \(stage + 1) of \(stageCount) (\(name)\(isFallback ? ", fallback group" : ""))"
     }
 
-    /// The timeout action as the single-stage field says it: `allow` for a waived stage that is
-    /// the last one, else `deny` (a fallback's own timeout denies).
-    var finalTimeoutAction: FinalDecision { onTimeout == .allow ? .allow : .deny }
+    /// The timeout action as the single-stage field says it: `allow` only for a waived last
+    /// stage (the request is then allowed); else `deny` (the notice's `stage.on_timeout` says
+    /// when the deadline moves the request on instead).
+    var finalTimeoutAction: FinalDecision { onTimeout == .allow && stage == stageCount - 1 ? .allow : .deny }
 
     // MARK: Storage
 
@@ -135,6 +136,30 @@ struct ApprovalStep: Equatable {
                 )
             )
         }
-        return steps
+        return consistent(steps) ? steps : nil
+    }
+
+    /// Whether stored steps fit together as `steps(_:defaultTimeout:)` makes them: stages 0..n-1
+    /// in order, each one step or a step with `on_timeout: fallback` followed by its fallback
+    /// group (which denies). Anything else is unreadable: it must never move a request past a
+    /// stage.
+    static func consistent(_ steps: [ApprovalStep]) -> Bool {
+        guard let count = steps.first?.stageCount, count >= 1 else { return false }
+        var index = 0
+        for stage in 0..<count {
+            guard index < steps.count else { return false }
+            let step = steps[index]
+            guard step.stage == stage, step.stageCount == count, !step.isFallback else { return false }
+            index += 1
+            if step.onTimeout == .fallback {
+                guard index < steps.count else { return false }
+                let fallback = steps[index]
+                guard fallback.stage == stage, fallback.stageCount == count, fallback.isFallback,
+                    fallback.onTimeout == .deny
+                else { return false }
+                index += 1
+            }
+        }
+        return index == steps.count
     }
 }

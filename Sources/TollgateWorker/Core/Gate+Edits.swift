@@ -29,7 +29,9 @@ extension Gate {
             return .unchanged
         }
         let requestID = escalation.requestID
-        if escalation.stagesJSON != nil, escalation.phase > 0 {
+        if let stored = escalation.stagesJSON,
+            ApprovalStep.decode(stored).map({ escalation.phase >= $0.count || $0[escalation.phase].stage > 0 }) ?? true
+        {
             return .refused(
                 "request \(requestID) is past its first approval stage: arguments can be edited only in the first stage, where every approval starts again"
             )

@@ -34,6 +34,8 @@ extension Gate {
         }
         let asked = deciding.compactMap(\.grant)
         guard !deciding.isEmpty, asked.count == deciding.count, escalation.maxGrantSeconds > 0 else { return nil }
+        // A request parked under a policy version no longer in force makes no grant: it would cover nothing.
+        guard escalation.policyVersion == policy.versionString else { return nil }
         let ttl = min(asked.map(\.ttlSeconds).min() ?? 0, escalation.maxGrantSeconds)
         let session = asked.contains { $0.scope == .session }
         return GrantRecord(
@@ -90,6 +92,33 @@ extension Gate {
             sessionID: call.sessionID,
             now: now
         )
+    }
+
+    /// Ends the grants made under another policy version than the one in force (a reload, or a
+    /// start with changed files), so that going back to an earlier version does not bring them
+    /// back. Returns how many ended. Must run inside a store transaction.
+    @discardableResult
+    func endGrantsOfOtherPolicies(now: Millis) throws -> Int {
+        let ended = try store.endGrants(notUnder: policy.versionString, at: now)
+        if ended > 0 {
+            try store.appendAudit(
+                AuditRecord(
+                    at: now,
+                    kind: .grant,
+                    requestID: nil,
+                    agentID: nil,
+                    toolName: nil,
+                    decision: "revoke",
+                    resolution: nil,
+                    rule: nil,
+                    voter: nil,
+                    accepted: true,
+                    detail: "\(ended) standing grant\(ended == 1 ? "" : "s") ended: made under another policy version",
+                    policyVersion: policy.versionString
+                )
+            )
+        }
+        return ended
     }
 
     /// What a grant covers and until when, in words.

@@ -74,8 +74,17 @@ extension Gate {
         if voter == grant.agentID {
             return try refuse("\(voter) is the agent the grant is for and cannot revoke it", grant, voter: voter)
         }
-        // Who may vote on the request that made the grant may end it.
-        let approvers = try store.escalation(requestID: grant.requestID)?.approvers ?? grant.approvers
+        // Who may vote on the request that made the grant (in any of its stages) may end it. A
+        // record that cannot be read leaves the grant's own approvers.
+        var approvers = grant.approvers
+        do {
+            if let escalation = try store.escalation(requestID: grant.requestID) {
+                approvers =
+                    escalation.stagesJSON.flatMap(ApprovalStep.decode).map(Self.allApprovers) ?? escalation.approvers
+            }
+        } catch {
+            guard error.kind == .unreadable else { throw error }
+        }
         if !approvers.isEmpty, !approvers.contains(voter) {
             return try refuse(
                 "\(voter) is not an approver of rule \(grant.rule ?? "default") (approvers: \(approvers.joined(separator: ", ")))",

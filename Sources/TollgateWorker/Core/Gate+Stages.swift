@@ -62,21 +62,34 @@ extension Gate {
                 escalation,
                 .allow,
                 resolution: .timeout,
-                deciders: try stagedApprovers(escalation),
+                deciders: try stagedApprovers(escalation, steps: steps),
                 reason: why,
                 now: now
             )
         }
     }
 
-    /// Everyone whose approval counted in the current round, across the stages, in order.
-    func stagedApprovers(_ escalation: EscalationRecord) throws -> [String] {
+    /// Everyone whose approval counted, stage after stage: the approvals of the current round in
+    /// each step that reached its quorum (a step that timed out, to its fallback group or waived,
+    /// counts nobody).
+    func stagedApprovers(_ escalation: EscalationRecord, steps: [ApprovalStep]) throws -> [String] {
+        let votes = try store.votes(requestID: escalation.requestID).filter {
+            $0.round == escalation.round && $0.decision == .approve
+        }
         var approvers: [String] = []
-        for vote in try store.votes(requestID: escalation.requestID)
-        where vote.round == escalation.round && vote.decision == .approve && !approvers.contains(vote.voter) {
-            approvers.append(vote.voter)
+        for (phase, step) in steps.enumerated() where phase <= escalation.phase {
+            let here = votes.filter { $0.phase == phase }.map(\.voter)
+            guard here.count >= step.requiredApprovals else { continue }
+            for voter in here where !approvers.contains(voter) { approvers.append(voter) }
         }
         return approvers
+    }
+
+    /// Everyone who may approve in some step of the stages.
+    static func allApprovers(_ steps: [ApprovalStep]) -> [String] {
+        var all: [String] = []
+        for step in steps { for approver in step.approvers where !all.contains(approver) { all.append(approver) } }
+        return all
     }
 
     /// Moves the request to step `phase`: its approvers, quorum, deadline and timeout action,
@@ -88,6 +101,12 @@ extension Gate {
         why: String,
         now: Millis
     ) throws -> [OutboundMessage] {
+        guard phase < steps.count else {
+            throw StoreError(
+                kind: .unreadable,
+                message: "the approval stages of \(escalation.requestID) have no step \(phase)"
+            )
+        }
         let step = steps[phase]
         var moved = escalation
         moved.phase = phase

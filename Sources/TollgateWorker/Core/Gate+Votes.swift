@@ -252,7 +252,7 @@ extension Gate {
             if let moved = try advanceAfterApproval(escalation, steps: steps, why: why, now: now) {
                 return (.pending, moved)
             }
-            deciders = try stagedApprovers(escalation)
+            deciders = try stagedApprovers(escalation, steps: steps)
         }
         let verb = decision == .allow ? "approved" : "denied"
         if decision == .allow { counters.approved += 1 } else { counters.rejectedByPeople += 1 }

@@ -55,16 +55,20 @@ struct Tally: Equatable {
         requiredApprovals = escalation.requiredApprovals
         requiredDenials = escalation.requiredDenials
         round = escalation.round
-        // This round (an edit starts a new one) and this step of a staged approval.
-        let current = votes.filter { $0.round == escalation.round && $0.phase == escalation.phase }
+        // Approvals of this round (an edit starts a new one) in this step of a staged approval.
+        // Denials of this step stand across edits: an edit cannot undo someone else's no.
+        let step = votes.filter { $0.phase == escalation.phase }
+        let current = step.filter { $0.round == escalation.round }
         approvals = current.filter { $0.decision == .approve }.map(\.voter)
-        denials = current.filter { $0.decision == .deny }.map(\.voter)
+        var denied: [String] = []
+        for vote in step where vote.decision == .deny && !denied.contains(vote.voter) { denied.append(vote.voter) }
+        denials = denied
         var earlier: [String] = []
-        for vote in votes where vote.round < escalation.round && !earlier.contains(vote.voter) {
-            // (Edits happen in the first step only: earlier rounds are all of step 0.)
+        for vote in step
+        where vote.round < escalation.round && vote.decision == .approve && !earlier.contains(vote.voter) {
             earlier.append(vote.voter)
         }
-        superseded = earlier.filter { !current.map(\.voter).contains($0) }
+        superseded = earlier.filter { !current.map(\.voter).contains($0) && !denied.contains($0) }
     }
 
     /// Why `voter`'s vote would not count, or nil when it counts. The checks run in this order:

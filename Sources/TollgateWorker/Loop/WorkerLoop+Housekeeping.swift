@@ -58,19 +58,30 @@ extension WorkerLoop {
         lastStats = now
     }
 
+    /// Ends the standing grants made under another policy version (they cover nothing now; ended,
+    /// they cannot come back if the files go back to that version). A database that cannot be
+    /// written leaves them: they still cover nothing, and the next start or reload ends them.
+    func endStaleGrants() {
+        do {
+            let ended = try store.transaction { try gate.endGrantsOfOtherPolicies(now: clock.wallMillis()) }
+            if ended > 0 {
+                logger.notice(
+                    "ended the standing grants of another policy version",
+                    metadata: ["grants_ended": "\(ended)", "policy_version": "\(gate.policy.versionString)"]
+                )
+            }
+        } catch {
+            logger.warning("could not end the grants of another policy version", metadata: [LogKey.error: "\(error)"])
+        }
+    }
+
     func reloadPolicy() {
         do {
             let next = try LoadedPolicy.load(paths: configuration.policyPaths)
             let previous = gate.policy.versionString
             gate.policy = next
-            var metadata = next.logMetadata
-            // Standing grants are bound to the policy version they were made under.
-            if previous != next.versionString,
-                let ended = try? store.grantsInForce(now: clock.wallMillis(), policyVersion: previous).count, ended > 0
-            {
-                metadata["grants_ended"] = "\(ended)"
-            }
-            logger.info("policies reloaded", metadata: metadata)
+            logger.info("policies reloaded", metadata: next.logMetadata)
+            if previous != next.versionString { endStaleGrants() }
             control.update {
                 $0.policyVersion = next.versionString
                 $0.policyReloads += 1

@@ -8,6 +8,7 @@ import TollgateStore
 extension WorkerLoop {
     func serve(_ connection: AMQPConnection) throws {
         if outage == nil {
+            endStaleGrants()
             try catchUp(connection)
             try startConsuming(connection)
             let pendingCount = try store.pendingCount()

@@ -75,7 +75,7 @@ struct DecisionMessage {
                 w.objectField("decision", vote.decision.rawValue)
                 w.objectField("comment", vote.comment)
                 w.objectField("at", isoTime(withMilliseconds: vote.at))
-                if let round, vote.round < round { w.objectField("superseded", true) }
+                if let round, vote.round < round, vote.decision == .approve { w.objectField("superseded", true) }
                 if let steps, vote.phase < steps.count {
                     w.objectField("stage", steps[vote.phase].stage + 1)
                     if steps[vote.phase].isFallback { w.objectField("fallback", true) }
