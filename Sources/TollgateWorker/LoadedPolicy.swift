@@ -33,7 +33,9 @@ public struct LoadedPolicy: Sendable {
     /// broker's permissions keep agents from publishing votes. `defaults.escalation.approvers`
     /// fills the list for every rule that has none.
     public func warnAboutOpenVoting(keyword: Bool, logger: Logger) {
-        for rule in policies.escalatingRules(keyword: keyword) where rule.escalation.approvers.isEmpty {
+        for rule in policies.escalatingRules(keyword: keyword)
+        where rule.escalation.approvers.isEmpty && rule.escalation.stages.isEmpty {
+            // (Every stage names its approvers.)
             logger.warning(
                 "rule escalates without an approvers list: any broker user but the requesting agent may vote on it; set escalation.approvers (or defaults.escalation.approvers), or make sure agents cannot publish to the approvals exchange",
                 metadata: ["rule": "\(rule.name)"]

@@ -73,6 +73,11 @@ struct StageTests {
         let approved = try h.handle(h.vote(id, "approve", by: "manager@corp.com", comment: "ok"))
         #expect(approved.replies(to: "bot-replies").first?.string("status") == "pending")
         #expect(approved.replies(to: "agent-replies").isEmpty)
+        #expect(
+            approved.notices("voted").first?.json["approvals"]?.arrayValue?.compactMap(\.stringValue)
+                == ["manager@corp.com"],
+            "the stage's last vote is announced like any other"
+        )
         let second = try #require(approved.notices("pending").first, "a pending notice for stage two")
         #expect(
             second.json["stage"]?["index"]?.intValue == 2 && second.json["stage"]?["name"]?.stringValue == "compliance"

@@ -250,7 +250,8 @@ extension Gate {
             let label = steps[escalation.phase].label
             let why = "\(label) approved by \(deciders.joined(separator: ", "))"
             if let moved = try advanceAfterApproval(escalation, steps: steps, why: why, now: now) {
-                return (.pending, moved)
+                // Consoles see the stage's last vote (`voted`), then the next stage (`pending`).
+                return (.pending, try enqueue([notice(escalation, tally: tally)]) + moved)
             }
             deciders = try stagedApprovers(escalation, steps: steps)
         }
