@@ -1,6 +1,7 @@
 // Signed receipts through the decision core: every final allow carries one bound to its exact
 // action, nothing else does, and a redelivered call gets the same one.
 import Crypto
+import Foundation
 import Testing
 import TollgateJSON
 
@@ -149,5 +150,17 @@ struct ReceiptCoreTests {
             return
         }
         #expect(reason == .actionDigestMismatch)
+    }
+
+    @Test("base64url without padding matches Foundation's base64 with the URL alphabet, for every length")
+    func base64URL() throws {
+        var generator = SystemRandomNumberGenerator()
+        for length in 0...70 {
+            let bytes = (0..<length).map { _ in UInt8.random(in: 0...255, using: &generator) }
+            let expected = Data(bytes).base64EncodedString().replacingOccurrences(of: "+", with: "-")
+                .replacingOccurrences(of: "/", with: "_").replacingOccurrences(of: "=", with: "")
+            #expect(bytes.base64URL == expected, "length \(length)")
+            #expect(ReceiptVerifier.base64URLDecode(bytes.base64URL).map(Array.init) == bytes)
+        }
     }
 }
