@@ -242,32 +242,14 @@ struct PendingCommand: ParsableCommand {
 
     /// Publishes a `pending` query to the fleet and collects every page that arrives in time.
     private func askFleet() throws -> ([PendingRequest], [String]) {
-        var logger = Logger(label: "tollgate.cli") { StreamLogHandler.standardError(label: $0) }
-        logger.logLevel = .warning
-        let client = try BrokerClient(broker, logger: logger)
-        let id = UUID().uuidString.lowercased()
-        try client.publish(
-            exchange: broker.topology().controlExchange,
-            routingKey: "",
-            body: Array(#"{"query":"pending"}"#.utf8),
-            correlationID: id,
-            messageID: id
-        )
+        let answers = try askTheFleet("pending", broker: broker, wait: wait)
         var requests: [PendingRequest] = []
-        var workers = Set<String>()
-        let end = ContinuousClock.now + .milliseconds(Int(wait * 1000))
-        while ContinuousClock.now < end, let reply = try client.nextReply(timeout: end - ContinuousClock.now) {
-            guard reply.properties.correlationId == id, let page = try? JSONValue.parse(reply.body) else { continue }
-            let worker = page["worker_id"]?.stringValue ?? "?"
-            workers.insert(worker)
-            if let error = page["error"]?.stringValue {
-                FileHandle.standardError.write(Data("worker \(worker): \(error)\n".utf8))
-            }
+        for (worker, page) in answers.pages {
             for entry in page["pending"]?.arrayValue ?? [] {
                 if let request = PendingRequest(entry, worker: worker) { requests.append(request) }
             }
         }
-        return (requests, workers.sorted())
+        return (requests, answers.workers)
     }
 }
 

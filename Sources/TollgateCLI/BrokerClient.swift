@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import TollgateAMQP
+import TollgateJSON
 
 /// A short-lived broker connection for the commands that publish a message and wait for the
 /// answers on a private reply queue (`tollgate call`, `approve`, `deny`).
@@ -103,4 +104,44 @@ final class BrokerClient {
 struct CLIError: Error, CustomStringConvertible {
     let description: String
     init(_ description: String) { self.description = description }
+}
+
+/// Publishes `{"query": query}` on the fleet's control exchange and collects the answer pages
+/// that arrive within `wait` seconds, with the workers that answered (docs/wire-protocol.md,
+/// "Asking the fleet"). A page with an error is reported on stderr.
+func askTheFleet(
+    _ query: String,
+    broker: BrokerOptions,
+    wait: Double
+) throws
+    -> (pages: [(worker: String, page: JSONValue)], workers: [String])
+{
+    var logger = Logger(label: "tollgate.cli") { StreamLogHandler.standardError(label: $0) }
+    logger.logLevel = .warning
+    let client = try BrokerClient(broker, logger: logger)
+    let id = UUID().uuidString.lowercased()
+    var w = JSONWriter()
+    w.beginObject()
+    w.objectField("query", query)
+    w.endObject()
+    try client.publish(
+        exchange: broker.topology().controlExchange,
+        routingKey: "",
+        body: w.bytes,
+        correlationID: id,
+        messageID: id
+    )
+    var pages: [(worker: String, page: JSONValue)] = []
+    var workers = Set<String>()
+    let end = ContinuousClock.now + .milliseconds(Int(wait * 1000))
+    while ContinuousClock.now < end, let reply = try client.nextReply(timeout: end - ContinuousClock.now) {
+        guard reply.properties.correlationId == id, let page = try? JSONValue.parse(reply.body) else { continue }
+        let worker = page["worker_id"]?.stringValue ?? "?"
+        workers.insert(worker)
+        if let error = page["error"]?.stringValue {
+            FileHandle.standardError.write(Data("worker \(worker): \(error)\n".utf8))
+        }
+        pages.append((worker, page))
+    }
+    return (pages, workers.sorted())
 }

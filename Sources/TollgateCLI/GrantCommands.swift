@@ -82,30 +82,8 @@ struct GrantsCommand: ParsableCommand {
     }
 
     private func askFleet() throws -> ([JSONValue], [String]) {
-        var logger = Logger(label: "tollgate.cli") { StreamLogHandler.standardError(label: $0) }
-        logger.logLevel = .warning
-        let client = try BrokerClient(broker, logger: logger)
-        let id = UUID().uuidString.lowercased()
-        try client.publish(
-            exchange: broker.topology().controlExchange,
-            routingKey: "",
-            body: Array(#"{"query":"grants"}"#.utf8),
-            correlationID: id,
-            messageID: id
-        )
-        var grants: [JSONValue] = []
-        var workers = Set<String>()
-        let end = ContinuousClock.now + .milliseconds(Int(wait * 1000))
-        while ContinuousClock.now < end, let reply = try client.nextReply(timeout: end - ContinuousClock.now) {
-            guard reply.properties.correlationId == id, let page = try? JSONValue.parse(reply.body) else { continue }
-            let worker = page["worker_id"]?.stringValue ?? "?"
-            workers.insert(worker)
-            if let error = page["error"]?.stringValue {
-                FileHandle.standardError.write(Data("worker \(worker): \(error)\n".utf8))
-            }
-            grants += page["grants"]?.arrayValue ?? []
-        }
-        return (grants, workers.sorted())
+        let answers = try askTheFleet("grants", broker: broker, wait: wait)
+        return (answers.pages.flatMap { $0.page["grants"]?.arrayValue ?? [] }, answers.workers)
     }
 }
 

@@ -14,16 +14,9 @@ extension Gateway {
         let requestID = context.parameters.get("id") ?? ""
         let body = Array(buffer: try await request.collectBody(upTo: context.maxUploadSize))
         let who: Caller
-        switch authenticate(request, context, body: body) {
+        switch admitted(request, context, body: body) {
         case .failure(let refusal): return refusal
         case .success(let caller): who = caller
-        }
-        if let wait = personLimiter.take(who.name) {
-            return Reply.error(
-                .tooManyRequests,
-                "too many votes from \(who.name); try again in \(wait) s",
-                retryAfter: wait
-            )
         }
         let ballot: VoterConnection.Ballot
         switch parseBallot(body, requestID: requestID, caller: who) {
@@ -40,16 +33,9 @@ extension Gateway {
         let grantID = context.parameters.get("id") ?? ""
         let body = Array(buffer: try await request.collectBody(upTo: context.maxUploadSize))
         let who: Caller
-        switch authenticate(request, context, body: body) {
+        switch admitted(request, context, body: body) {
         case .failure(let refusal): return refusal
         case .success(let caller): who = caller
-        }
-        if let wait = personLimiter.take(who.name) {
-            return Reply.error(
-                .tooManyRequests,
-                "too many votes from \(who.name); try again in \(wait) s",
-                retryAfter: wait
-            )
         }
         let object: JSONObject
         if body.allSatisfy({ $0 == 0x20 || $0 == 0x0A || $0 == 0x0D || $0 == 0x09 }) {
@@ -121,6 +107,24 @@ extension Gateway {
             )
         case .failed(let why):
             return Reply.error(.badGateway, why)
+        }
+    }
+
+    /// The caller of a vote or revocation, within the per-person rate limit.
+    private func admitted(_ request: Request, _ context: GatewayContext, body: [UInt8]) -> Checked<Caller> {
+        switch authenticate(request, context, body: body) {
+        case .failure(let refusal): return .failure(refusal)
+        case .success(let caller):
+            if let wait = personLimiter.take(caller.name) {
+                return .failure(
+                    Reply.error(
+                        .tooManyRequests,
+                        "too many votes from \(caller.name); try again in \(wait) s",
+                        retryAfter: wait
+                    )
+                )
+            }
+            return .success(caller)
         }
     }
 

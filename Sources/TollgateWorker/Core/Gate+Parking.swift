@@ -134,8 +134,7 @@ extension Gate {
             requiredDenials: requiredDenials,
             timeoutAction: timeoutAction,
             createdAt: now,
-            // Whole seconds, so the deadline on the wire is exactly the stored one.
-            deadline: ((now + Millis(timeout) * 1000 + 999) / 1000) * 1000,
+            deadline: Self.deadline(now, seconds: timeout),
             replyTo: input.replyTo,
             correlationID: input.correlationID,
             charged: charged,
@@ -145,6 +144,12 @@ extension Gate {
             maxGrantSeconds: spec.maxGrantSeconds,
             stagesJSON: stagesJSON
         )
+    }
+
+    /// `seconds` from `now`, rounded up to a whole second, so that the deadline on the wire is
+    /// exactly the stored one.
+    static func deadline(_ now: Millis, seconds: Int) -> Millis {
+        ((now + Millis(seconds) * 1000 + 999) / 1000) * 1000
     }
 
     /// The quorum and deadline in words, for the audit entry of a parked call.

@@ -36,17 +36,8 @@ extension Gate {
                 messages += try enqueue([revokedNotice(grant)])
             }
         }
-        let replyBody = input.replyTo == nil ? [] : answer.encoded()
-        try store.insertVoteInput(
-            VoteInputRecord(
-                publisher: publisher,
-                messageID: input.messageID,
-                fingerprint: fingerprint,
-                receivedAt: now,
-                reply: replyBody
-            )
-        )
-        return messages + reply(replyBody, to: input)
+        return messages
+            + (try answered(input, with: answer.encoded(), publisher: publisher, fingerprint: fingerprint, now: now))
     }
 
     private func revoke(_ revocation: GrantRevocation, publisher: String?, now: Millis) throws -> RevocationReply {

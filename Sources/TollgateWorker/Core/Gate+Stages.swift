@@ -113,7 +113,7 @@ extension Gate {
         moved.approvers = step.approvers
         moved.requiredApprovals = step.requiredApprovals
         moved.timeoutAction = step.finalTimeoutAction
-        moved.deadline = ((now + Millis(step.timeoutSeconds) * 1000 + 999) / 1000) * 1000
+        moved.deadline = Self.deadline(now, seconds: step.timeoutSeconds)
         guard
             try store.advanceEscalation(
                 requestID: escalation.requestID,

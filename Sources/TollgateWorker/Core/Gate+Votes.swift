@@ -62,7 +62,22 @@ extension Gate {
                 grantID: status == .allow ? try store.grant(requestID: ballot.vote.requestID)?.grantID : nil
             )
         }
-        let replyBody = input.replyTo == nil ? [] : answer.encoded()
+        return messages
+            + (try answered(input, with: answer.encoded(), publisher: publisher, fingerprint: fingerprint, now: now))
+    }
+
+    /// Records a vote (or revocation) message as handled, with the answer a redelivery gets,
+    /// and returns that answer for its `reply_to`.
+    func answered(
+        _ input: Inbound,
+        with body: [UInt8],
+        publisher: String,
+        fingerprint: [UInt8]?,
+        now: Millis
+    ) throws
+        -> [OutboundMessage]
+    {
+        let replyBody = input.replyTo == nil ? [] : body
         try store.insertVoteInput(
             VoteInputRecord(
                 publisher: publisher,
@@ -72,7 +87,7 @@ extension Gate {
                 reply: replyBody
             )
         )
-        return messages + reply(replyBody, to: input)
+        return reply(replyBody, to: input)
     }
 
     /// The record of this vote message when it was handled before (same publisher and
