@@ -76,6 +76,11 @@ extension WorkerLoop {
         } catch {
             // A file that is not there (its file system not mounted yet) is still unavailable.
             guard error.isTransient || error.kind == .open else { throw error }
+            if error.kind == .readOnly || error.kind == .io {
+                // A file opened while its file system was read-only stays read-only for SQLite
+                // even after a remount: let go of it again, so that the next check opens it anew.
+                store.close()
+            }
             state.error = error
             state.nextCheck = now + state.backoff.next()
             outage = state
