@@ -64,6 +64,33 @@ struct GatewayCoreTests {
         #expect(check(nil, now: now) == .refused("a Tollgate-Signature header is required"))
     }
 
+    @Test(
+        "a vote's grant and approver keep to the document's shape, else 400",
+        arguments: [
+            (#"{"scope": "session", "ttl_seconds": 900}"#, nil as String?),
+            (#"{"scope": "agent", "ttl_seconds": 1}"#, nil),
+            (#"{"scope": "team", "ttl_seconds": 900}"#, "scope is missing or not session or agent"),
+            (#"{"ttl_seconds": 900}"#, "scope is missing"),
+            (#"{"scope": "agent", "ttl_seconds": 0}"#, "ttl_seconds must be a whole number"),
+            (#"{"scope": "agent", "ttl_seconds": 900.0}"#, "ttl_seconds must be a whole number"),
+            (#"{"scope": "agent", "ttl_seconds": "900"}"#, "ttl_seconds must be a whole number"),
+            (#"{"scope": "agent", "ttl_seconds": 9, "tools": "*"}"#, "unknown field tools"),
+        ]
+    )
+    func grantShape(_ grant: String, problem: String?) throws {
+        let object = try #require(try JSONValue.parse(Array(grant.utf8)).objectValue)
+        let found = Gateway.grantShapeProblem(object)
+        if let problem {
+            #expect(found?.contains(problem) == true, "\(String(describing: found))")
+        } else {
+            #expect(found == nil)
+        }
+        #expect(Gateway.approverProblem(["approver": ""]) == "approver must be a non-empty string")
+        #expect(Gateway.approverProblem(["approver": .null]) == "approver must be a non-empty string")
+        #expect(Gateway.approverProblem(["approver": "manager@corp.com"]) == nil)
+        #expect(Gateway.approverProblem([:]) == nil)
+    }
+
     @Test("tokens, and bots nobody configured")
     func tokens() {
         func token(_ bot: String?, _ header: String?) -> BotAuthenticator.Outcome {

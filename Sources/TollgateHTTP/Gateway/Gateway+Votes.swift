@@ -48,6 +48,7 @@ extension Gateway {
         if object["comment"] != nil, object["comment"]?.isNull == false, object["comment"]?.stringValue == nil {
             return Reply.error(.badRequest, "comment must be a string")
         }
+        if let problem = Self.approverProblem(object) { return Reply.error(.badRequest, problem) }
         guard let worker = view.grant(grantID)?.workerID ?? workerID(ofGrant: grantID) else {
             return Reply.error(.notFound, "'\(grantID)' is not a Tollgate grant id")
         }
@@ -172,6 +173,14 @@ extension Gateway {
         if decision == "deny", comment?.isEmpty ?? true {
             return .failure(Reply.error(.badRequest, "a comment is required to deny"))
         }
+        if decision == "deny", object["arguments"] != nil || object["grant"] != nil {
+            return .failure(
+                Reply.error(
+                    .badRequest,
+                    "arguments and grant may only come with approve (approve with edits, a standing grant)"
+                )
+            )
+        }
         var arguments: JSONObject?
         switch object["arguments"] {
         case nil, .null?: break
@@ -183,13 +192,16 @@ extension Gateway {
         var grant: JSONObject?
         switch object["grant"] {
         case nil, .null?: break
-        case .object(let asked)? where decision == "approve": grant = asked
+        case .object(let asked)? where decision == "approve":
+            if let problem = Self.grantShapeProblem(asked) { return .failure(Reply.error(.badRequest, problem)) }
+            grant = asked
         case .object?: return .failure(Reply.error(.badRequest, "grant (a standing grant) may only come with approve"))
         case _?:
             return .failure(
                 Reply.error(.badRequest, #"grant must be a JSON object: {"scope": "session", "ttl_seconds": 3600}"#)
             )
         }
+        if let problem = Self.approverProblem(object) { return .failure(Reply.error(.badRequest, problem)) }
         guard let worker = view.pending(requestID)?.workerID ?? workerID(ofRequest: requestID) else {
             return .failure(Reply.error(.notFound, "'\(requestID)' is not a Tollgate request id"))
         }
@@ -213,6 +225,33 @@ extension Gateway {
             ballot.via = "bot \(name)"
         }
         return .success(ballot)
+    }
+}
+
+extension Gateway {
+    /// Why a vote's `grant` is not `{"scope": "session" | "agent", "ttl_seconds": N}` (N a whole
+    /// number of seconds above 0, nothing else), or nil: the OpenAPI document's shape, checked
+    /// here so that a malformed one is a 400 rather than the worker's refusal.
+    static func grantShapeProblem(_ grant: JSONObject) -> String? {
+        let shape = #"grant must be {"scope": "session" | "agent", "ttl_seconds": N}"#
+        guard let scope = grant["scope"]?.stringValue, scope == "session" || scope == "agent" else {
+            return "\(shape): scope is missing or not session or agent"
+        }
+        // (An integer, as the document says: stricter than the worker, which also takes 900.0.)
+        guard let ttl = grant["ttl_seconds"]?.intValue, ttl >= 1, ttl <= Int64(Int32.max) else {
+            return "\(shape): ttl_seconds must be a whole number of seconds above 0"
+        }
+        if let extra = grant.keys.first(where: { $0 != "scope" && $0 != "ttl_seconds" }) {
+            return "\(shape): unknown field \(extra)"
+        }
+        return nil
+    }
+
+    /// Why a body's `approver` is not a non-empty string (when present), or nil.
+    static func approverProblem(_ object: JSONObject) -> String? {
+        guard let approver = object["approver"] else { return nil }
+        guard let name = approver.stringValue, !name.isEmpty else { return "approver must be a non-empty string" }
+        return nil
     }
 }
 

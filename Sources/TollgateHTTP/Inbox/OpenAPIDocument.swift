@@ -1197,7 +1197,8 @@ enum OpenAPIDocument {
                         ]
                       },
                       "comment": {
-                        "type": "string"
+                        "type": "string",
+                        "nullable": true
                       },
                       "approver": {
                         "type": "string",
@@ -1205,10 +1206,12 @@ enum OpenAPIDocument {
                       },
                       "arguments": {
                         "type": "object",
+                        "nullable": true,
                         "description": "Approve with edits: the corrected arguments. The worker evaluates the edited call against the policy and refuses the vote when the policy denies it or escalates it under another rule; otherwise they replace the pending ones and the tally starts again"
                       },
                       "grant": {
                         "type": "object",
+                        "nullable": true,
                         "required": [
                           "scope",
                           "ttl_seconds"
@@ -1225,7 +1228,8 @@ enum OpenAPIDocument {
                           },
                           "ttl_seconds": {
                             "type": "integer",
-                            "minimum": 1
+                            "minimum": 1,
+                            "maximum": 2147483647
                           }
                         }
                       }
@@ -1253,6 +1257,14 @@ enum OpenAPIDocument {
                       "approver": {
                         "type": "string",
                         "minLength": 1
+                      },
+                      "arguments": {
+                        "not": {},
+                        "description": "Only with approve"
+                      },
+                      "grant": {
+                        "not": {},
+                        "description": "Only with approve"
                       }
                     }
                   }
@@ -1323,7 +1335,8 @@ enum OpenAPIDocument {
                 "type": "object",
                 "properties": {
                   "comment": {
-                    "type": "string"
+                    "type": "string",
+                    "nullable": true
                   },
                   "approver": {
                     "type": "string",
