@@ -21,6 +21,7 @@ public struct TollgateCommand: AsyncParsableCommand {
             PendingCommand.self,
             ApproveCommand.self,
             DenyCommand.self,
+            DiffCommand.self,
             GrantsCommand.self,
             RevokeCommand.self,
             AuditCommand.self,
