@@ -13,7 +13,8 @@ extension Gate {
         reason: String,
         now: Millis
     ) throws -> [OutboundMessage] {
-        let grant = resolution == .approved ? try grantMade(by: deciders, of: escalation, now: now) : nil
+        let votes = try store.votes(requestID: escalation.requestID)
+        let grant = resolution == .approved ? grantMade(by: deciders, of: escalation, votes: votes, now: now) : nil
         let message = signed(
             DecisionMessage(
                 requestID: escalation.requestID,
@@ -27,7 +28,7 @@ extension Gate {
                 approvers: deciders,
                 deadline: escalation.deadline,
                 policyVersion: escalation.policyVersion,
-                votes: try store.votes(requestID: escalation.requestID),
+                votes: votes,
                 argumentsJSON: escalation.argumentsJSON,
                 round: escalation.round,
                 grant: grant,

@@ -28,8 +28,15 @@ extension Gate {
 
     /// The grant an approval makes: when every approval among the deciders asked for one, the
     /// narrowest of them (scope `session` if any asked for it, the shortest time).
-    func grantMade(by deciders: [String], of escalation: EscalationRecord, now: Millis) throws -> GrantRecord? {
-        let deciding = try store.votes(requestID: escalation.requestID).filter {
+    func grantMade(
+        by deciders: [String],
+        of escalation: EscalationRecord,
+        votes: [VoteRecord],
+        now: Millis
+    )
+        -> GrantRecord?
+    {
+        let deciding = votes.filter {
             $0.round == escalation.round && $0.decision == .approve && deciders.contains($0.voter)
         }
         let asked = deciding.compactMap(\.grant)

@@ -54,6 +54,11 @@ extension Gate {
     }
 
     private func auditParked(_ escalation: EscalationRecord, verdict: PolicyDecision, now: Millis) throws {
+        try auditEscalated(escalation, detail: "\(verdict.reason) (\(Self.terms(escalation)))", now: now)
+    }
+
+    /// An `escalated` audit entry: a call parked, or moved to its next approval stage.
+    func auditEscalated(_ escalation: EscalationRecord, detail: String, now: Millis) throws {
         try store.appendAudit(
             AuditRecord(
                 at: now,
@@ -63,8 +68,8 @@ extension Gate {
                 toolName: escalation.toolName,
                 decision: Decision.pending.rawValue,
                 resolution: nil,
-                rule: verdict.rule,
-                detail: "\(verdict.reason) (\(Self.terms(escalation)))",
+                rule: escalation.rule,
+                detail: detail,
                 policyVersion: escalation.policyVersion
             )
         )

@@ -125,20 +125,7 @@ extension Gate {
                 timeoutAction: moved.timeoutAction
             )
         else { return [] }
-        try store.appendAudit(
-            AuditRecord(
-                at: now,
-                kind: .escalated,
-                requestID: escalation.requestID,
-                agentID: escalation.agentID,
-                toolName: escalation.toolName,
-                decision: Decision.pending.rawValue,
-                resolution: nil,
-                rule: escalation.rule,
-                detail: "\(why); now \(step.label): \(Self.terms(moved))",
-                policyVersion: escalation.policyVersion
-            )
-        )
+        try auditEscalated(escalation, detail: "\(why); now \(step.label): \(Self.terms(moved))", now: now)
         logger.info(
             "moved an escalated call to its next approval stage",
             metadata: [

@@ -1,4 +1,5 @@
 import Logging
+import TollgateJSON
 import TollgateStore
 
 // Votes: who voted (the broker-checked `user_id`, or the person a trusted gateway names), whether
@@ -6,9 +7,9 @@ import TollgateStore
 extension Gate {
     /// Applies one vote. Must run inside a store transaction.
     func handleVote(_ input: Inbound, now: Millis) throws -> [OutboundMessage] {
-        if sizeProblem(input) == nil, case .success(let object) = parseObject(input.body),
-            GrantRevocation.isRevocation(object)
-        {
+        // The body is parsed once: a revocation or a vote (nil: too large to parse).
+        let body = sizeProblem(input) == nil ? parseObject(input.body) : nil
+        if case .success(let object) = body, GrantRevocation.isRevocation(object) {
             return try handleRevocation(input, object: object, now: now)
         }
         let publisher = input.userID ?? ""
@@ -19,7 +20,7 @@ extension Gate {
         }
         var messages: [OutboundMessage] = []
         let answer: VoteReply
-        switch try judge(input) {
+        switch try judge(input, body: body) {
         case .invalid(let problem, let requestID):
             counters.votesRejected += 1
             answer = VoteReply(requestID: requestID, accepted: false, error: problem)
@@ -118,11 +119,17 @@ extension Gate {
 
     /// Whether a vote counts. A record that cannot be read rejects the vote (and is logged): it
     /// never counts towards a decision.
-    private func judge(_ input: Inbound) throws -> Judgement {
-        if let problem = sizeProblem(input) { return .invalid(problem.description, requestID: nil) }
+    private func judge(_ input: Inbound, body: Result<JSONObject, InvalidInput>?) throws -> Judgement {
+        guard let body else {
+            return .invalid(sizeProblem(input)?.description ?? "message too large", requestID: nil)
+        }
         let vote: Vote
-        switch Vote.parse(input.body) {
-        case .failure(let problem): return .invalid(problem.description, requestID: Vote.salvageRequestID(input.body))
+        switch body.flatMap(Vote.parse) {
+        case .failure(let problem):
+            if case .success(let object) = body {
+                return .invalid(problem.description, requestID: object["request_id"]?.stringValue)
+            }
+            return .invalid(problem.description, requestID: nil)
         case .success(let parsed): vote = parsed
         }
         guard let userID = input.userID else {

@@ -52,51 +52,50 @@ extension WorkerLoop {
 
     /// The pending escalations with their votes so far, as answer pages.
     private func pendingPages() throws -> [[UInt8]] {
-        let pending = try store.pendingEscalations()
-        var pages: [[UInt8]] = []
-        var start = 0
-        repeat {
-            let slice = pending[start..<min(start + Self.pageSize, pending.count)]
-            var w = JSONWriter(reservingCapacity: 1024)
-            w.beginObject()
-            w.objectField("worker_id", configuration.workerID)
-            w.objectField("draining", drainPhase != .serving)
-            w.key("pending")
-            w.beginArray()
-            for escalation in slice {
+        let draining = drainPhase != .serving
+        return try answerPages(
+            key: "pending",
+            try store.pendingEscalations(),
+            extra: { w in w.objectField("draining", draining) },
+            write: { escalation, w in
                 let tally = Tally(escalation, votes: try store.votes(requestID: escalation.requestID))
                 w.rawValue(gate.noticeBody(escalation, tally: tally))
             }
-            w.endArray()
-            w.objectField("page", pages.count + 1)
-            w.objectField("last", start + Self.pageSize >= pending.count)
-            w.endObject()
-            pages.append(w.bytes)
-            start += Self.pageSize
-        } while start < pending.count
-        return pages
+        )
     }
 
     /// The standing grants in force (not expired, not revoked, made under the policy version in
     /// force), soonest to expire first, as answer pages.
     private func grantPages() throws -> [[UInt8]] {
         let grants = try store.grantsInForce(now: clock.wallMillis(), policyVersion: gate.policy.versionString)
+        return try answerPages(key: "grants", grants) { grant, w in writeGrant(grant, to: &w) }
+    }
+
+    /// `items` as answer pages of at most `pageSize`: `{"worker_id", extra..., key: [...], "page", "last"}`
+    /// (one empty page when there is nothing).
+    private func answerPages<Item>(
+        key: String,
+        _ items: [Item],
+        extra: (inout JSONWriter) -> Void = { _ in },
+        write: (Item, inout JSONWriter) throws -> Void
+    ) throws -> [[UInt8]] {
         var pages: [[UInt8]] = []
         var start = 0
         repeat {
             var w = JSONWriter(reservingCapacity: 1024)
             w.beginObject()
             w.objectField("worker_id", configuration.workerID)
-            w.key("grants")
+            extra(&w)
+            w.key(key)
             w.beginArray()
-            for grant in grants[start..<min(start + Self.pageSize, grants.count)] { writeGrant(grant, to: &w) }
+            for item in items[start..<min(start + Self.pageSize, items.count)] { try write(item, &w) }
             w.endArray()
             w.objectField("page", pages.count + 1)
-            w.objectField("last", start + Self.pageSize >= grants.count)
+            w.objectField("last", start + Self.pageSize >= items.count)
             w.endObject()
             pages.append(w.bytes)
             start += Self.pageSize
-        } while start < grants.count
+        } while start < items.count
         return pages
     }
 

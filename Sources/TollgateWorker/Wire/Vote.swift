@@ -16,12 +16,7 @@ struct Vote {
     /// A standing grant the approver makes with the approval.
     var grant: GrantRequest?
 
-    static func parse(_ body: [UInt8]) -> Result<Vote, InvalidInput> {
-        let object: JSONObject
-        switch parseObject(body) {
-        case .failure(let problem): return .failure(problem)
-        case .success(let parsed): object = parsed
-        }
+    static func parse(_ object: JSONObject) -> Result<Vote, InvalidInput> {
         var fields = FieldReader(object)
         let requestID = fields.requiredString("request_id", maxBytes: 255)
         let decision = fields.required("decision", as: VoteChoice.self)
