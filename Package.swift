@@ -36,6 +36,9 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.6"),
         // Header names for the gateway (Hummingbird re-exports only HTTPFields itself).
         .package(url: "https://github.com/apple/swift-http-types", from: "1.8.0"),
+        // The webhook bridge's HTTP client: on the same SwiftNIO and NIOSSL as the rest (see
+        // docs/webhooks.md for why not URLSession).
+        .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
     ],
     targets: [
         .systemLibrary(
@@ -98,10 +101,22 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
+        // `tollgate webhook`: escalation notices POSTed, signed, retried, to chat tools and tickets.
+        .target(
+            name: "TollgateWebhook",
+            dependencies: [
+                "TollgateAMQP", "TollgateJSON", "TollgateWorker",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+            ]
+        ),
         .target(
             name: "TollgateCLI",
             dependencies: [
                 "TollgateJSON", "TollgatePolicy", "TollgateAMQP", "TollgateStore", "TollgateWorker", "TollgateHTTP",
+                "TollgateWebhook",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -139,12 +154,18 @@ let package = Package(
         ),
         // The gateway's checks in-process: bot signatures, rate limits, the fleet view, routes.
         .testTarget(name: "TollgateHTTPTests", dependencies: ["TollgateHTTP", "TollgateJSON"]),
+        // The bridge's parts without sockets: signatures, Slack messages, retries, order.
+        .testTarget(name: "TollgateWebhookTests", dependencies: ["TollgateWebhook", "TollgateJSON"]),
         // Needs a live RabbitMQ (deploy/broker.sh start); see README.
         .testTarget(
             name: "TollgateBrokerTests",
             dependencies: [
                 "TollgateAMQP", "TollgateWorker", "TollgateStore", "TollgatePolicy", "TollgateJSON", "TollgateCLI",
+                "TollgateWebhook",
                 .product(name: "Logging", package: "swift-log"),
+                // A real HTTP receiver for the webhook bridge's tests.
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
             ]
         ),
     ],

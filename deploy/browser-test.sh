@@ -33,4 +33,5 @@ fi
 if [ "${1:-}" = "--screenshots" ]; then export TOLLGATE_SCREENSHOTS=docs/images; fi
 export TOLLGATE_BINARY=$binary PATH="$PWD/$venv/bin:$PATH"
 say "$(chromium --version 2>/dev/null || echo chromium), $("$venv/bin/python" -c 'import selenium; print("selenium", selenium.__version__)'), $("$venv/bin/schemathesis" --version)"
-"$venv/bin/python" -m unittest -v Tests/browser/test_inbox.py Tests/browser/test_openapi.py Tests/browser/test_receipts.py
+"$venv/bin/python" -m unittest -v Tests/browser/test_inbox.py Tests/browser/test_openapi.py Tests/browser/test_receipts.py \
+    Tests/browser/test_webhook_receiver.py

@@ -112,7 +112,7 @@ VHOST = "tollgate"
 TRIAL_PASSWORD = "secret"
 USERS = [
     "tollgate-worker", "finance-agent", "support-agent", "manager@corp.com",
-    "compliance@corp.com", "cfo@corp.com", "tollgate-gateway", "tollgate-observer",
+    "compliance@corp.com", "cfo@corp.com", "tollgate-gateway", "tollgate-observer", "tollgate-webhook",
 ]
 EXCHANGES = {
     "tollgate.toolcalls": "x-consistent-hash", "tollgate.approvals": "direct",
@@ -222,6 +222,14 @@ if defs:
         (O, "write", "tollgate.control", False), (O, "write", "tollgate.decisions", False),
         (O, "write", "amq.default", False),
     ]
+    H = "tollgate-webhook"
+    intent += [
+        (H, "configure", "tollgate.webhook.slack", True), (H, "read", "tollgate.webhook.slack", True),
+        (H, "write", "tollgate.dead", True),
+        (H, "write", "tollgate.toolcalls", False), (H, "write", "tollgate.approvals", False),
+        (H, "write", "tollgate.control", False), (H, "write", "tollgate.escalations", False),
+        (H, "write", "amq.default", False), (H, "read", "tollgate.decisions", False), (H, "configure", gen, False),
+    ]
     wrong = [f"{u} {op} {n}: expected {'allowed' if want else 'refused'}" for u, op, n, want in intent
              if may(u, op, n) != want]
     binds = [
@@ -233,6 +241,8 @@ if defs:
         (O, "watch.tollgate-observer.audit", "tollgate.decisions", True),
         ("finance-agent", gen, "tollgate.decisions", False), ("manager@corp.com", gen, "tollgate.decisions", False),
         ("manager@corp.com", gen, "tollgate.approvals", False), (O, gen, "tollgate.toolcalls", False),
+        (H, "tollgate.webhook.slack", "tollgate.escalations", True),
+        (H, "tollgate.webhook.slack", "tollgate.decisions", False),
     ]
     wrong += [f"{u} bind {q} to {e}: expected {'allowed' if want else 'refused'}" for u, q, e, want in binds
               if may_bind(u, q, e) != want]
@@ -240,7 +250,10 @@ if defs:
     for q in ("tollgate.toolcalls.w1", "tollgate.approvals.w1"):
         if not (may(W, "read", q) and may(W, "write", "tollgate.dead")):
             wrong.append(f"{W} declare {q} with x-dead-letter-exchange tollgate.dead")
-    check(not wrong, f"definitions: the permissions allow and refuse what docs/deploy.md says ({len(intent) + len(binds) + 2} cases)",
+    # So do the webhook bridge's queues.
+    if not (may(H, "read", "tollgate.webhook.slack") and may(H, "write", "tollgate.dead")):
+        wrong.append(f"{H} declare tollgate.webhook.slack with x-dead-letter-exchange tollgate.dead")
+    check(not wrong, f"definitions: the permissions allow and refuse what docs/deploy.md says ({len(intent) + len(binds) + 3} cases)",
           "; ".join(wrong))
 
 # ---------------------------------------------------------------- systemd

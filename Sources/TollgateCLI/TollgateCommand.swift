@@ -27,6 +27,7 @@ public struct TollgateCommand: AsyncParsableCommand {
             AuditCommand.self,
             DemoCommand.self,
             GatewayCommand.self,
+            WebhookCommand.self,
             KeygenCommand.self,
             VerifyReceiptCommand.self,
         ]

@@ -21,6 +21,20 @@ public enum HealthEndpoints {
         control: WorkerControl,
         registry: PrometheusCollectorRegistry
     ) -> Router<BasicRequestContext> {
+        router(
+            millisSinceLastTurn: { control.millisSinceLastTurn(now: $0) },
+            notReadyReason: { control.status.notReadyReason },
+            registry: registry
+        )
+    }
+
+    /// The same endpoints for any process with a loop that turns and a reason not to be ready
+    /// (`tollgate webhook` too).
+    public static func router(
+        millisSinceLastTurn: @escaping @Sendable (Int64) -> Int64?,
+        notReadyReason: @escaping @Sendable () -> String?,
+        registry: PrometheusCollectorRegistry
+    ) -> Router<BasicRequestContext> {
         let router = Router()
         router.get("metrics") { _, _ -> Response in
             var bytes: [UInt8] = []
@@ -32,15 +46,14 @@ public enum HealthEndpoints {
             )
         }
         router.get("healthz") { _, _ -> Response in
-            let since = control.millisSinceLastTurn(now: monotonicClockMillis())
+            let since = millisSinceLastTurn(monotonicClockMillis())
             if let since, since > stalledAfterMillis {
                 return text(.serviceUnavailable, "unhealthy: the event loop has not turned for \(since / 1000) s\n")
             }
             return text(.ok, "ok\n")
         }
         router.get("readyz") { _, _ -> Response in
-            let status = control.status
-            if let reason = status.notReadyReason { return text(.serviceUnavailable, "not ready: \(reason)\n") }
+            if let reason = notReadyReason() { return text(.serviceUnavailable, "not ready: \(reason)\n") }
             return text(.ok, "ready\n")
         }
         return router
@@ -62,8 +75,23 @@ public enum HealthEndpoints {
         registry: PrometheusCollectorRegistry,
         logger: Logger
     ) -> some Service {
-        Application(
+        application(
+            address: address,
+            port: port,
             router: router(control: control, registry: registry),
+            logger: logger
+        )
+    }
+
+    /// The endpoints of `router` as a Service.
+    public static func application(
+        address: String = "0.0.0.0",
+        port: Int,
+        router: Router<BasicRequestContext>,
+        logger: Logger
+    ) -> some Service {
+        Application(
+            router: router,
             configuration: ApplicationConfiguration(address: .hostname(address, port: port), serverName: "tollgate"),
             logger: logger
         )

@@ -122,6 +122,34 @@ struct DeployPermissionsTests {
         #expect(forged != nil)
     }
 
+    @Test("the webhook bridge may run as tollgate-webhook, and may not vote or call")
+    func webhookBridge() throws {
+        try #require(Self.imported, "rabbitmqctl import_definitions failed")
+        let scratch = try Scratch()
+        var url = Broker.url
+        url.user = "tollgate-webhook"
+        url.password = "secret"
+        url.vhost = "tollgate"
+        let bridge = BridgeProcess(
+            scratch: scratch,
+            prefix: "tollgate",
+            arguments: ["--url", "permissions-test=http://127.0.0.1:9/hook"],
+            amqpURL: url.description(withPassword: true)
+        )
+        try bridge.start()
+        #expect(bridge.terminate() == 0)
+        let c = try connect("tollgate-webhook")
+        _ = try c.queueDelete("tollgate.webhook.permissions-test")
+        c.close()
+        let vote = try publish(
+            "tollgate-webhook",
+            exchange: "tollgate.approvals",
+            routingKey: "w1",
+            body: #"{"request_id":"w1-x","decision":"approve"}"#
+        )
+        #expect(vote?.kind == .accessRefused)
+    }
+
     @Test("an observer may publish nothing")
     func observer() throws {
         try #require(Self.imported, "rabbitmqctl import_definitions failed")

@@ -511,6 +511,22 @@ class InboxTests(unittest.TestCase):
         self.assertEqual(final["decision"], "allow")
         self.assertEqual([v["stage"] for v in final["votes"]], [1, 2])
 
+    def test_link_to_one_request(self):
+        """The link of a Slack message (tollgate webhook --inbox-url): that request's card is marked."""
+        first = self.fleet.call("transfer_funds", {"amount": 100}).request_id()
+        second = self.fleet.call("transfer_funds", {"amount": 200}).request_id()
+        inbox = self.open()
+        inbox.driver.get(self.fleet.url + "#request=" + second)
+        inbox.sign_in("manager@corp.com")
+        inbox.signed_in("manager@corp.com")
+        card = inbox.wait_card(second)
+        inbox.wait(lambda: "linked" in card.get_attribute("class"), message="the linked card is marked")
+        self.assertNotIn("linked", inbox.wait_card(first).get_attribute("class"))
+        # A request that is no longer pending says so instead.
+        inbox.driver.execute_script("location.hash = '#request=w1-not-a-request'")
+        inbox.wait(lambda: "w1-not-a-request is not pending" in inbox.text("#linked-gone"), message="the note")
+        self.assertNotIn("linked", inbox.wait_card(second).get_attribute("class"))
+
     def test_wrong_password(self):
         inbox = self.open()
         inbox.sign_in("manager@corp.com", "not-the-password")

@@ -49,6 +49,7 @@ enum InboxPage {
             </div>
             <p id="fleet" class="fleet"></p>
             <div id="notices" class="notices" role="status" aria-live="polite"></div>
+            <p id="linked-gone" class="empty" hidden></p>
             <p id="empty" class="empty" hidden>Nothing is waiting for a decision.</p>
             <div id="pending" class="cards"></div>
 

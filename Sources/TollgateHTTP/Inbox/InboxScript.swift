@@ -185,6 +185,7 @@ enum InboxScript {
               previous = card;
             }
             applyFilters();
+            showLinked();
             const workers = list.workers || [];
             $("fleet").textContent = workers.length
               ? "Fleet: " + workers.length + (workers.length === 1 ? " worker (" : " workers (") + workers.join(", ") + ")"
@@ -194,6 +195,29 @@ enum InboxScript {
             tick();
             state.first = false;
           }
+
+          // A link to one request (#request=<id>, as the webhook bridge's Slack messages make):
+          // its card is marked and scrolled to once; a request no longer pending says so.
+          function showLinked() {
+            const match = /^#request=(.+)$/.exec(location.hash);
+            const id = match ? decodeURIComponent(match[1]) : null;
+            const card = id ? state.pending.get(id) : null;
+            for (const c of state.pending.values()) c.classList.toggle("linked", c === card);
+            const gone = $("linked-gone");
+            gone.hidden = !id || !!card;
+            if (id && !card) {
+              const done = state.history.find((h) => h.request_id === id);
+              gone.textContent = done
+                ? "Request " + id + " is no longer pending: " + done.decision + " (" + (done.reason || done.resolution) + ")."
+                : "Request " + id + " is not pending: it was decided, or no worker knows it.";
+            }
+            if (card && state.linkedShown !== id) {
+              state.linkedShown = id;
+              card.hidden = false;
+              card.scrollIntoView({ block: "center" });
+            }
+          }
+          window.addEventListener("hashchange", () => { state.linkedShown = null; showLinked(); });
 
           function fillFilter(id, values, allLabel) {
             const select = $(id);

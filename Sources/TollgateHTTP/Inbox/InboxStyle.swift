@@ -56,6 +56,7 @@ enum InboxStyle {
         .cards { display: grid; gap: 1rem; }
         .card { background: var(--panel); border: 1px solid var(--line); border-radius: .6rem; padding: 1rem 1.25rem; }
         .card.urgent { border-color: var(--bad); }
+        .card.linked { outline: 3px solid var(--accent); outline-offset: 2px; }
         .card > header { display: flex; justify-content: space-between; align-items: baseline; gap: 1rem; flex-wrap: wrap; }
         .card .by { color: var(--muted); font-weight: 400; }
         .card .tool { font-family: ui-monospace, "DejaVu Sans Mono", monospace; }

@@ -135,6 +135,8 @@ extension WorkerLoop {
         properties.replyTo = message.replyTo
         properties.userId = message.asWorker ? loginUser : nil
         properties.appId = "tollgate"
+        // When it was published, in seconds: what the webhook bridge counts --max-age from.
+        properties.timestamp = UInt64(clamping: wallClockMillis() / 1000)
         if !message.headers.isEmpty {
             properties.headers = AMQPTable(
                 message.headers.map { AMQPTable.Entry(key: $0.name, value: .string($0.value)) }
