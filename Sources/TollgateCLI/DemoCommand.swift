@@ -16,13 +16,13 @@ struct DemoCommand: ParsableCommand {
         abstract:
             "Play chapter 5 (approval workflows) against a running worker: agents, a manager and compliance over AMQP.",
         discussion: """
-            Needs a worker with the seed policy (policies/approval-workflow.yaml) on the broker, and \\
-            the users manager@corp.com and compliance@corp.com (deploy/broker-users.sh makes them, \\
-            password 'secret'). The timeout part waits for its request's deadline: start the worker \\
-            with a short --escalation-timeout (deploy/run.sh --demo uses 8 s). With --db (the \\
+            Needs a worker with the seed policy (policies/approval-workflow.yaml) on the broker, and \
+            the users manager@corp.com and compliance@corp.com (deploy/broker-users.sh makes them, \
+            password 'secret'). The timeout part waits for its request's deadline: start the worker \
+            with a short --escalation-timeout (deploy/run.sh --demo uses 8 s). With --db (the \
             worker's database) it ends with `audit verify`.
 
-            Exit status: 0 when every decision is the tutorial's, 1 when one differs, 2 when the \\
+            Exit status: 0 when every decision is the tutorial's, 1 when one differs, 2 when the \
             broker or the worker does not answer.
 
             Example:

@@ -8,25 +8,25 @@ struct GatewayCommand: AsyncParsableCommand {
         commandName: "gateway",
         abstract: "Serve the approvals inbox (a web page) and the JSON API where people and bots vote.",
         discussion: """
-            Follows the whole fleet: at start it asks every worker for its pending requests, then \\
-            follows <prefix>.escalations (pending, voted, resolved) with a queue of its own, and \\
+            Follows the whole fleet: at start it asks every worker for its pending requests, then \
+            follows <prefix>.escalations (pending, voted, resolved) with a queue of its own, and \
             keeps the list in memory (a restart asks again).
 
-            Who votes (--auth): `broker` (default) signs people in with their RabbitMQ user and \\
-            password, checked by logging in as them; their votes go over that connection, so the \\
-            broker vouches for their user_id, and the password is never stored. `proxy` believes the \\
-            person named in --user-header, only from --trusted-proxy addresses (oauth2-proxy and the \\
-            like), and votes as the gateway's own broker user naming the person: list that user in \\
-            the workers' --trusted-gateway. Bots (--bot-hmac, --bot-token) sign or authenticate each \\
+            Who votes (--auth): `broker` (default) signs people in with their RabbitMQ user and \
+            password, checked by logging in as them; their votes go over that connection, so the \
+            broker vouches for their user_id, and the password is never stored. `proxy` believes the \
+            person named in --user-header, only from --trusted-proxy addresses (oauth2-proxy and the \
+            like), and votes as the gateway's own broker user naming the person: list that user in \
+            the workers' --trusted-gateway. Bots (--bot-hmac, --bot-token) sign or authenticate each \
             request and name the person in `approver`; they vote like a proxy user.
 
-            The gateway's own broker user is the one of --amqp-url (tollgate-gateway in \\
-            deploy/rabbitmq/definitions.json). Without --tls-cert it serves plain HTTP: run it behind \\
+            The gateway's own broker user is the one of --amqp-url (tollgate-gateway in \
+            deploy/rabbitmq/definitions.json). Without --tls-cert it serves plain HTTP: run it behind \
             a TLS proxy, or on 127.0.0.1.
 
             Examples:
               tollgate gateway --listen 127.0.0.1:8080 --amqp-url amqp://tollgate-gateway:secret@127.0.0.1:5672/
-              tollgate gateway --listen 0.0.0.0:8443 --tls-cert gateway.pem --tls-key gateway.key \\\\
+              tollgate gateway --listen 0.0.0.0:8443 --tls-cert gateway.pem --tls-key gateway.key \\
                   --bot-hmac slack=/etc/tollgate/slack.secret
               tollgate gateway --auth proxy --trusted-proxy 127.0.0.1 --user-header X-Forwarded-Email
             """

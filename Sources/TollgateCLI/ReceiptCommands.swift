@@ -10,8 +10,8 @@ struct KeygenCommand: ParsableCommand {
         commandName: "keygen",
         abstract: "Write an Ed25519 key pair for receipts: FILE (private, mode 0600) and FILE.pub.",
         discussion: """
-            The worker signs with the private key (--receipt-key FILE); tool executors verify with \\
-            the public one (tollgate verify-receipt, or any Ed25519 library: the files are PKCS #8 \\
+            The worker signs with the private key (--receipt-key FILE); tool executors verify with \
+            the public one (tollgate verify-receipt, or any Ed25519 library: the files are PKCS #8 \
             and SubjectPublicKeyInfo PEM).
 
             Example:
@@ -51,14 +51,14 @@ struct VerifyReceiptCommand: ParsableCommand {
         commandName: "verify-receipt",
         abstract: "Check a receipt before running a tool: signature, expiry, action, policy version, one-time use.",
         discussion: """
-            Reads a decision (or just its receipt) as JSON from --receipt FILE or standard input. \\
-            Prints `ok <request id>`, or the reason code and why: bad_signature, expired, \\
-            action_digest_mismatch, policy_version_mismatch, already_consumed, not_allowed, \\
+            Reads a decision (or just its receipt) as JSON from --receipt FILE or standard input. \
+            Prints `ok <request id>`, or the reason code and why: bad_signature, expired, \
+            action_digest_mismatch, policy_version_mismatch, already_consumed, not_allowed, \
             malformed. Exit status 0 ok, 1 refused, 2 error.
 
             Example:
-              tollgate call --agent finance-agent --tool search_documents --json \\\\
-                | tollgate verify-receipt --public-key receipts.key.pub \\\\
+              tollgate call --agent finance-agent --tool search_documents --json \\
+                | tollgate verify-receipt --public-key receipts.key.pub \\
                     --agent finance-agent --tool search_documents --consumed used.txt
             """
     )

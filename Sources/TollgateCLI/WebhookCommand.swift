@@ -10,22 +10,22 @@ struct WebhookCommand: AsyncParsableCommand {
         commandName: "webhook",
         abstract: "POST escalation notices to chat tools and ticket systems: signed, retried, in order, never lost.",
         discussion: """
-            Follows <prefix>.escalations (pending, voted, resolved and limited notices by default) \\
-            with a durable queue per target, <prefix>.webhook.<NAME>, and POSTs every notice to the \\
-            target's URL: its JSON body as it is, or with --format slack a Slack message. A notice is \\
-            acked only when the target answered 2xx. A network error, a timeout, 408, 429 or 5xx is \\
-            retried with exponential backoff and jitter (Retry-After is honoured), until \\
-            --max-attempts or --max-age; then the notice goes to <prefix>.dead with the reason in \\
-            x-tollgate-error, as does a notice the target refuses with another 4xx. Notices of one \\
+            Follows <prefix>.escalations (pending, voted, resolved and limited notices by default) \
+            with a durable queue per target, <prefix>.webhook.<NAME>, and POSTs every notice to the \
+            target's URL: its JSON body as it is, or with --format slack a Slack message. A notice is \
+            acked only when the target answered 2xx. A network error, a timeout, 408, 429 or 5xx is \
+            retried with exponential backoff and jitter (Retry-After is honoured), until \
+            --max-attempts or --max-age; then the notice goes to <prefix>.dead with the reason in \
+            x-tollgate-error, as does a notice the target refuses with another 4xx. Notices of one \
             request are delivered one after the other, in order; different requests side by side.
 
-            With --secret-file every request carries Tollgate-Signature: t=<unix seconds>,v1=<hex \\
+            With --secret-file every request carries Tollgate-Signature: t=<unix seconds>,v1=<hex \
             HMAC-SHA256 of "<t>.<body>">; docs/webhooks.md shows how a receiver checks it.
 
             Examples:
-              tollgate webhook --url tickets=https://tickets.example.com/hooks/tollgate \\\\
+              tollgate webhook --url tickets=https://tickets.example.com/hooks/tollgate \\
                   --secret-file /etc/tollgate/webhook.secret
-              tollgate webhook --format slack --url slack=https://hooks.slack.com/services/T000/B000/XXXX \\\\
+              tollgate webhook --format slack --url slack=https://hooks.slack.com/services/T000/B000/XXXX \\
                   --inbox-url https://approvals.example.com
             """
     )
