@@ -136,6 +136,8 @@ public struct PolicyDiff: Sendable {
     private static func escalationFields(_ e: EscalationSpec, prefix: String) -> [(String, String)] {
         var fields: [(String, String)] = [
             ("require_comment", e.requireComment.rawValue), ("max_grant_seconds", "\(e.maxGrantSeconds)"),
+            // A rule's own limits (for defaults.escalation: the limits on all of an agent's escalations).
+            ("limits", e.ruleLimits.description),
         ]
         if e.stages.isEmpty {
             fields += [

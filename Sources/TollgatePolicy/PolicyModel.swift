@@ -52,6 +52,12 @@ public struct EscalationSpec: Sendable, Equatable {
     /// Approval stages that decide in order (`escalation.stages`); empty: the single stage
     /// above (`approvers`, `required_approvals`, `timeout_seconds`, `timeout_action`).
     public var stages: [Stage] = []
+    /// Escalation fatigue limits written on the rule itself: they count the agent's escalations
+    /// of this rule.
+    public var ruleLimits = EscalationLimits()
+    /// The limits of the document's `defaults.escalation`: they count all of the agent's
+    /// escalations, whatever the rule.
+    public var agentLimits = EscalationLimits()
 
     /// One stage of a staged approval: who approves, how many, how long they have, and what
     /// the clock does then.
@@ -107,6 +113,34 @@ public struct EscalationSpec: Sendable, Equatable {
     }
 }
 
+/// How often one agent may escalate before its new escalations are denied at once (escalation
+/// fatigue): at most `maxPending` of its escalations waiting for people, at most `maxNew` new
+/// ones in the last `windowSeconds`. agent-os 5 calls the second `fatigue_threshold` and
+/// `fatigue_window_seconds`.
+public struct EscalationLimits: Sendable, Equatable {
+    public var maxPending: Int?
+    public var maxNew: Int?
+    public var windowSeconds: Int
+
+    public static let defaultWindowSeconds = 60
+
+    public init(maxPending: Int? = nil, maxNew: Int? = nil, windowSeconds: Int = defaultWindowSeconds) {
+        self.maxPending = maxPending
+        self.maxNew = maxNew
+        self.windowSeconds = windowSeconds
+    }
+
+    public var isEmpty: Bool { maxPending == nil && maxNew == nil }
+
+    /// In the policy's words, for diffs and audit entries.
+    public var description: String {
+        var parts: [String] = []
+        if let maxPending { parts.append("max_pending_per_agent \(maxPending)") }
+        if let maxNew { parts.append("max_new_per_agent \(maxNew) in \(windowSeconds) s") }
+        return parts.isEmpty ? "none" : parts.joined(separator: ", ")
+    }
+}
+
 /// An `escalation:` block as written: absent fields fall back to `defaults.escalation`, then to
 /// `EscalationSpec`'s defaults.
 struct EscalationBlock: Sendable {
@@ -118,6 +152,9 @@ struct EscalationBlock: Sendable {
     var requireComment: EscalationSpec.CommentRequirement?
     var maxGrantSeconds: Int?
     var stages: [EscalationSpec.Stage]?
+    /// The block's own fatigue limits (never inherited: the defaults' limits count all of an
+    /// agent's escalations, a rule's only its own).
+    var limits = EscalationLimits()
 
     /// Whether the block says who approves itself (a single stage or stages): then a base's
     /// stages do not apply.
@@ -137,7 +174,8 @@ struct EscalationBlock: Sendable {
             timeoutAction: timeoutAction ?? base?.timeoutAction,
             requireComment: requireComment ?? base?.requireComment,
             maxGrantSeconds: maxGrantSeconds ?? base?.maxGrantSeconds,
-            stages: stages ?? (namesItsApprovals ? nil : base?.stages)
+            stages: stages ?? (namesItsApprovals ? nil : base?.stages),
+            limits: limits
         )
     }
 
@@ -152,6 +190,7 @@ struct EscalationBlock: Sendable {
             maxGrantSeconds: maxGrantSeconds ?? 0
         )
         spec.stages = stages ?? []
+        spec.ruleLimits = limits
         return spec
     }
 }

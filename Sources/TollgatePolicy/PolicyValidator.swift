@@ -21,6 +21,7 @@ struct PolicyValidator {
         "approvers", "required_approvals", "required_denials", "timeout_seconds", "timeout_action",
         "require_comment",
         "max_grant_seconds", "stages",
+        "max_pending_per_agent", "max_new_per_agent", "window_seconds", "fatigue_threshold", "fatigue_window_seconds",
     ]
     static let stageKeys = ["name", "approvers", "required_approvals", "timeout_seconds", "on_timeout"]
 
@@ -192,9 +193,17 @@ struct PolicyValidator {
             priority: priority,
             message: message,
             override: override,
-            escalation: merged.spec,
+            escalation: withAgentLimits(merged.spec, defaults),
             location: node.location
         )
+    }
+
+    /// The rule's spec with its document's `defaults.escalation` limits, which count all of an
+    /// agent's escalations.
+    func withAgentLimits(_ spec: EscalationSpec, _ defaults: PolicyDefaults) -> EscalationSpec {
+        var spec = spec
+        spec.agentLimits = defaults.escalationBlock?.limits ?? EscalationLimits()
+        return spec
     }
 
     // MARK: Conditions
@@ -299,6 +308,26 @@ struct PolicyValidator {
 
     // MARK: Escalation
 
+    /// The two spellings of one fatigue setting (Tollgate's and agent-os 5's) must not both be
+    /// given, and a window means nothing without the count it bounds.
+    mutating func fatigueSpellings(_ members: [(key: String, keyNode: YNode, value: YNode)], node: YNode) {
+        let keys = Set(members.map(\.key))
+        for (ours, theirs) in [
+            ("max_new_per_agent", "fatigue_threshold"), ("window_seconds", "fatigue_window_seconds"),
+        ]
+        where keys.contains(ours) && keys.contains(theirs) {
+            let second = members.first { $0.key == theirs }!.keyNode
+            fail(second, "'escalation.\(theirs)' is agent-os 5's name for '\(ours)': give one of them, not both")
+        }
+        let window = members.first { $0.key == "window_seconds" || $0.key == "fatigue_window_seconds" }
+        if let window, !keys.contains("max_new_per_agent"), !keys.contains("fatigue_threshold") {
+            fail(
+                window.keyNode,
+                "'escalation.\(window.key)' bounds max_new_per_agent (or fatigue_threshold), which this block does not set"
+            )
+        }
+    }
+
     mutating func escalationBlock(_ node: YNode) -> EscalationBlock? {
         guard let members = members(node, of: "an 'escalation' block", allowed: Self.escalationKeys) else { return nil }
         var block = EscalationBlock()
@@ -337,6 +366,17 @@ struct PolicyValidator {
                     continue
                 }
                 block.maxGrantSeconds = Int(i)
+            case "max_pending_per_agent", "max_new_per_agent", "window_seconds", "fatigue_threshold",
+                "fatigue_window_seconds":
+                guard case .scalar(.int(let i)) = value.kind, i >= 1, i <= Int64(Int32.max) else {
+                    fail(value, "'escalation.\(key)' must be a positive integer (got \(describe(value)))")
+                    continue
+                }
+                switch key {
+                case "max_pending_per_agent": block.limits.maxPending = Int(i)
+                case "max_new_per_agent", "fatigue_threshold": block.limits.maxNew = Int(i)
+                default: block.limits.windowSeconds = Int(i)
+                }
             case "require_comment":
                 if case .scalar(.str(let s)) = value.kind, let r = EscalationSpec.CommentRequirement(rawValue: s) {
                     block.requireComment = r
@@ -355,6 +395,7 @@ struct PolicyValidator {
         {
             fail(node, "required_approvals (\(required)) is more than the \(approvers.count) approvers listed")
         }
+        fatigueSpellings(members, node: node)
         if block.stages != nil, block.namesItsApprovals {
             fail(
                 node,

@@ -63,6 +63,24 @@ extension Store {
         } ?? 0
     }
 
+    /// The agent's escalations waiting for people: those of `rule`, or all of them when `rule`
+    /// is nil (escalation fatigue, `max_pending_per_agent`).
+    public func pendingCount(agentID: String, rule: String? = nil) throws(StoreError) -> Int {
+        try db.first(
+            "SELECT count(*) FROM escalations WHERE agent_id = ?1 AND status = 'pending' AND (?2 IS NULL OR rule = ?2)",
+            [.text(agentID), rule.map { .text($0) } ?? .null]
+        ) { row throws(StoreError) in try row.int(0) } ?? 0
+    }
+
+    /// The agent's escalations made at or after `since`: those of `rule`, or all of them when
+    /// `rule` is nil (escalation fatigue, `max_new_per_agent` in its window).
+    public func escalationCount(agentID: String, since: Millis, rule: String? = nil) throws(StoreError) -> Int {
+        try db.first(
+            "SELECT count(*) FROM escalations WHERE agent_id = ?1 AND created_at >= ?2 AND (?3 IS NULL OR rule = ?3)",
+            [.text(agentID), .integer(since), rule.map { .text($0) } ?? .null]
+        ) { row throws(StoreError) in try row.int(0) } ?? 0
+    }
+
     /// Moves every pending deadline by `delta` milliseconds (after a step of the wall clock, so
     /// that each keeps the wait it had left). Returns how many moved.
     @discardableResult

@@ -3,7 +3,7 @@
 /// opening the same new file cannot both create the tables.
 enum StoreSchema {
     /// Version N is reached by running `migrations[0..<N]`.
-    static let migrations: [String] = [version1, version2, version3, version4, version5, version6, version7]
+    static let migrations: [String] = [version1, version2, version3, version4, version5, version6, version7, version8]
     static var current: Int { migrations.count }
 
     /// Calls, budgets, escalations, votes, vote inputs, outbox, audit.
@@ -188,5 +188,12 @@ enum StoreSchema {
     private static let version7 = """
         ALTER TABLE escalations ADD COLUMN stages TEXT;
         ALTER TABLE escalations ADD COLUMN phase INTEGER NOT NULL DEFAULT 0;
+        """
+
+    /// Escalation fatigue: an agent's pending escalations and its recent ones are counted through
+    /// these, in a few index pages, however many requests the database holds.
+    private static let version8 = """
+        CREATE INDEX escalations_pending_by_agent ON escalations(agent_id, rule) WHERE status = 'pending';
+        CREATE INDEX escalations_by_agent_time ON escalations(agent_id, created_at);
         """
 }

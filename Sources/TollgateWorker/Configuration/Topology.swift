@@ -44,6 +44,8 @@ public struct Topology: Sendable, Equatable {
         case resolved
         /// A standing grant revoked early (its body: the grant, `revoked_at`, `revoked_by`).
         case revoked
+        /// An escalation denied at once because its agent reached an escalation limit.
+        case limited
     }
 
     public func noticeRoutingKey(_ notice: Notice, toolName: String) -> String { "\(notice.rawValue).\(toolName)" }

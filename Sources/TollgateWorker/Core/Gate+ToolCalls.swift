@@ -132,6 +132,9 @@ extension Gate {
                     now: now
                 )
             }
+            if let hit = try limitReached(call, verdict: verdict, now: now) {
+                return try limitEscalation(input, decided: decided, hit: hit, fingerprint: fingerprint, now: now)
+            }
             counters.escalated += 1
             return try park(
                 input,

@@ -19,6 +19,13 @@ final class Gate {
     /// Updated as inputs are handled; the loop puts back the values from before a transaction
     /// that did not commit.
     var counters = WorkerCounters()
+    /// The `limited` notices sent recently (Gate+Fatigue); put back with the counters.
+    var limitNotices = LimitNoticeThrottle()
+    /// What a transaction that does not commit must put back.
+    var memory: (counters: WorkerCounters, limitNotices: LimitNoticeThrottle) {
+        get { (counters, limitNotices) }
+        set { (counters, limitNotices) = newValue }
+    }
     let crashingTool = FaultPoints.crashingTool()
     private var requestIDs: RequestIDGenerator
 

@@ -7,6 +7,8 @@ public struct WorkerCounters: Sendable, Equatable {
     public var escalated = 0
     public var invalid = 0
     public var limited = 0
+    /// Calls the policy escalated that an escalation limit (fatigue) denied at once.
+    public var escalationsLimited = 0
     /// Calls the policy escalated that a standing grant allowed.
     public var granted = 0
     /// Standing grants made by approvals.
@@ -41,7 +43,7 @@ public struct WorkerCounters: Sendable, Equatable {
     }
 
     /// Tool calls decided or parked (not counting duplicates).
-    public var calls: Int { allowed + denied + escalated + invalid + limited + granted }
+    public var calls: Int { allowed + denied + escalated + invalid + limited + granted + escalationsLimited }
 
     public init() {}
 }

@@ -19,22 +19,22 @@ extension WorkerLoop {
         let now = reading.now
         let deadlinesDue = unappliedClockStep != 0 || (nextDeadline.map { $0 <= now } ?? false)
         guard !batch.isEmpty || deadlinesDue || !confirmedOutbox.isEmpty || rehomeRequested else { return }
-        let before = gate.counters
+        let before = gate.memory
         let decided: Decided
         do {
             decided = try decideAll(batch, deadlines: deadlinesDue, now: now)
         } catch let error as StoreError where error.isTransient {
-            gate.counters = before
+            gate.memory = before
             try enterOutage(error, requeueing: batch.map(\.deliveryTag), connection)
             return
         } catch let error as StoreError where batch.count > 1 {
             // One input may be at fault: decide them one by one, so only that one is refused.
-            gate.counters = before
+            gate.memory = before
             logger.error("a batch failed; deciding its inputs one by one", metadata: [LogKey.error: "\(error)"])
             for input in batch { try runBatch([input], connection: connection) }
             return
         } catch let error as StoreError where batch.count == 1 {
-            gate.counters = before
+            gate.memory = before
             try refuseUnhandleable(batch[0], error: error, now: now, connection: connection)
             return
         }

@@ -52,6 +52,7 @@ extension WorkerLoop {
                 "votes_accepted_total": "\(c.votesAccepted)", "votes_rejected_total": "\(c.votesRejected)",
                 "timeouts_total": "\(c.timeouts)", "unroutable_total": "\(c.unroutable)",
                 "granted_total": "\(c.granted)", "grants_made_total": "\(c.grantsMade)",
+                "escalations_limited_total": "\(c.escalationsLimited)",
             ]
         )
         countersAtLastStats = c
