@@ -52,6 +52,13 @@ if [ $# -eq 0 ]; then
     deploy/browser-test.sh
 fi
 
+# The agent-os 5 corpus against its reference: agent-governance-toolkit-core 5.0.0 from PyPI, in
+# a virtual environment of its own (it installs the same agent_os module as 3.7.0).
+if [ $# -eq 0 ]; then
+    step "agent-os 5 reference (Tests/compat/check_agent_os_5.sh)"
+    Tests/compat/check_agent_os_5.sh
+fi
+
 # The broker-restart test stops and starts RabbitMQ, which would disturb every other test: it
 # runs alone, after them (skipped when arguments select other tests).
 if [ $# -eq 0 ]; then

@@ -65,11 +65,7 @@ public struct CheckCommand: OfflineCommand {
     @Flag(name: .long, help: "Print JSON (one object per tool call) instead of a table.")
     public var json = false
 
-    @Flag(
-        name: .customLong("no-escalation-keyword"),
-        help: "Do not route deny decisions whose reason says 'requires human approval' to escalate."
-    )
-    public var noEscalationKeyword = false
+    @OptionGroup var policyOptions: PolicyOptions
 
     public init() {}
 
@@ -81,12 +77,12 @@ public struct CheckCommand: OfflineCommand {
         }
         let set: PolicySet
         do {
-            set = try PolicyLoader.load(paths: policy)
+            set = try PolicyLoader.load(paths: policy, compat: policyOptions.compat)
         } catch {
             print(error.description, to: &stderr)
             return 2
         }
-        let options = EvaluationOptions(escalationKeyword: !noEscalationKeyword)
+        let options = policyOptions.evaluation
         if let input {
             guard tool.isEmpty, field.isEmpty, context == nil else {
                 print("error: --input cannot be combined with --tool, --field or --context", to: &stderr)

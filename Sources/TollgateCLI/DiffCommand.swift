@@ -45,11 +45,7 @@ public struct DiffCommand: OfflineCommand {
     @Flag(help: "One JSON object instead of text.")
     public var json = false
 
-    @Flag(
-        name: .customLong("no-escalation-keyword"),
-        help: "Do not route deny decisions whose reason says 'requires human approval' to escalate."
-    )
-    public var noEscalationKeyword = false
+    @OptionGroup var policyOptions: PolicyOptions
 
     public init() {}
 
@@ -58,8 +54,8 @@ public struct DiffCommand: OfflineCommand {
         let new: PolicySet
         var inputs: [(label: String, context: JSONObject)] = []
         do {
-            old = try PolicyLoader.load(paths: [base])
-            new = try PolicyLoader.load(paths: [target])
+            old = try PolicyLoader.load(paths: [base], compat: policyOptions.compat)
+            new = try PolicyLoader.load(paths: [target], compat: policyOptions.compat)
             for path in scenarios {
                 for source in try PolicyLoader.read(paths: [path]) {
                     for scenario in try PolicyScenario.load(source) {
@@ -85,12 +81,12 @@ public struct DiffCommand: OfflineCommand {
                 inputs.append((Self.label(nil, context, line: n + 1), context))
             }
         }
-        let diff = PolicyDiff.compare(old, new, escalationKeyword: !noEscalationKeyword)
+        let diff = PolicyDiff.compare(old, new, escalationKeyword: !policyOptions.noEscalationKeyword)
         let changes = PolicyDiff.decisionChanges(
             old,
             new,
             contexts: inputs,
-            options: EvaluationOptions(escalationKeyword: !noEscalationKeyword)
+            options: EvaluationOptions(escalationKeyword: !policyOptions.noEscalationKeyword)
         )
         if json {
             print(

@@ -31,11 +31,7 @@ public struct TestCommand: OfflineCommand {
     @Argument(help: ArgumentHelp("Policy files or folders, then the scenario file.", valueName: "policy... scenarios"))
     public var paths: [String] = []
 
-    @Flag(
-        name: .customLong("no-escalation-keyword"),
-        help: "Do not route deny decisions whose reason says 'requires human approval' to escalate."
-    )
-    public var noEscalationKeyword = false
+    @OptionGroup var policyOptions: PolicyOptions
 
     public init() {}
 
@@ -47,7 +43,7 @@ public struct TestCommand: OfflineCommand {
         let set: PolicySet
         let scenarios: [PolicyScenario]
         do {
-            set = try PolicyLoader.load(paths: Array(paths.dropLast()))
+            set = try PolicyLoader.load(paths: Array(paths.dropLast()), compat: policyOptions.compat)
             let sources = try PolicyLoader.read(paths: [scenarioPath])
             guard sources.count == 1, let source = sources.first else {
                 print("error: \(scenarioPath): the scenario file must be one file", to: &stderr)
@@ -58,7 +54,7 @@ public struct TestCommand: OfflineCommand {
             print(error.description, to: &stderr)
             return 2
         }
-        let options = EvaluationOptions(escalationKeyword: !noEscalationKeyword)
+        let options = policyOptions.evaluation
         var passed = 0
         for scenario in scenarios {
             let failures = scenario.failures(of: set.evaluate(scenario.context, options: options))

@@ -17,6 +17,11 @@ public struct ValidateCommand: OfflineCommand {
             With --strict a valid file is also refused for what the worker would run but should \
             not: an approval stage whose timeout approves the request (on_timeout: allow).
 
+            A warning (which does not change the exit status) goes with a policy whose first \
+            document has no defaults.action: agent-os 3.7, and Tollgate by default, allow what no \
+            rule matches; agent-os 5 denies it. Write defaults.action, or compat: agent-os-5 (or \
+            give --compat agent-os-5) to have the 5.0 default.
+
             Exit status: 0 all valid; 1 some file is invalid (YAML syntax errors included, with \
             their position) or, with --strict, has a finding; 2 some path cannot be read (missing \
             file, empty folder).
@@ -28,6 +33,8 @@ public struct ValidateCommand: OfflineCommand {
 
     @Flag(help: "Also refuse what is valid but unsafe (an approval stage with on_timeout: allow).")
     public var strict = false
+
+    @OptionGroup var compatOption: CompatOption
 
     public init() {}
 
@@ -46,9 +53,25 @@ public struct ValidateCommand: OfflineCommand {
                 status = 2
                 continue
             }
-            for source in sources {
+            for (index, source) in sources.enumerated() {
                 switch PolicyLoader.parse(source) {
                 case .success(let document):
+                    if let flag = compatOption.compat, let written = document.compat, flag != written {
+                        print(
+                            "\(source.path): the policy says compat: \(written.rawValue) and --compat says \(flag.rawValue): give one",
+                            to: &stdout
+                        )
+                        if status == 0 { status = 1 }
+                        continue
+                    }
+                    // The first file of a path is the first document of the policy it stands for.
+                    let compat = compatOption.compat ?? document.compat ?? .agentOS3
+                    if index == 0, compat == .agentOS3, !document.defaults.actionWritten {
+                        print(
+                            "\(source.path): warning: allows everything unmatched only because `defaults.action` is absent; agent-os 5 denies (write defaults.action, or compat: agent-os-5)",
+                            to: &stdout
+                        )
+                    }
                     if strict, !document.strictFindings.isEmpty {
                         for finding in document.strictFindings { print("\(finding) (--strict)", to: &stdout) }
                         if status == 0 { status = 1 }

@@ -3,6 +3,7 @@ import Foundation
 import Logging
 import TollgateAMQP
 import TollgateHTTP
+import TollgatePolicy
 import TollgateStore
 import TollgateWorker
 
@@ -182,6 +183,8 @@ struct WorkerCommand: AsyncParsableCommand {
     )
     var noEscalationKeyword = false
 
+    @OptionGroup var compatOption: CompatOption
+
     @Option(
         help:
             "full: fsync every commit; normal: survive a process crash, not a power cut (env TOLLGATE_DURABILITY; default full)."
@@ -270,6 +273,14 @@ struct WorkerCommand: AsyncParsableCommand {
             default: c.defaultEscalationTimeoutSeconds
         )
         c.escalationKeyword = !(noEscalationKeyword || environmentFlag("NO_ESCALATION_KEYWORD"))
+        if let compat = compatOption.compat {
+            c.compat = compat
+        } else if let text = environment("COMPAT") {
+            guard let compat = PolicyCompatibility(rawValue: text) else {
+                throw ValidationError("TOLLGATE_COMPAT must be agent-os-3.7 or agent-os-5, not '\(text)'")
+            }
+            c.compat = compat
+        }
         c.takeOverQueues = takeOverQueues || environmentFlag("TAKE_OVER_QUEUES")
         c.drainAtStart = drain || environmentFlag("DRAIN")
         c.metricsPort =

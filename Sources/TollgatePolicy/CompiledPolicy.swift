@@ -155,7 +155,8 @@ struct CompiledPolicy: Sendable {
     let defaultWithKeyword: PolicyDecision
     let defaultWithoutKeyword: PolicyDecision
 
-    init(documents: [PolicyDocument]) {
+    /// `emptyDefaults`: the defaults when there is no document (agent-os 3.7 allows, 5 denies).
+    init(documents: [PolicyDocument], emptyDefaults: PolicyDefaults = PolicyDefaults()) {
         // Python's sort is stable, also with reverse=True.
         var ordered: [(rule: PolicyRule, key: Int)] = []
         for document in documents {
@@ -202,7 +203,7 @@ struct CompiledPolicy: Sendable {
         indexes = fieldOrder.compactMap { field in
             tables[field].map { FieldIndex(path: FieldPath(field), firstPosition: ExactStringTable($0)) }
         }
-        let defaults = documents.first?.defaults ?? PolicyDefaults()
+        let defaults = documents.first?.defaults ?? emptyDefaults
         defaultWithKeyword = .make(
             action: defaults.action,
             rule: nil,

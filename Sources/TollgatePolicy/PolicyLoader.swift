@@ -52,12 +52,16 @@ public struct PolicySource: Sendable {
 public enum PolicyLoader {
     /// Loads files and folders in the order given. A folder contributes its `*.yaml` files, then
     /// its `*.yml` files, each sorted by name, not recursing (agent-os's `load_policies`).
-    public static func load(paths: [String]) throws(PolicyLoadError) -> PolicySet {
-        try load(sources: read(paths: paths))
+    /// `compat`: the `--compat` flag; nil follows the first document's `compat:`, else agent-os 3.7.
+    public static func load(paths: [String], compat: PolicyCompatibility? = nil) throws(PolicyLoadError) -> PolicySet {
+        try load(sources: read(paths: paths), compat: compat)
     }
 
     /// Loads already-read sources; all problems of all files are collected.
-    public static func load(sources: [PolicySource]) throws(PolicyLoadError) -> PolicySet {
+    public static func load(
+        sources: [PolicySource],
+        compat: PolicyCompatibility? = nil
+    ) throws(PolicyLoadError) -> PolicySet {
         var documents: [PolicyDocument] = []
         var diagnostics: [PolicyDiagnostic] = []
         for source in sources {
@@ -67,10 +71,50 @@ public enum PolicyLoader {
             }
         }
         guard diagnostics.isEmpty else { throw PolicyLoadError(kind: .invalid, diagnostics: diagnostics) }
+        let effective = try compatibility(of: &documents, flag: compat)
         var all = SHA256()
         for source in sources { all.update(data: source.bytes) }
         let hash = sources.count == 1 ? documents[0].sha256 : Array(all.finalize())
-        return PolicySet(documents: documents, version: PolicyVersion(documents: documents, sha256: hex(hash)))
+        return PolicySet(
+            documents: documents,
+            version: PolicyVersion(documents: documents, sha256: hex(hash)),
+            compat: effective
+        )
+    }
+
+    /// The generation the set decides like: the flag, else the first document's `compat:`, else
+    /// agent-os 3.7. Under agent-os 5 a first document without `defaults.action` denies what no
+    /// rule matches. `compat:` in a later document, or a flag that contradicts the file, is refused.
+    static func compatibility(
+        of documents: inout [PolicyDocument],
+        flag: PolicyCompatibility?
+    ) throws(PolicyLoadError) -> PolicyCompatibility {
+        var diagnostics: [PolicyDiagnostic] = []
+        for document in documents.dropFirst() where document.compat != nil {
+            diagnostics.append(
+                PolicyDiagnostic(
+                    file: document.path,
+                    location: document.compatLocation,
+                    message:
+                        "'compat' is read from the first document only (\(documents[0].path)): remove it here, or move it there"
+                )
+            )
+        }
+        if let flag, let written = documents.first?.compat, written != flag {
+            diagnostics.append(
+                PolicyDiagnostic(
+                    file: documents[0].path,
+                    location: documents[0].compatLocation,
+                    message: "the policy says compat: \(written.rawValue) and --compat says \(flag.rawValue): give one"
+                )
+            )
+        }
+        guard diagnostics.isEmpty else { throw PolicyLoadError(kind: .invalid, diagnostics: diagnostics) }
+        let effective = flag ?? documents.first?.compat ?? .agentOS3
+        if effective == .agentOS5, !documents.isEmpty, !documents[0].defaults.actionWritten {
+            documents[0].defaults.action = .deny
+        }
+        return effective
     }
 
     /// Reads the files named (folders expanded), or fails with every unreadable path.

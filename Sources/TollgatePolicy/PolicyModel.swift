@@ -207,8 +207,18 @@ public struct PolicyRule: Sendable {
     public let location: SourceLocation
 }
 
+/// Which generation of agent-os a policy decides like. They differ in one default: when the first
+/// document has no `defaults.action`, agent-os 3.7 (`agent-os-kernel`, the seed's) allows what no
+/// rule matches and agent-os 5 (`agent-governance-toolkit-core`) denies it.
+public enum PolicyCompatibility: String, Sendable, CaseIterable {
+    case agentOS3 = "agent-os-3.7"
+    case agentOS5 = "agent-os-5"
+}
+
 public struct PolicyDefaults: Sendable {
     public var action: PolicyAction = .allow
+    /// Whether the file wrote `defaults.action` (agent-os 5 denies when it did not).
+    public var actionWritten = false
     /// Only when written: agent-os's implicit 10 would cap every agent forever.
     public var maxToolCalls: Int?
     public var maxTokens: Int = 4096
@@ -233,6 +243,9 @@ public struct PolicyDocument: Sendable {
     public var scope: String?
     public var networkAllowlist: [String] = []
     public var toolAllowlist: [String] = []
+    /// Tollgate's `compat:` key (read from the first document only), and where it was written.
+    public var compat: PolicyCompatibility?
+    var compatLocation: SourceLocation?
     /// The path it was read from, as given.
     public var path: String = ""
     /// SHA-256 of the file's bytes.

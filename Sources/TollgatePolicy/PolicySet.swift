@@ -22,13 +22,18 @@ public struct PolicyVersion: Sendable, Hashable, CustomStringConvertible {
 public struct PolicySet: Sendable {
     public let documents: [PolicyDocument]
     public let version: PolicyVersion
+    /// Whose defaults it follows: agent-os 3.7 (an absent `defaults.action` allows) or 5 (denies).
+    public let compat: PolicyCompatibility
     let compiled: CompiledPolicy
 
     /// Builds a set from documents in load order (`PolicyLoader` does, with their version).
-    init(documents: [PolicyDocument], version: PolicyVersion) {
+    init(documents: [PolicyDocument], version: PolicyVersion, compat: PolicyCompatibility = .agentOS3) {
         self.documents = documents
         self.version = version
-        compiled = CompiledPolicy(documents: documents)
+        self.compat = compat
+        var emptyDefaults = PolicyDefaults()
+        if compat == .agentOS5 { emptyDefaults.action = .deny }
+        compiled = CompiledPolicy(documents: documents, emptyDefaults: emptyDefaults)
     }
 
     /// No document: every call is allowed (agent-os's evaluator with no policies).

@@ -10,7 +10,7 @@ struct PolicyValidator {
 
     static let documentKeys = [
         "version", "name", "description", "rules", "defaults", "inherit", "scope", "network_allowlist",
-        "tool_allowlist",
+        "tool_allowlist", "compat",
     ]
     static let ruleKeys = ["name", "condition", "action", "priority", "message", "override", "escalation"]
     static let defaultsKeys = [
@@ -44,6 +44,13 @@ struct PolicyValidator {
             )
             return doc
         }
+        if let acs = acsVersion(root) {
+            fail(
+                acs.node,
+                "this is an Agent Control Specification manifest (agent_control_specification_version: \(acs.version)), the Agent Governance Toolkit's newer format; Tollgate reads agent-os policy documents (version, name, rules, defaults) and does not read ACS manifests yet"
+            )
+            return doc
+        }
         guard let members = members(root, of: "a policy document", allowed: Self.documentKeys) else { return doc }
         for (key, _, value) in members where !value.isInvalid {
             switch key {
@@ -61,6 +68,16 @@ struct PolicyValidator {
                 doc.networkAllowlist = stringList(value, key) ?? []
             case "tool_allowlist":
                 doc.toolAllowlist = stringList(value, key) ?? []
+            case "compat":
+                if case .scalar(.str(let s)) = value.kind, let c = PolicyCompatibility(rawValue: s) {
+                    doc.compat = c
+                    doc.compatLocation = value.location
+                } else {
+                    fail(
+                        value,
+                        "'compat' must be \(PolicyCompatibility.allCases.map { "'\($0.rawValue)'" }.joined(separator: " or ")) (got \(describe(value)))"
+                    )
+                }
             default:
                 break
             }
@@ -95,6 +112,18 @@ struct PolicyValidator {
         return doc
     }
 
+    /// The version of an Agent Control Specification manifest (a mapping with a top-level
+    /// `agent_control_specification_version`), and where it is written.
+    func acsVersion(_ root: YNode) -> (version: String, node: YNode)? {
+        guard case .mapping(let pairs) = root.kind else { return nil }
+        for pair in pairs {
+            guard case .scalar(.str("agent_control_specification_version")) = pair.key.kind else { continue }
+            if case .scalar(.str(let v)) = pair.value.kind { return (v, pair.key) }
+            return (describe(pair.value), pair.key)
+        }
+        return nil
+    }
+
     // MARK: Defaults
 
     mutating func defaults(_ node: YNode) -> PolicyDefaults {
@@ -104,6 +133,7 @@ struct PolicyValidator {
             let name = "defaults." + key
             switch key {
             case "action":
+                d.actionWritten = true
                 if let a = action(value, name) { d.action = a }
             case "max_tokens":
                 if let i = laxInt(value, name) { d.maxTokens = i }

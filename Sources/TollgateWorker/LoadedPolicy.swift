@@ -11,9 +11,9 @@ public struct LoadedPolicy: Sendable {
 
     /// Loads and checks every file (folders: `*.yaml` then `*.yml`); the error lists every
     /// problem with its file, line and column.
-    public static func load(paths: [String]) throws(WorkerError) -> LoadedPolicy {
+    public static func load(paths: [String], compat: PolicyCompatibility? = nil) throws(WorkerError) -> LoadedPolicy {
         do {
-            return LoadedPolicy(policies: try PolicyLoader.load(paths: paths))
+            return LoadedPolicy(policies: try PolicyLoader.load(paths: paths, compat: compat))
         } catch {
             throw WorkerError.policy("invalid policy, not started:\n\(error)")
         }
@@ -22,7 +22,7 @@ public struct LoadedPolicy: Sendable {
     /// Log metadata naming each document, its version and rule count.
     public var logMetadata: Logger.Metadata {
         [
-            "policy_version": "\(versionString)",
+            "policy_version": "\(versionString)", "compat": "\(policies.compat.rawValue)",
             "documents":
                 "\(policies.documents.map { "\($0.name)@\($0.version) (\($0.rules.count) rules)" }.joined(separator: ", "))",
         ]

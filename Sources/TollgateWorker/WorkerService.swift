@@ -23,7 +23,7 @@ public struct WorkerService: Service, CustomStringConvertible {
     ) throws(WorkerError) {
         try configuration.validate()
         self.configuration = configuration
-        self.policy = try LoadedPolicy.load(paths: configuration.policyPaths)
+        self.policy = try LoadedPolicy.load(paths: configuration.policyPaths, compat: configuration.compat)
         self.control = control
         self.logger = logger
     }

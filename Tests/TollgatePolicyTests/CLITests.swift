@@ -263,6 +263,7 @@ func temporaryFile(_ contents: String, suffix: String = ".jsonl") throws -> Stri
                   stages:
                     - {name: editor, approvers: [editor@corp.com], on_timeout: allow}
                     - {name: legal, approvers: [legal@corp.com]}
+            defaults: {action: deny}
             """,
             suffix: ".yaml"
         )

@@ -20,7 +20,8 @@ import TollgateJSON
     }
 
     /// Replays a corpus file; returns the number of cases and the mismatches.
-    static func replay(_ path: String) throws -> (cases: Int, mismatches: [String]) {
+    static func replay(_ path: String, compat: PolicyCompatibility? = nil) throws -> (cases: Int, mismatches: [String])
+    {
         let data = try Data(contentsOf: URL(fileURLWithPath: path))
         var cases = 0
         var mismatches: [String] = []
@@ -34,7 +35,7 @@ import TollgateJSON
             }
             let set: PolicySet
             do {
-                set = try PolicyLoader.load(sources: sources)
+                set = try PolicyLoader.load(sources: sources, compat: compat)
             } catch {
                 mismatches.append(
                     "set \(id): Tollgate refused what agent-os loads:\n\(error)\n\(texts.compactMap(\.stringValue).joined(separator: "---\n"))"
@@ -75,6 +76,26 @@ import TollgateJSON
         #expect(
             mismatches.isEmpty,
             "\(mismatches.count) of \(cases) cases differ; first:\n\(mismatches.prefix(3).joined(separator: "\n\n"))"
+        )
+    }
+
+    /// The corpus of agent-os 5.0.0 (`agent-governance-toolkit-core`, made by
+    /// Tests/compat/check_agent_os_5.sh): generated policies whose first document has no
+    /// `defaults.action`, decided with `--compat agent-os-5`.
+    @Test func agentOS5CorpusMatchesTheReferenceWithCompat() throws {
+        let path = Paths.fixtures + "/compat/corpus-agent-os-5.jsonl"
+        let (cases, mismatches) = try Self.replay(path, compat: .agentOS5)
+        #expect(cases >= 5000)
+        #expect(
+            mismatches.isEmpty,
+            "\(mismatches.count) of \(cases) cases differ; first:\n\(mismatches.prefix(3).joined(separator: "\n\n"))"
+        )
+        // The same policies under the default (agent-os 3.7) differ exactly where no rule matched.
+        let (_, differences) = try Self.replay(path)
+        #expect(!differences.isEmpty)
+        #expect(
+            differences.allSatisfy { $0.contains(#"expected {"allowed":false,"action":"deny","rule":null,"#) },
+            "\(differences.prefix(2))"
         )
     }
 

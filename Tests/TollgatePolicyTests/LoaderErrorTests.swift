@@ -16,7 +16,7 @@ import Testing
         (
             "name: x\nnmae: y\n",
             [
-                "p.yaml:2:1: unknown key 'nmae' in a policy document (expected one of: version, name, description, rules, defaults, inherit, scope, network_allowlist, tool_allowlist)"
+                "p.yaml:2:1: unknown key 'nmae' in a policy document (expected one of: version, name, description, rules, defaults, inherit, scope, network_allowlist, tool_allowlist, compat)"
             ]
         ),
         ("name: a\nname: b\n", ["p.yaml:1:1: duplicate mapping key 'name'"]),
@@ -108,7 +108,7 @@ import Testing
                 "p.yaml:5:57: 'escalation.required_approvals' must be a positive integer (got 0)",
                 "p.yaml:5:77: 'escalation.timeout_seconds' must be a positive integer (got -5)",
                 "p.yaml:5:97: 'escalation.timeout_action' must be 'allow' or 'deny' (got str 'later')",
-                "p.yaml:5:104: unknown key 'quorum' in an 'escalation' block (expected one of: approvers, required_approvals, required_denials, timeout_seconds, timeout_action, require_comment, max_grant_seconds, stages)",
+                "p.yaml:5:104: unknown key 'quorum' in an 'escalation' block (expected one of: approvers, required_approvals, required_denials, timeout_seconds, timeout_action, require_comment, max_grant_seconds, stages, max_pending_per_agent, max_new_per_agent, window_seconds, fatigue_threshold, fatigue_window_seconds)",
             ]
         ),
         (

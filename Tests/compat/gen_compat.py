@@ -12,10 +12,27 @@ per policy set:
 `decision` is the tutorial's routing: allow when allowed, escalate when the reason contains
 "requires human approval" (any case), else deny.
 
-Usage: gen_compat.py [--seed N] [--sets N] [--contexts N] [--out FILE]
+Usage: gen_compat.py [--seed N] [--sets N] [--contexts N] [--out FILE] [--without-defaults-action]
 The Swift test `CompatCorpusTests` replays the stored corpus
 (Tests/TollgatePolicyTests/Fixtures/compat/corpus.jsonl); with TOLLGATE_REFERENCE=1 it runs
-this script with a fresh seed and replays that too.
+this script with a fresh seed and replays that too. The stored corpus is made with the defaults
+under agent-os-kernel 3.7.0 (`pip install agent-os-kernel==3.7.0 pyyaml`):
+
+    python3 Tests/compat/gen_compat.py
+
+--without-defaults-action: the first document never writes `defaults.action` (the others skip it
+half the time; `max_tool_calls`, `max_tokens`, `confidence_threshold`, `network_default` or
+`defaults: {}` may still appear), so every unmatched call takes the evaluator's built-in default,
+and each line gets a top-level "reference" naming the distribution that decided it (e.g.
+"agent-governance-toolkit-core 5.0.0"). It writes corpus-agent-os-5.jsonl unless --out says
+otherwise. Without the option the output is byte-for-byte what it always was. The stored
+agent-os 5 corpus was made under `agent-governance-toolkit-core==5.0.0` (same `agent_os` module;
+unmatched calls with no `defaults.action` are denied there, allowed in 3.7.0) with:
+
+    .build/aos5-venv/bin/python Tests/compat/gen_compat.py --seed 20265000 --without-defaults-action \
+        --out Tests/TollgatePolicyTests/Fixtures/compat/corpus-agent-os-5.jsonl
+
+Tests/compat/check_agent_os_5.sh makes that venv if missing, regenerates it and diffs.
 """
 import argparse
 import warnings
@@ -29,8 +46,9 @@ import sys
 import tempfile
 
 import yaml
-from agent_os.policies import PolicyEvaluator
-from agent_os.policies.schema import PolicyDocument
+warnings.filterwarnings("ignore", message="agent-os-kernel is deprecated", category=DeprecationWarning)
+from agent_os.policies import PolicyEvaluator  # noqa: E402
+from agent_os.policies.schema import PolicyDocument  # noqa: E402
 
 logging.disable(logging.CRITICAL)  # the evaluator logs every fail-closed error
 warnings.simplefilter("ignore", FutureWarning)  # re: "Possible nested set" for patterns like "[[]"
@@ -199,7 +217,8 @@ def rand_condition_value(rng, op, field):
     return rand_value(rng, True)
 
 
-def rand_policy(rng, doc_index, shared_names):
+def rand_policy(rng, doc_index, shared_names, defaults_action=True):
+    """defaults_action=False: never write `defaults.action` (other defaults keys may appear)."""
     lines = ['version: "%s"' % rng.choice(["1.0", "2.0", "1.1"]), "name: doc-%d" % doc_index]
     if rng.random() < 0.3:
         lines.append("description: random policy")
@@ -242,6 +261,25 @@ def rand_policy(rng, doc_index, shared_names):
         message = rng.choice(MESSAGES)
         if message or rng.random() < 0.5:
             lines.append("    message: %s" % json.dumps(message, ensure_ascii=False))
+    if not defaults_action:
+        # Only reached with --without-defaults-action, so the default stream of draws is untouched.
+        r = rng.random()
+        if r < 0.15:
+            lines.append("defaults: {}")
+        elif r < 0.75:
+            lines.append("defaults:")
+            keys = rng.sample(["max_tool_calls", "max_tokens", "confidence_threshold", "network_default"],
+                              rng.randint(1, 3))
+            for key in keys:
+                if key == "max_tool_calls":
+                    lines.append("  max_tool_calls: %d" % rng.randint(1, 50))
+                elif key == "max_tokens":
+                    lines.append("  max_tokens: %d" % rng.choice([256, 4096, 100000]))
+                elif key == "confidence_threshold":
+                    lines.append("  confidence_threshold: %s" % rng.choice(["0.5", "0.8", "1", "0.95"]))
+                else:
+                    lines.append("  network_default: %s" % rng.choice(["allow", "deny"]))
+        return "\n".join(lines) + "\n"
     if rng.random() < 0.8:
         lines.append("defaults:")
         lines.append("  action: %s" % rng.choice(["allow", "deny", "audit", "block"]))
@@ -289,6 +327,17 @@ def decide(docs, ctx):
     return {"allowed": d.allowed, "action": d.action, "rule": d.matched_rule, "reason": d.reason, "decision": routed}
 
 
+def reference_label():
+    """The distribution that installed agent_os, e.g. "agent-governance-toolkit-core 5.0.0"."""
+    from importlib import metadata
+    for dist in ("agent-governance-toolkit-core", "agent-os-kernel"):
+        try:
+            return "%s %s" % (dist, metadata.version(dist))
+        except metadata.PackageNotFoundError:
+            pass
+    return "agent_os (unknown distribution)"
+
+
 def load(texts, tmp):
     docs = []
     for i, text in enumerate(texts):
@@ -304,15 +353,27 @@ def main():
     ap.add_argument("--seed", type=int, default=20261125)
     ap.add_argument("--sets", type=int, default=500)
     ap.add_argument("--contexts", type=int, default=16)
-    ap.add_argument("--out", default=os.path.join(os.path.dirname(__file__), "..", "TollgatePolicyTests",
-                                                  "Fixtures", "compat", "corpus.jsonl"))
+    ap.add_argument("--out", default=None,
+                    help="default: Fixtures/compat/corpus.jsonl, or corpus-agent-os-5.jsonl with --without-defaults-action")
+    ap.add_argument("--without-defaults-action", action="store_true",
+                    help="the first document never writes defaults.action (the others skip it half the time); "
+                         "every line records the reference that decided it")
     args = ap.parse_args()
+    if args.out is None:
+        args.out = os.path.join(os.path.dirname(__file__), "..", "TollgatePolicyTests", "Fixtures", "compat",
+                                "corpus-agent-os-5.jsonl" if args.without_defaults_action else "corpus.jsonl")
+    label = reference_label() if args.without_defaults_action else None
     rng = random.Random(args.seed)
     written = skipped = cases = 0
     with tempfile.TemporaryDirectory() as tmp, open(args.out, "w", encoding="utf-8") as out:
         for set_id in range(args.sets):
             shared = ["shared-%d" % k for k in range(3)]
-            texts = [rand_policy(rng, d, shared) for d in range(rng.choice([1, 1, 1, 2, 2, 3]))]
+            ndocs = rng.choice([1, 1, 1, 2, 2, 3])
+            if label is None:
+                texts = [rand_policy(rng, d, shared) for d in range(ndocs)]
+            else:
+                texts = [rand_policy(rng, d, shared, defaults_action=d > 0 and rng.random() < 0.5)
+                         for d in range(ndocs)]
             try:
                 docs = load(texts, tmp)
             except Exception:
@@ -320,8 +381,10 @@ def main():
                 continue
             contexts = [json.loads(json.dumps(rand_context(rng))) for _ in range(args.contexts)]
             expected = [decide(docs, c) for c in contexts]
-            out.write(json.dumps({"id": set_id, "policies": texts, "contexts": contexts, "expected": expected},
-                                 ensure_ascii=False) + "\n")
+            line = {"id": set_id, "policies": texts, "contexts": contexts, "expected": expected}
+            if label is not None:
+                line["reference"] = label
+            out.write(json.dumps(line, ensure_ascii=False) + "\n")
             written += 1
             cases += len(contexts)
     print("wrote %d policy sets, %d cases (%d sets skipped: the reference rejected them) to %s"

@@ -1,5 +1,6 @@
 import Foundation
 import TollgateAMQP
+import TollgatePolicy
 import TollgateStore
 
 /// Everything a worker needs to run, with the defaults the README documents. Built by the
@@ -14,6 +15,8 @@ public struct WorkerConfiguration: Sendable {
     public var tls = AMQPConfiguration.TLSOptions()
     /// Policy files or folders, in order (the first document's defaults apply).
     public var policyPaths: [String] = []
+    /// `--compat`: nil follows the policy's `compat:` (else agent-os 3.7).
+    public var compat: PolicyCompatibility?
     /// The SQLite state file; it belongs to this worker only (default `tollgate-<worker-id>.db`).
     public var databasePath: String = Self.defaultDatabasePath(workerID: Self.defaultWorkerID)
     /// Names this worker's queues and prefixes its request ids. Keep it stable across restarts:

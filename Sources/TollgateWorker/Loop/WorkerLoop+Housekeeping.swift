@@ -78,7 +78,7 @@ extension WorkerLoop {
 
     func reloadPolicy() {
         do {
-            let next = try LoadedPolicy.load(paths: configuration.policyPaths)
+            let next = try LoadedPolicy.load(paths: configuration.policyPaths, compat: configuration.compat)
             let previous = gate.policy.versionString
             gate.policy = next
             logger.info("policies reloaded", metadata: next.logMetadata)
