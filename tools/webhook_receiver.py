@@ -7,10 +7,10 @@ It checks each request the way docs/webhooks.md says a receiver should:
 2. parse `Tollgate-Signature: t=<unix seconds>,v1=<hex>` (several v1 values may come while a
    secret is being rolled; any one may match);
 3. refuse a `t` more than 5 minutes from its own clock (a replayed request);
-4. compute HMAC-SHA256(secret, f"{t}.".encode() + body) and compare it to each v1 with
-   hmac.compare_digest (constant time);
-5. answer 2xx only once the notice is safely handled; drop a repeat by its `Tollgate-Delivery`
-   id (the bridge delivers at least once).
+4. compute HMAC-SHA256(secret, t + b"." + body), t as the header wrote it, and compare it to
+   each v1 with hmac.compare_digest (constant time);
+5. answer 2xx only once the notice is safely handled, and 2xx to a repeat of a
+   `Tollgate-Delivery` id it already handled (the bridge delivers at least once).
 
 Anything but 2xx makes the bridge try again later (408, 429 with Retry-After, 5xx) or give the
 notice up to the dead-letter queue (any other 4xx), so answer 401 to a bad signature: a forgery
@@ -40,15 +40,15 @@ def verify(header, body, secret, now=None, tolerance=TOLERANCE_SECONDS):
         if key == "t":
             if timestamp is not None or not value.isdigit():
                 return False, "malformed signature header"
-            timestamp = int(value)
+            timestamp = value  # signed as written
         elif key == "v1":
             candidates.append(value)
     if timestamp is None or not candidates:
         return False, "malformed signature header"
     now = time.time() if now is None else now
-    if abs(now - timestamp) > tolerance:
+    if abs(now - int(timestamp)) > tolerance:
         return False, "timestamp outside the tolerance"
-    expected = hmac.new(secret, b"%d." % timestamp + body, hashlib.sha256).hexdigest()
+    expected = hmac.new(secret, timestamp.encode() + b"." + body, hashlib.sha256).hexdigest()
     if any(hmac.compare_digest(expected, c) for c in candidates):
         return True, None
     return False, "signature mismatch"

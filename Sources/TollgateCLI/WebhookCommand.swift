@@ -100,7 +100,13 @@ struct WebhookCommand: AsyncParsableCommand {
             guard let data = FileManager.default.contents(atPath: secretFile) else {
                 throw ValidationError("cannot read the webhook secret from \(secretFile)")
             }
-            c.secret = Array(String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines).utf8)
+            // The file's bytes as they are (a key may be binary), less ASCII whitespace at either
+            // end (the newline an editor or `echo` adds).
+            var bytes = Array(data)[...]
+            let blank: Set<UInt8> = [0x20, 0x09, 0x0A, 0x0D]
+            while let first = bytes.first, blank.contains(first) { bytes = bytes.dropFirst() }
+            while let last = bytes.last, blank.contains(last) { bytes = bytes.dropLast() }
+            c.secret = Array(bytes)
         }
         c.retry = RetryPolicy(
             maxAttempts: maxAttempts,

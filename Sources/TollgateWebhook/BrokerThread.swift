@@ -13,6 +13,8 @@ enum BridgeEvent: Sendable {
     case received(generation: Int, target: Int, delivery: AMQPDelivery)
     case attempted(generation: Int, target: Int, tag: UInt64, outcome: AttemptOutcome, nanoseconds: Int64)
     case retryDue(generation: Int, target: Int, tag: UInt64)
+    /// The dead letter of this notice is confirmed and the notice acked.
+    case deadLettered(generation: Int, target: Int, tag: UInt64)
     case tick
     case stop
 }
@@ -21,7 +23,20 @@ enum BridgeEvent: Sendable {
 enum BrokerCommand: Sendable {
     case ack(generation: Int, tag: UInt64)
     /// Publish this copy to the dead-letter exchange, and ack the notice once it is confirmed.
-    case deadLetter(generation: Int, tag: UInt64, routingKey: String, body: [UInt8], headers: [(String, String)])
+    case deadLetter(DeadLetter)
+}
+
+/// A notice given up on, as it goes to the dead-letter exchange.
+struct DeadLetter: Sendable {
+    var generation: Int
+    var target: Int
+    var tag: UInt64
+    var routingKey: String
+    var body: [UInt8]
+    var headers: [(String, String)]
+    /// The notice's own AMQP timestamp, kept so that --max-age counts from its publication if it
+    /// is sent again.
+    var timestamp: UInt64?
 }
 
 /// The bridge's broker connection, on a thread of its own (rabbitmq-c is blocking, one connection
@@ -135,9 +150,19 @@ final class BrokerThread: Sendable {
                     "x-dead-letter-exchange": .string(topology.deadExchange),
                 ]
             )
-            for event in configuration.events {
+            for event in WebhookConfiguration.knownEvents {
                 do {
-                    try c.queueBind(queue: queue, exchange: topology.escalationsExchange, routingKey: "\(event).#")
+                    // Binds the kinds asked for and unbinds the others (an earlier run may have
+                    // bound them: the queue outlives the bridge).
+                    if configuration.events.contains(event) {
+                        try c.queueBind(queue: queue, exchange: topology.escalationsExchange, routingKey: "\(event).#")
+                    } else {
+                        try c.queueUnbind(
+                            queue: queue,
+                            exchange: topology.escalationsExchange,
+                            routingKey: "\(event).#"
+                        )
+                    }
                 } catch {
                     guard error.replyCode == 404 else { throw error }
                     throw NoExchangeYet(exchange: topology.escalationsExchange, prefix: topology.prefix)
@@ -154,7 +179,9 @@ final class BrokerThread: Sendable {
     private func serve(_ c: AMQPConnection, generation: Int) throws {
         let dead = configuration.topology.deadExchange
         // Dead letters waiting for their confirm: publish sequence -> the notice's tag.
-        var unconfirmed: [UInt64: UInt64] = [:]
+        var unconfirmed: [UInt64: DeadLetter] = [:]
+        // Dead letters the broker refused, to publish again (the notice stays unacked meanwhile).
+        var refused: [(due: ContinuousClock.Instant, letter: DeadLetter)] = []
         var finishBy: ContinuousClock.Instant?
         while !stop.load(ordering: .relaxed) {
             if finishing.load(ordering: .relaxed), commands.withLock({ $0.isEmpty }) {
@@ -163,22 +190,35 @@ final class BrokerThread: Sendable {
                 if finishBy == nil { finishBy = .now + .seconds(5) }
                 if let finishBy, ContinuousClock.now > finishBy { return }
             }
-            let batch = commands.withLock { list -> [BrokerCommand] in
+            var batch = commands.withLock { list -> [BrokerCommand] in
                 defer { list.removeAll() }
                 return list
+            }
+            let now = ContinuousClock.now
+            while let first = refused.first, first.due <= now {
+                refused.removeFirst()
+                batch.append(.deadLetter(first.letter))
             }
             for command in batch {
                 switch command {
                 case .ack(let g, let tag):
                     if g == generation { try c.ack(deliveryTag: tag) }
-                case .deadLetter(let g, let tag, let routingKey, let body, let headers):
-                    guard g == generation else { continue }
+                case .deadLetter(let letter):
+                    guard letter.generation == generation else { continue }
                     var properties = AMQPProperties()
                     properties.contentType = "application/json"
                     properties.deliveryMode = AMQPProperties.persistent
-                    properties.headers = AMQPTable(headers.map { AMQPTable.Entry(key: $0.0, value: .string($0.1)) })
-                    let seq = try c.publish(exchange: dead, routingKey: routingKey, body: body, properties: properties)
-                    unconfirmed[seq] = tag
+                    properties.timestamp = letter.timestamp
+                    properties.headers = AMQPTable(
+                        letter.headers.map { AMQPTable.Entry(key: $0.0, value: .string($0.1)) }
+                    )
+                    let seq = try c.publish(
+                        exchange: dead,
+                        routingKey: letter.routingKey,
+                        body: letter.body,
+                        properties: properties
+                    )
+                    unconfirmed[seq] = letter
                 }
             }
             status.markTurn(monotonicClockMillis())
@@ -190,17 +230,21 @@ final class BrokerThread: Sendable {
                 }
                 events.yield(.received(generation: generation, target: target, delivery: delivery))
             case .publishAck(let seq, let multiple):
-                for (s, tag) in unconfirmed where s == seq || (multiple && s < seq) {
-                    try c.ack(deliveryTag: tag)
+                for (s, letter) in unconfirmed where s == seq || (multiple && s < seq) {
+                    try c.ack(deliveryTag: letter.tag)
                     unconfirmed[s] = nil
+                    events.yield(.deadLettered(generation: generation, target: letter.target, tag: letter.tag))
                 }
             case .publishNack(let seq, let multiple):
-                // The dead-letter queue did not take it: the notice goes back to its queue and is
-                // tried again from the start.
-                for (s, tag) in unconfirmed where s == seq || (multiple && s < seq) {
-                    logger.error("webhook: the dead-letter exchange refused a notice; it is requeued")
-                    try c.reject(deliveryTag: tag, requeue: true)
+                // The dead-letter queue did not take it (full, a policy that rejects): the notice
+                // stays held, unacked, and its dead letter is published again in 5 s.
+                for (s, letter) in unconfirmed where s == seq || (multiple && s < seq) {
+                    logger.error(
+                        "webhook: the dead-letter exchange refused a notice; trying again in 5 s (the notice is kept)",
+                        metadata: ["exchange": "\(dead)", "event": "\(letter.routingKey)"]
+                    )
                     unconfirmed[s] = nil
+                    refused.append((.now + .seconds(5), letter))
                 }
             case .consumerCancelled(let tag):
                 throw ConsumerCancelled(queue: configuration.targets[Int(tag) ?? 0].name)

@@ -11,8 +11,12 @@ public struct HeldNotice: Sendable, Equatable {
     public var publishedAtMillis: Int64
     /// Stable across retries and redeliveries, for receivers that drop repeats.
     public var deliveryID: String
-    /// Attempts made so far.
+    /// Attempts made so far (while this connection of the bridge holds it).
     public var attempts = 0
+    /// The request the notice is about (its `request_id`, or a revoked grant's id), if it names one.
+    public var requestID: String?
+    /// The notice's AMQP timestamp as published, kept on its dead letter.
+    public var timestamp: UInt64?
 
     public init(
         tag: UInt64,

@@ -89,7 +89,12 @@ public struct RetryPolicy: Sendable, Equatable {
             return .giveUp(reason: "gave up after \(attempts) attempts; the last: \(outcome.description)")
         }
         var wait = backoffMillis(afterFailures: attempts, jitter: jitter)
-        if case .answered(_, let retryAfter?, _) = outcome { wait = max(retryAfter, 0) }
+        // Retry-After is waited when it asks for longer than the backoff, up to the longest
+        // backoff: a target that asks for 0 s does not get a burst, one that asks for a day is
+        // asked again within --max-backoff.
+        if case .answered(_, let retryAfter?, _) = outcome {
+            wait = max(wait, min(retryAfter, maxBackoffMillis))
+        }
         if ageMillis + wait > maxAgeMillis {
             return .giveUp(
                 reason:

@@ -93,7 +93,8 @@ public enum SlackMessage {
                 "type": "context", "elements": [["type": "mrkdwn", "text": .string(context.joined(separator: " · "))]],
             ])
         }
-        let message: JSONValue = ["text": .string(text), "blocks": .array(blocks)]
+        // The top-level text is shown in notifications as mrkdwn too: escaped like the blocks.
+        let message: JSONValue = ["text": .string(escape(text)), "blocks": .array(blocks)]
         return message.serialized()
     }
 
@@ -105,7 +106,12 @@ public enum SlackMessage {
             let safe =
                 (c >= "a" && c <= "z") || (c >= "A" && c <= "Z") || (c >= "0" && c <= "9")
                 || "-_.~".unicodeScalars.contains(c)
-            return safe ? String(c) : String(c).utf8.map { "%" + String($0, radix: 16, uppercase: true) }.joined()
+            return safe
+                ? String(c)
+                : String(c).utf8.map { byte in
+                    let hex = String(byte, radix: 16, uppercase: true)
+                    return "%" + (hex.count == 1 ? "0" + hex : hex)
+                }.joined()
         }.joined()
         return base + "/#request=" + id
     }

@@ -34,7 +34,10 @@ public final class WebhookBridge: Sendable {
 
     /// Runs until `requestStop()`.
     public func run() async {
-        let sender = WebhookSender(timeoutSeconds: configuration.timeoutSeconds)
+        let sender = WebhookSender(
+            timeoutSeconds: configuration.timeoutSeconds,
+            connections: Int(configuration.prefetch)
+        )
         let broker = BrokerThread(configuration: configuration, events: continuation, status: status, logger: logger)
         let metrics = WebhookMetrics(targets: configuration.targets.map(\.name))
         var state = State(configuration: configuration, metrics: metrics, logger: logger)
@@ -55,7 +58,13 @@ public final class WebhookBridge: Sendable {
         ticker.cancel()
         state.cancelRetries()
         broker.finish()
-        while !broker.hasExited { try? await Task.sleep(for: .milliseconds(20)) }
+        // The last acks and dead letters get 10 s; then the connection is dropped (what was not
+        // acked comes again to the next bridge).
+        let giveUpAt = ContinuousClock.now + .seconds(10)
+        while !broker.hasExited {
+            if ContinuousClock.now > giveUpAt { broker.requestStop() }
+            try? await Task.sleep(for: .milliseconds(20))
+        }
         await sender.shutdown()
         logger.info("webhook: stopped", metadata: ["delivered": "\(state.delivered)", "held": "\(state.heldCount)"])
     }
@@ -87,7 +96,7 @@ public final class WebhookBridge: Sendable {
         case .wait(let generation, let target, let tag, let millis):
             let continuation = continuation
             state.retries.add(
-                tag: tag,
+                RetryTimers.Key(generation: generation, target: target, tag: tag),
                 Task {
                     try? await Task.sleep(for: .milliseconds(millis))
                     if !Task.isCancelled {
@@ -109,9 +118,9 @@ public final class WebhookBridge: Sendable {
             ("User-Agent", "tollgate-webhook"),
             ("Tollgate-Event", notice.routingKey),
             ("Tollgate-Delivery", notice.deliveryID),
-            ("Tollgate-Request-Id", notice.key),
             ("Tollgate-Attempt", "\(notice.attempts)"),
         ]
+        if let requestID = notice.requestID { headers.append(("Tollgate-Request-Id", requestID)) }
         if let secret = configuration.secret {
             let header = WebhookSignature.header(body: body, timestamp: wallClockMillis() / 1000, secret: secret)
             headers.append((WebhookSignature.headerName, header))
@@ -129,9 +138,15 @@ enum Action: Sendable {
 
 /// The retry waits under way, to cancel them when the connection goes or the bridge stops.
 final class RetryTimers: Sendable {
-    private let tasks = Mutex<[UInt64: Task<Void, Never>]>([:])
-    func add(tag: UInt64, _ task: Task<Void, Never>) { tasks.withLock { $0[tag] = task } }
-    func remove(tag: UInt64) { _ = tasks.withLock { $0.removeValue(forKey: tag) } }
+    /// Delivery tags start again on each connection: a timer is its connection's.
+    struct Key: Hashable, Sendable {
+        var generation: Int
+        var target: Int
+        var tag: UInt64
+    }
+    private let tasks = Mutex<[Key: Task<Void, Never>]>([:])
+    func add(_ key: Key, _ task: Task<Void, Never>) { tasks.withLock { $0[key] = task } }
+    func remove(_ key: Key) { _ = tasks.withLock { $0.removeValue(forKey: key) } }
     func cancelAll() {
         for task in tasks.withLock({ list -> [Task<Void, Never>] in
             defer { list.removeAll() }
@@ -189,9 +204,17 @@ extension WebhookBridge {
                 guard g == generation else { return nil }
                 return attempted(target: target, tag: tag, outcome: outcome)
             case .retryDue(let g, let target, let tag):
-                retries.remove(tag: tag)
+                retries.remove(RetryTimers.Key(generation: g, target: target, tag: tag))
                 guard g == generation, !stopping, lines[target].head(tag) != nil else { return nil }
                 return startAttempt(target: target, tag: tag)
+            case .deadLettered(let g, let target, let tag):
+                // Counted once the broker has it; only then does the request's next notice go.
+                window.deadLettered += 1
+                metrics.deadLetteredOne(configuration.targets[target].name)
+                guard g == generation else { return nil }
+                let actions = next(after: tag, target: target)
+                updateGauges()
+                return actions
             case .tick:
                 updateGauges()
                 progress()
@@ -217,26 +240,32 @@ extension WebhookBridge {
                         routingKey: delivery.routingKey,
                         body: delivery.body,
                         attempts: 0,
-                        reason: "the notice is not a JSON object; not delivered"
+                        reason: "the notice is not a JSON object; not delivered",
+                        timestamp: delivery.properties.timestamp
                     )
                 ]
             }
-            let key =
-                object["request_id"]?.stringValue ?? object["grant"]?["grant_id"]?.stringValue
-                ?? "\(delivery.routingKey)#\(delivery.deliveryTag)"
-            // The worker stamps what it publishes; a stamp from the future counts as now.
+            let requestID = object["request_id"]?.stringValue ?? object["grant"]?["grant_id"]?.stringValue
+            // The worker stamps what it publishes (seconds); a stamp from the future, or one that
+            // is not seconds at all, counts as now.
             var published = now
-            if let stamp = delivery.properties.timestamp, Int64(clamping: stamp) * 1000 <= now + 60_000 {
-                published = Int64(clamping: stamp) * 1000
+            if let stamp = delivery.properties.timestamp, stamp <= UInt64(now / 1000 + 60) {
+                published = Int64(stamp) * 1000
             }
-            let notice = HeldNotice(
+            var notice = HeldNotice(
                 tag: delivery.deliveryTag,
-                key: key,
+                key: requestID ?? "\(delivery.routingKey)#\(delivery.deliveryTag)",
                 routingKey: delivery.routingKey,
                 body: delivery.body,
                 publishedAtMillis: published,
-                deliveryID: Self.deliveryID(routingKey: delivery.routingKey, body: delivery.body)
+                deliveryID: Self.deliveryID(
+                    target: configuration.targets[target].name,
+                    routingKey: delivery.routingKey,
+                    body: delivery.body
+                )
             )
+            notice.requestID = requestID
+            notice.timestamp = delivery.properties.timestamp
             guard lines[target].receive(notice) != nil else {
                 updateGauges()
                 return []
@@ -245,9 +274,12 @@ extension WebhookBridge {
             return startAttempt(target: target, tag: notice.tag)
         }
 
-        /// The same notice always has the same delivery id: a hash of its routing key and body.
-        static func deliveryID(routingKey: String, body: [UInt8]) -> String {
+        /// The same notice to the same target always has the same delivery id: a hash of the
+        /// target's name, the notice's routing key and its body.
+        static func deliveryID(target: String, routingKey: String, body: [UInt8]) -> String {
             var hash = SHA256()
+            hash.update(data: Array(target.utf8))
+            hash.update(data: [0x0A])
             hash.update(data: Array(routingKey.utf8))
             hash.update(data: [0x0A])
             hash.update(data: body)
@@ -307,10 +339,10 @@ extension WebhookBridge {
                         routingKey: notice.routingKey,
                         body: notice.body,
                         attempts: notice.attempts,
-                        reason: reason
+                        reason: reason,
+                        timestamp: notice.timestamp
                     )
                 )
-                actions += next(after: tag, target: target)
             }
             updateGauges()
             return actions
@@ -327,11 +359,10 @@ extension WebhookBridge {
             routingKey: String,
             body: [UInt8],
             attempts: Int,
-            reason: String
+            reason: String,
+            timestamp: UInt64?
         ) -> Action {
             let name = configuration.targets[target].name
-            window.deadLettered += 1
-            metrics.deadLetteredOne(name)
             logger.error(
                 "webhook: notice dead-lettered",
                 metadata: [
@@ -340,16 +371,20 @@ extension WebhookBridge {
             )
             return .broker(
                 .deadLetter(
-                    generation: generation,
-                    tag: tag,
-                    routingKey: routingKey,
-                    body: body,
-                    headers: [
-                        ("x-tollgate-error", reason),
-                        ("x-tollgate-queue", configuration.queueName(of: configuration.targets[target])),
-                        ("x-tollgate-webhook-target", name),
-                        ("x-tollgate-attempts", "\(attempts)"),
-                    ]
+                    DeadLetter(
+                        generation: generation,
+                        target: target,
+                        tag: tag,
+                        routingKey: routingKey,
+                        body: body,
+                        headers: [
+                            ("x-tollgate-error", reason),
+                            ("x-tollgate-queue", configuration.queueName(of: configuration.targets[target])),
+                            ("x-tollgate-webhook-target", name),
+                            ("x-tollgate-attempts", "\(attempts)"),
+                        ],
+                        timestamp: timestamp
+                    )
                 )
             )
         }

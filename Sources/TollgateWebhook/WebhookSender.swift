@@ -13,7 +13,9 @@ public final class WebhookSender: Sendable {
     /// Bytes of a refusal's body kept for the log and the dead-letter reason.
     static let bodyKept = 1024
 
-    public init(timeoutSeconds: Int64) {
+    /// `connections`: how many POSTs to one host may be under way at once (the bridge's
+    /// `--prefetch`, so that no POST waits for a connection while its deadline runs).
+    public init(timeoutSeconds: Int64, connections: Int) {
         timeout = .seconds(timeoutSeconds)
         var configuration = HTTPClient.Configuration(
             redirectConfiguration: .disallow,
@@ -21,6 +23,10 @@ public final class WebhookSender: Sendable {
             decompression: .disabled
         )
         configuration.connectionPool.idleTimeout = .seconds(60)
+        configuration.connectionPool.concurrentHTTP1ConnectionsPerHostSoftLimit = max(connections, 1)
+        // A refused connection is a failed attempt at once, retried on the bridge's own backoff
+        // (the client would otherwise keep trying until the deadline).
+        configuration.connectionPool.retryConnectionEstablishment = false
         client = HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup, configuration: configuration)
     }
 

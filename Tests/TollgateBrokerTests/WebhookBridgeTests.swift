@@ -18,12 +18,32 @@ struct WebhookBridgeTests {
         let client: TestClient
         var targets: [String] = []
 
+        /// The queue that collects the dead letters.
+        var deadQueue = ""
+
         init() throws {
             client = try TestClient(name: "webhook test")
             let c = client.connection
             try c.exchangeDeclare("\(prefix).escalations", type: "topic", durable: true)
             try c.exchangeDeclare("\(prefix).dead", type: "fanout", durable: true)
-            try client.observe("\(prefix).dead", label: "dead")
+            deadQueue = try client.observe("\(prefix).dead", label: "dead")
+        }
+
+        /// Publishes a notice with this AMQP timestamp.
+        func publish(_ event: String, request: String, timestamp: UInt64) throws {
+            var p = AMQPProperties()
+            p.contentType = "application/json"
+            p.deliveryMode = AMQPProperties.persistent
+            p.timestamp = timestamp
+            let body = #"{"request_id":\#(jsonString(request)),"tool_name":"transfer_funds","event":"\#(event)"}"#
+            let seq = try client.connection.publish(
+                exchange: "\(prefix).escalations",
+                routingKey: "\(event).transfer_funds",
+                body: Array(body.utf8),
+                properties: p
+            )
+            #expect(seq > 0)
+            try client.waitForConfirms()
         }
 
         func publish(_ event: String, request: String, tool: String = "transfer_funds", extra: String = "") throws {
@@ -98,9 +118,9 @@ struct WebhookBridgeTests {
         defer { manager.close() }
         try manager.vote(prefix: worker.prefix, requestID: requestID, decision: "approve", comment: "vendor verified")
         _ = try agent.finalDecision(to: id)
-        let all = receiver.waitForDeliveries(2)
+        let all = receiver.waitForEvent("resolved.transfer_funds")
         let events = all.map(\.event)
-        #expect(events.first == "pending.transfer_funds")
+        #expect(events.first == "pending.transfer_funds", "\(events)\n\(bridge.log)")
         #expect(events.last == "resolved.transfer_funds")
         for r in all {
             #expect(r.json["request_id"]?.stringValue == requestID)
@@ -190,8 +210,9 @@ struct WebhookBridgeTests {
             scratch: scratch,
             prefix: notices.prefix,
             arguments: [
+                // (Retry-After is honoured up to --max-backoff.)
                 "--url", "flaky=\(receiver.url)", "--secret-file", secretFile, "--initial-backoff", "0.05",
-                "--max-backoff", "0.3", "--metrics-port", "\(metricsPort)", "--metrics-address", "127.0.0.1",
+                "--max-backoff", "2", "--metrics-port", "\(metricsPort)", "--metrics-address", "127.0.0.1",
             ]
         )
         try bridge.start()
@@ -200,9 +221,9 @@ struct WebhookBridgeTests {
             ("r2", "resolved"), ("r3", "voted"), ("r3", "resolved"),
         ]
         for (request, event) in published { try notices.publish(event, request: request) }
-        let delivered = receiver.waitForDeliveries(published.count, timeout: .seconds(30))
+        let delivered = receiver.waitForDeliveries(published.count)
         #expect(delivered.count == published.count, "\(bridge.log)")
-        // Every notice once (no failure made a duplicate here), and each request's in order.
+        // Every notice (each once, counted by delivery id), and each request's in order.
         let got = Self.sequence(delivered)
         #expect(Set(got.map { "\($0.0)/\($0.1)" }) == Set(published.map { "\($0.0)/\($0.1)" }))
         for request in ["r1", "r2", "r3"] {
@@ -311,7 +332,7 @@ struct WebhookBridgeTests {
         receiver.setScript { _, _ in .ok }
         let second = BridgeProcess(scratch: scratch, prefix: notices.prefix, arguments: arguments, logName: "second")
         try second.start()
-        let delivered = receiver.waitForDeliveries(published.count, timeout: .seconds(30))
+        let delivered = receiver.waitForDeliveries(published.count)
         let got = Self.sequence(delivered)
         #expect(Set(got.map { "\($0.0)/\($0.1)" }) == Set(published.map { "\($0.0)/\($0.1)" }), "\(got)")
         for request in ["a", "b", "c"] {
@@ -319,5 +340,102 @@ struct WebhookBridgeTests {
         }
         #expect(notices.client.messages("dead").isEmpty)
         #expect(second.terminate() == 0)
+    }
+
+    @Test("--events narrowed on a restart: the kinds left out are no longer delivered")
+    func narrowingTheEvents() async throws {
+        let scratch = try Scratch()
+        let notices = try Notices()
+        notices.targets = ["narrow"]
+        let receiver = try await WebhookReceiver()
+        defer { receiver.stop() }
+        let all = BridgeProcess(
+            scratch: scratch,
+            prefix: notices.prefix,
+            arguments: ["--url", "narrow=\(receiver.url)"]
+        )
+        try all.start()
+        #expect(all.terminate() == 0)
+        let pendingOnly = BridgeProcess(
+            scratch: scratch,
+            prefix: notices.prefix,
+            arguments: ["--url", "narrow=\(receiver.url)", "--events", "pending"],
+            logName: "pending-only"
+        )
+        try pendingOnly.start()
+        try notices.publish("resolved", request: "r1")
+        try notices.publish("pending", request: "r2")
+        let delivered = receiver.waitForEvent("pending.transfer_funds")
+        usleep(500_000)
+        #expect(delivered.map(\.event) == ["pending.transfer_funds"])
+        #expect(receiver.distinct.count == 1)
+        #expect(pendingOnly.terminate() == 0)
+    }
+
+    @Test("a timestamp that is not seconds (nanoseconds, the largest value) is taken as now, not a crash")
+    func oddTimestamps() async throws {
+        let scratch = try Scratch()
+        let notices = try Notices()
+        notices.targets = ["stamps"]
+        let receiver = try await WebhookReceiver()
+        defer { receiver.stop() }
+        let bridge = BridgeProcess(
+            scratch: scratch,
+            prefix: notices.prefix,
+            arguments: ["--url", "stamps=\(receiver.url)"]
+        )
+        try bridge.start()
+        try notices.publish("pending", request: "max", timestamp: UInt64.max)
+        try notices.publish("pending", request: "nanos", timestamp: 1_764_058_200_000_000_000)
+        try notices.publish("pending", request: "zero", timestamp: 0)
+        #expect(receiver.waitForDeliveries(3).count == 3, "\(bridge.log)")
+        #expect(bridge.terminate() == 0)
+    }
+
+    @Test("a dead letter the broker refuses: the notice is kept and its request's next waits, without a loop")
+    func refusedDeadLetter() async throws {
+        let scratch = try Scratch()
+        let notices = try Notices()
+        notices.targets = ["gone"]
+        let policy = "tollgate-test-full-\(notices.prefix)"
+        _ = try Broker.rabbitmqctl(
+            "set_policy",
+            policy,
+            "^\(notices.deadQueue)$",
+            #"{"max-length":0,"overflow":"reject-publish"}"#,
+            "--apply-to",
+            "queues"
+        )
+        var cleared = false
+        defer { if !cleared { _ = try? Broker.rabbitmqctl("clear_policy", policy) } }
+        let receiver = try await WebhookReceiver { _, body in
+            String(decoding: body, as: UTF8.self).contains(#""event":"pending""#)
+                ? .init(status: 404, body: "no such hook") : .ok
+        }
+        defer { receiver.stop() }
+        let bridge = BridgeProcess(
+            scratch: scratch,
+            prefix: notices.prefix,
+            arguments: ["--url", "gone=\(receiver.url)"]
+        )
+        try bridge.start()
+        try notices.publish("pending", request: "r1")
+        try notices.publish("resolved", request: "r1")
+        let deadline = ContinuousClock.now + .seconds(20)
+        while !bridge.log.contains("the dead-letter exchange refused a notice"), ContinuousClock.now < deadline {
+            usleep(50_000)
+        }
+        #expect(bridge.log.contains("the dead-letter exchange refused a notice"), "\(bridge.log)")
+        usleep(1_500_000)
+        // One POST of the refused notice (no loop), and the resolved one held back behind it.
+        #expect(receiver.received.count == 1, "\(receiver.received.map(\.event))")
+        _ = try Broker.rabbitmqctl("clear_policy", policy)
+        cleared = true
+        let delivered = receiver.waitForEvent("resolved.transfer_funds", timeout: .seconds(30))
+        #expect(delivered.map(\.event) == ["resolved.transfer_funds"])
+        let dead = try notices.client.await("dead", count: 1, timeout: .seconds(10))
+        #expect(dead.count == 1)
+        #expect(receiver.received.filter { $0.event == "pending.transfer_funds" }.count == 1)
+        #expect(bridge.terminate() == 0)
     }
 }

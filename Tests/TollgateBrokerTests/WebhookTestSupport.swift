@@ -89,11 +89,25 @@ final class WebhookReceiver: Sendable {
     /// The requests answered 2xx.
     var delivered: [Request] { received.filter { (200..<300).contains($0.status) } }
 
-    /// Waits until `count` requests were answered 2xx; returns them.
-    func waitForDeliveries(_ count: Int, timeout: Duration = .seconds(20)) -> [Request] {
+    /// The requests answered 2xx, each notice once (the bridge delivers at least once: a POST
+    /// that timed out on the bridge's side may have arrived here too), in the order they came.
+    var distinct: [Request] {
+        var seen: Set<String> = []
+        return delivered.filter { seen.insert($0.headers["tollgate-delivery"] ?? "\($0.number)").inserted }
+    }
+
+    /// Waits until `count` distinct notices were delivered; returns them.
+    func waitForDeliveries(_ count: Int, timeout: Duration = .seconds(60)) -> [Request] {
         let deadline = ContinuousClock.now + timeout
-        while delivered.count < count, ContinuousClock.now < deadline { usleep(20_000) }
-        return delivered
+        while distinct.count < count, ContinuousClock.now < deadline { usleep(20_000) }
+        return distinct
+    }
+
+    /// Waits until a notice with this `Tollgate-Event` was delivered; returns the distinct ones.
+    func waitForEvent(_ event: String, timeout: Duration = .seconds(60)) -> [Request] {
+        let deadline = ContinuousClock.now + timeout
+        while !distinct.contains(where: { $0.event == event }), ContinuousClock.now < deadline { usleep(20_000) }
+        return distinct
     }
 
     func stop() { task.withLock { $0?.cancel() } }

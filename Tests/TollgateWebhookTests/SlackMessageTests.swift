@@ -61,6 +61,13 @@ import TollgateJSON
         #expect(all.contains("Agent wants to email 10,000 customers a promotional offer"))
         // Slack's control characters are escaped in text.
         #expect(all.contains("Promo &lt;b&gt; &amp; more"))
+        var loud = notice
+        loud["agent_id"] = "<!channel>"
+        #expect(
+            rendered("pending.send_email", loud)["text"]?.stringValue
+                == "Approval needed: &lt;!channel&gt; wants to call send_email"
+        )
+        #expect(SlackMessage.inboxLink("https://x/", requestID: "a\nb c") == "https://x/#request=a%0Ab%20c")
         #expect(!(m["blocks"]?.arrayValue ?? []).contains { $0["type"]?.stringValue == "actions" })
     }
 

@@ -99,6 +99,12 @@ import TollgateJSON
     @Test func retryAfterIsHonoured() {
         let outcome = AttemptOutcome.answered(status: 429, retryAfterMillis: 7_000, body: "slow down")
         #expect(policy.next(attempts: 1, outcome: outcome, ageMillis: 0, jitter: 0) == .retry(afterMillis: 7_000))
+        // Never shorter than the backoff (no burst on "Retry-After: 0"), never longer than the
+        // longest backoff.
+        let now = AttemptOutcome.answered(status: 503, retryAfterMillis: 0, body: "")
+        #expect(policy.next(attempts: 3, outcome: now, ageMillis: 0, jitter: 0) == .retry(afterMillis: 2_000))
+        let tomorrow = AttemptOutcome.answered(status: 503, retryAfterMillis: 86_400_000, body: "")
+        #expect(policy.next(attempts: 1, outcome: tomorrow, ageMillis: 0, jitter: 0) == .retry(afterMillis: 8_000))
     }
 
     @Test func givesUpAfterTheAttemptsOrTheAge() {
@@ -112,9 +118,9 @@ import TollgateJSON
             return
         }
         #expect(reason.contains("older than --max-age (60 s)"))
-        // A Retry-After past the age limit gives up now rather than wait for nothing.
+        // A wait that would end past the age limit gives up now rather than wait for nothing.
         let late = AttemptOutcome.answered(status: 503, retryAfterMillis: 120_000, body: "")
-        guard case .giveUp = policy.next(attempts: 1, outcome: late, ageMillis: 0, jitter: 0) else {
+        guard case .giveUp = policy.next(attempts: 1, outcome: late, ageMillis: 55_000, jitter: 0) else {
             Issue.record("waited past --max-age")
             return
         }
