@@ -163,9 +163,6 @@ let package = Package(
                 "TollgateAMQP", "TollgateWorker", "TollgateStore", "TollgatePolicy", "TollgateJSON", "TollgateCLI",
                 "TollgateWebhook",
                 .product(name: "Logging", package: "swift-log"),
-                // A real HTTP receiver for the webhook bridge's tests.
-                .product(name: "Hummingbird", package: "hummingbird"),
-                .product(name: "HTTPTypes", package: "swift-http-types"),
             ]
         ),
     ],

@@ -89,10 +89,10 @@ struct WebhookBridgeTests {
     }
 
     @Test("A real worker's notices arrive signed, in order, with their JSON body")
-    func realWorkerSignedInOrder() async throws {
+    func realWorkerSignedInOrder() throws {
         let scratch = try Scratch()
         let secretFile = try scratch.write("secret", Self.secret + "\n")
-        let receiver = try await WebhookReceiver()
+        let receiver = try WebhookReceiver()
         defer { receiver.stop() }
         let worker = WorkerProcess(scratch: scratch, policies: [seedPolicy])
         try worker.start()
@@ -136,9 +136,9 @@ struct WebhookBridgeTests {
     }
 
     @Test("The chapter 5 requests as Slack messages, with a link to the inbox")
-    func slackRenderingOfChapterFive() async throws {
+    func slackRenderingOfChapterFive() throws {
         let scratch = try Scratch()
-        let receiver = try await WebhookReceiver()
+        let receiver = try WebhookReceiver()
         defer { receiver.stop() }
         let worker = WorkerProcess(scratch: scratch, policies: [seedPolicy])
         try worker.start()
@@ -193,13 +193,13 @@ struct WebhookBridgeTests {
     }
 
     @Test("A receiver that fails for a while, then rate-limits, then recovers: nothing lost, nothing out of order")
-    func retriesUntilTheReceiverRecovers() async throws {
+    func retriesUntilTheReceiverRecovers() throws {
         let scratch = try Scratch()
         let notices = try Notices()
         notices.targets = ["flaky"]
         let secretFile = try scratch.write("secret", Self.secret)
         // Requests 1-5 fail (503, a reset-like 500, ...), request 6 is rate-limited for 1 s.
-        let receiver = try await WebhookReceiver { number, _ in
+        let receiver = try WebhookReceiver { number, _ in
             if number <= 5 { return .init(status: number % 2 == 0 ? 500 : 503, body: "down for maintenance") }
             if number == 6 { return .init(status: 429, headers: ["Retry-After": "1"], body: "slow down") }
             return .ok
@@ -260,11 +260,11 @@ struct WebhookBridgeTests {
     }
 
     @Test("A receiver that never recovers, one that refuses, a notice that is not JSON: dead-lettered with the reason")
-    func givesUpAndDeadLetters() async throws {
+    func givesUpAndDeadLetters() throws {
         let scratch = try Scratch()
         let notices = try Notices()
         notices.targets = ["down"]
-        let receiver = try await WebhookReceiver { _, body in
+        let receiver = try WebhookReceiver { _, body in
             String(decoding: body, as: UTF8.self).contains("refuse-me")
                 ? .init(status: 400, body: "unknown channel") : .init(status: 500, body: "still down")
         }
@@ -306,11 +306,11 @@ struct WebhookBridgeTests {
     }
 
     @Test("A bridge killed while its target is down loses nothing: the next one delivers all, in order")
-    func killedWhileTheTargetIsDown() async throws {
+    func killedWhileTheTargetIsDown() throws {
         let scratch = try Scratch()
         let notices = try Notices()
         notices.targets = ["tickets"]
-        let receiver = try await WebhookReceiver { _, _ in .init(status: 503, body: "down") }
+        let receiver = try WebhookReceiver { _, _ in .init(status: 503, body: "down") }
         defer { receiver.stop() }
         let arguments = ["--url", "tickets=\(receiver.url)", "--initial-backoff", "0.05", "--max-backoff", "0.2"]
         let first = BridgeProcess(scratch: scratch, prefix: notices.prefix, arguments: arguments, logName: "first")
@@ -343,11 +343,11 @@ struct WebhookBridgeTests {
     }
 
     @Test("--events narrowed on a restart: the kinds left out are no longer delivered")
-    func narrowingTheEvents() async throws {
+    func narrowingTheEvents() throws {
         let scratch = try Scratch()
         let notices = try Notices()
         notices.targets = ["narrow"]
-        let receiver = try await WebhookReceiver()
+        let receiver = try WebhookReceiver()
         defer { receiver.stop() }
         let all = BridgeProcess(
             scratch: scratch,
@@ -373,11 +373,11 @@ struct WebhookBridgeTests {
     }
 
     @Test("a timestamp that is not seconds (nanoseconds, the largest value) is taken as now, not a crash")
-    func oddTimestamps() async throws {
+    func oddTimestamps() throws {
         let scratch = try Scratch()
         let notices = try Notices()
         notices.targets = ["stamps"]
-        let receiver = try await WebhookReceiver()
+        let receiver = try WebhookReceiver()
         defer { receiver.stop() }
         let bridge = BridgeProcess(
             scratch: scratch,
@@ -393,7 +393,7 @@ struct WebhookBridgeTests {
     }
 
     @Test("a dead letter the broker refuses: the notice is kept and its request's next waits, without a loop")
-    func refusedDeadLetter() async throws {
+    func refusedDeadLetter() throws {
         let scratch = try Scratch()
         let notices = try Notices()
         notices.targets = ["gone"]
@@ -408,7 +408,7 @@ struct WebhookBridgeTests {
         )
         var cleared = false
         defer { if !cleared { _ = try? Broker.rabbitmqctl("clear_policy", policy) } }
-        let receiver = try await WebhookReceiver { _, body in
+        let receiver = try WebhookReceiver { _, body in
             String(decoding: body, as: UTF8.self).contains(#""event":"pending""#)
                 ? .init(status: 404, body: "no such hook") : .ok
         }

@@ -1,9 +1,6 @@
-// A real HTTP receiver for the webhook bridge's tests (Hummingbird on 127.0.0.1), scripted to
+// A real HTTP receiver for the webhook bridge's tests (sockets on 127.0.0.1), scripted to
 // fail, rate-limit or recover, and a `tollgate webhook` process.
 import Foundation
-import HTTPTypes
-import Hummingbird
-import NIOCore
 import Synchronization
 import TollgateAMQP
 import TollgateJSON
@@ -13,6 +10,10 @@ import Glibc
 #endif
 
 /// Records every POST and answers as `script` says (given the request's number, from 1).
+///
+/// A plain HTTP/1.1 server on 127.0.0.1 with a thread per connection (keep-alive, bodies by
+/// Content-Length, as the bridge sends them), so that it answers whatever the tests' async
+/// tasks are doing: a server on the cooperative pool could be starved by tests that block it.
 final class WebhookReceiver: Sendable {
     struct Request: Sendable {
         var number: Int
@@ -32,57 +33,128 @@ final class WebhookReceiver: Sendable {
 
     private let requests = Mutex<[Request]>([])
     private let script: Mutex<@Sendable (Int, [UInt8]) -> Answer>
-    private let task = Mutex<Task<Void, Never>?>(nil)
+    private let stopped = Atomic<Bool>(false)
+    private let listener: Int32
     let port: Int
 
-    init(script: @escaping @Sendable (Int, [UInt8]) -> Answer = { _, _ in .ok }) async throws {
+    init(script: @escaping @Sendable (Int, [UInt8]) -> Answer = { _, _ in .ok }) throws {
         self.script = Mutex(script)
-        let ready = AsyncStream.makeStream(of: Int.self)
-        let router = Router()
-        let box = Box()
-        router.post("hook") { request, _ -> Response in
-            let body = try await request.body.collect(upTo: 1 << 20)
-            let bytes = Array(body.readableBytesView)
-            var headers: [String: String] = [:]
-            for field in request.headers { headers[field.name.canonicalName] = field.value }
-            let answer = box.receiver!.answer(headers: headers, body: bytes)
-            var responseHeaders = HTTPFields()
-            for (name, value) in answer.headers { responseHeaders[HTTPField.Name(name)!] = value }
-            return Response(
-                status: .init(code: answer.status),
-                headers: responseHeaders,
-                body: ResponseBody(byteBuffer: ByteBuffer(string: answer.body))
-            )
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { throw BrokerTestError("socket() failed") }
+        var one: Int32 = 1
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
+        var addr = sockaddr_in()
+        addr.sin_family = sa_family_t(AF_INET)
+        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+        addr.sin_port = 0
+        var len = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let ok = withUnsafeMutablePointer(to: &addr) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                bind(fd, $0, len) == 0 && listen(fd, 64) == 0 && getsockname(fd, $0, &len) == 0
+            }
         }
-        let app = Application(
-            router: router,
-            configuration: ApplicationConfiguration(address: .hostname("127.0.0.1", port: 0), serverName: "receiver"),
-            onServerRunning: { channel in ready.continuation.yield(channel.localAddress?.port ?? 0) }
-        )
-        let running = Task { _ = try? await app.runService(gracefulShutdownSignals: []) }
-        var port = 0
-        for await p in ready.stream {
-            port = p
-            break
-        }
-        self.port = port
-        task.withLock { $0 = running }
-        box.receiver = self
+        guard ok else { throw BrokerTestError("bind/listen failed") }
+        listener = fd
+        port = Int(UInt16(bigEndian: addr.sin_port))
+        let t = Thread { [self] in acceptLoop() }
+        t.name = "webhook-receiver"
+        t.start()
     }
-
-    final class Box: @unchecked Sendable { weak var receiver: WebhookReceiver? }
 
     var url: String { "http://127.0.0.1:\(port)/hook" }
 
     func setScript(_ script: @escaping @Sendable (Int, [UInt8]) -> Answer) { self.script.withLock { $0 = script } }
 
-    private func answer(headers: [String: String], body: [UInt8]) -> Answer {
-        let number = requests.withLock { $0.count + 1 }
-        let answer = script.withLock { $0 }(number, body)
-        requests.withLock {
-            $0.append(Request(number: number, at: .now, headers: headers, body: body, status: answer.status))
+    func stop() {
+        stopped.store(true, ordering: .relaxed)
+        shutdown(listener, Int32(SHUT_RDWR))
+    }
+
+    deinit { stop() }
+
+    private var isStopped: Bool { stopped.load(ordering: .relaxed) }
+
+    private func acceptLoop() {
+        defer { close(listener) }
+        var pfd = pollfd(fd: listener, events: Int16(POLLIN), revents: 0)
+        while !isStopped {
+            guard poll(&pfd, 1, 100) > 0 else { continue }
+            let client = accept(listener, nil, nil)
+            guard client >= 0 else { continue }
+            let t = Thread { [self] in serve(client) }
+            t.name = "webhook-receiver-connection"
+            t.start()
         }
-        return answer
+    }
+
+    /// Requests on one connection until the peer closes it or the receiver stops.
+    private func serve(_ fd: Int32) {
+        defer { close(fd) }
+        var buffer: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 65536)
+        var pfd = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+        func fill() -> Bool {
+            while !isStopped {
+                let ready = poll(&pfd, 1, 100)
+                if ready == 0 { continue }
+                let n = read(fd, &chunk, chunk.count)
+                if n <= 0 { return false }
+                buffer += chunk[0..<n]
+                return true
+            }
+            return false
+        }
+        while !isStopped {
+            // The head, up to the blank line.
+            var end: Int?
+            while end == nil {
+                end = Self.headEnd(buffer)
+                if end == nil, !fill() { return }
+            }
+            let head = String(decoding: buffer[0..<end!], as: UTF8.self)
+            var headers: [String: String] = [:]
+            for line in head.split(separator: "\r\n").dropFirst() {
+                guard let colon = line.firstIndex(of: ":") else { continue }
+                headers[line[..<colon].lowercased()] = line[line.index(after: colon)...].trimmingCharacters(
+                    in: .whitespaces
+                )
+            }
+            let length = Int(headers["content-length"] ?? "0") ?? 0
+            let bodyStart = end! + 4
+            while buffer.count < bodyStart + length { if !fill() { return } }
+            let body = Array(buffer[bodyStart..<(bodyStart + length)])
+            buffer.removeFirst(bodyStart + length)
+            let answer = respond(headers: headers, body: body)
+            var response = "HTTP/1.1 \(answer.status) Status\r\nContent-Length: \(answer.body.utf8.count)\r\n"
+            for (name, value) in answer.headers { response += "\(name): \(value)\r\n" }
+            response += "\r\n" + answer.body
+            let bytes = Array(response.utf8)
+            var sent = 0
+            while sent < bytes.count {
+                let w = bytes.withUnsafeBytes { write(fd, $0.baseAddress! + sent, bytes.count - sent) }
+                if w <= 0 { return }
+                sent += w
+            }
+            if headers["connection"]?.lowercased() == "close" { return }
+        }
+    }
+
+    static func headEnd(_ bytes: [UInt8]) -> Int? {
+        guard bytes.count >= 4 else { return nil }
+        for i in 0...(bytes.count - 4)
+        where bytes[i] == 13 && bytes[i + 1] == 10 && bytes[i + 2] == 13 && bytes[i + 3] == 10 {
+            return i
+        }
+        return nil
+    }
+
+    private func respond(headers: [String: String], body: [UInt8]) -> Answer {
+        requests.withLock { list in
+            let number = list.count + 1
+            let answer = script.withLock { $0 }(number, body)
+            list.append(Request(number: number, at: .now, headers: headers, body: body, status: answer.status))
+            return answer
+        }
     }
 
     var received: [Request] { requests.withLock { $0 } }
@@ -109,8 +181,6 @@ final class WebhookReceiver: Sendable {
         while !distinct.contains(where: { $0.event == event }), ContinuousClock.now < deadline { usleep(20_000) }
         return distinct
     }
-
-    func stop() { task.withLock { $0?.cancel() } }
 }
 
 /// A `tollgate webhook` process on its own log file.
