@@ -7,7 +7,7 @@ extension PolicyCompatibility: ExpressibleByArgument {}
 struct CompatOption: ParsableArguments {
     @Option(
         help: ArgumentHelp(
-            "agent-os-3.7 (a first document without defaults.action allows what no rule matches) or agent-os-5 (it denies). Default: the policy's compat:, else agent-os-3.7.",
+            "agent-os-3.7 (a first document without defaults.action allows what no rule matches) or agent-os-5 (it denies). Default: the policy's compat:, else agent-os-3.7 (worker: env TOLLGATE_COMPAT).",
             valueName: "generation"
         )
     )

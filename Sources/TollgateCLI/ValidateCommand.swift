@@ -53,17 +53,10 @@ public struct ValidateCommand: OfflineCommand {
                 status = 2
                 continue
             }
+            var allParsed = true
             for (index, source) in sources.enumerated() {
                 switch PolicyLoader.parse(source) {
                 case .success(let document):
-                    if let flag = compatOption.compat, let written = document.compat, flag != written {
-                        print(
-                            "\(source.path): the policy says compat: \(written.rawValue) and --compat says \(flag.rawValue): give one",
-                            to: &stdout
-                        )
-                        if status == 0 { status = 1 }
-                        continue
-                    }
                     // The first file of a path is the first document of the policy it stands for.
                     let compat = compatOption.compat ?? document.compat ?? .agentOS3
                     if index == 0, compat == .agentOS3, !document.defaults.actionWritten {
@@ -79,6 +72,17 @@ public struct ValidateCommand: OfflineCommand {
                         print("\(source.path): OK", to: &stdout)
                     }
                 case .failure(let error):
+                    allParsed = false
+                    print(error.description, to: &stdout)
+                    if status == 0 { status = 1 }
+                }
+            }
+            // What only the files together can get wrong (compat in a later file, or against
+            // --compat), as the worker would refuse it.
+            if allParsed {
+                do {
+                    _ = try PolicyLoader.load(sources: sources, compat: compatOption.compat)
+                } catch {
                     print(error.description, to: &stdout)
                     if status == 0 { status = 1 }
                 }

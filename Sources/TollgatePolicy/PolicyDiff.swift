@@ -126,6 +126,7 @@ public struct PolicyDiff: Sendable {
     private static func defaults(of set: PolicySet) -> [(String, String)] {
         guard let first = set.documents.first else { return [] }
         var fields: [(String, String)] = [
+            ("compat", set.compat.rawValue),
             ("defaults.action", first.defaults.action.rawValue),
             ("defaults.max_tool_calls", first.defaults.maxToolCalls.map { "\($0)" } ?? "none"),
         ]

@@ -65,20 +65,37 @@ extension Store {
 
     /// The agent's escalations waiting for people: those of `rule`, or all of them when `rule`
     /// is nil (escalation fatigue, `max_pending_per_agent`).
+    ///
+    /// The index is named: without statistics (the worker never runs ANALYZE) SQLite would pick
+    /// the agent's whole history through `escalations_by_agent_time` and read every row of it.
     public func pendingCount(agentID: String, rule: String? = nil) throws(StoreError) -> Int {
-        try db.first(
-            "SELECT count(*) FROM escalations WHERE agent_id = ?1 AND status = 'pending' AND (?2 IS NULL OR rule = ?2)",
-            [.text(agentID), rule.map { .text($0) } ?? .null]
-        ) { row throws(StoreError) in try row.int(0) } ?? 0
+        try db.first(Self.pendingCountSQL(rule: rule), [.text(agentID)] + (rule.map { [.text($0)] } ?? [])) {
+            row throws(StoreError) in try row.int(0)
+        } ?? 0
+    }
+
+    static func pendingCountSQL(rule: String?) -> String {
+        "SELECT count(*) FROM escalations INDEXED BY escalations_pending_by_agent WHERE agent_id = ?1 AND status = 'pending'"
+            + (rule == nil ? "" : " AND rule = ?2")
     }
 
     /// The agent's escalations made at or after `since`: those of `rule`, or all of them when
     /// `rule` is nil (escalation fatigue, `max_new_per_agent` in its window).
     public func escalationCount(agentID: String, since: Millis, rule: String? = nil) throws(StoreError) -> Int {
         try db.first(
-            "SELECT count(*) FROM escalations WHERE agent_id = ?1 AND created_at >= ?2 AND (?3 IS NULL OR rule = ?3)",
-            [.text(agentID), .integer(since), rule.map { .text($0) } ?? .null]
+            Self.escalationCountSQL(rule: rule),
+            [.text(agentID), .integer(since)] + (rule.map { [.text($0)] } ?? [])
         ) { row throws(StoreError) in try row.int(0) } ?? 0
+    }
+
+    static func escalationCountSQL(rule: String?) -> String {
+        "SELECT count(*) FROM escalations INDEXED BY escalations_by_agent_time WHERE agent_id = ?1 AND created_at >= ?2"
+            + (rule == nil ? "" : " AND rule = ?3")
+    }
+
+    /// SQLite's plan for a statement, one line per step (for tests of the indexes).
+    func queryPlan(_ sql: String, _ bindings: [SQLiteValue]) throws(StoreError) -> [String] {
+        try db.all("EXPLAIN QUERY PLAN " + sql, bindings) { row throws(StoreError) in try row.string(3) }
     }
 
     /// Moves every pending deadline by `delta` milliseconds (after a step of the wall clock, so

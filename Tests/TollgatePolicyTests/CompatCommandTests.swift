@@ -100,6 +100,31 @@ import TollgatePolicy
         #expect(!(try cli(ValidateCommand.self, [seed]).out.contains("warning")))
     }
 
+    @Test func validateChecksAFoldersFilesTogetherAndDiffNamesTheGeneration() throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("tollgate-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        try (Self.withoutDefaultsAction + "\ndefaults: {action: deny}\n").write(
+            toFile: folder + "/a.yaml",
+            atomically: true,
+            encoding: .utf8
+        )
+        try "compat: agent-os-5\nversion: \"1.0\"\nname: b\n".write(
+            toFile: folder + "/b.yaml",
+            atomically: true,
+            encoding: .utf8
+        )
+        let result = try cli(ValidateCommand.self, [folder])
+        #expect(result.status == 1)
+        #expect(result.out.contains("/b.yaml:1:9: 'compat' is read from the first document only"), "\(result.out)")
+
+        let plain = try temporaryFile(Self.withoutDefaultsAction, suffix: ".yaml")
+        let five = try temporaryFile("compat: agent-os-5\n" + Self.withoutDefaultsAction, suffix: ".yaml")
+        let diff = try cli(DiffCommand.self, [plain, five])
+        #expect(diff.out.contains("compat: agent-os-3.7 -> agent-os-5"), "\(diff.out)")
+        #expect(diff.out.contains("defaults.action: allow -> deny"), "\(diff.out)")
+    }
+
     @Test func anAgentControlSpecificationManifestIsRefusedNotLoadedEmpty() throws {
         let manifest = """
             agent_control_specification_version: "0.3.0-alpha-agt"

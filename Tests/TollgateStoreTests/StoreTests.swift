@@ -454,3 +454,46 @@ struct AuditChainTests {
         #expect(hashes.count == 14)
     }
 }
+
+@Suite("Escalation fatigue counts")
+struct FatigueCountTests {
+    @Test("the counts go through their indexes, not the agent's whole history")
+    func countsUseTheirIndexes() throws {
+        let tmp = try TemporaryDatabase()
+        let store = try Store(path: tmp.path)
+        for rule in [nil, "transfer"] as [String?] {
+            let pending = try store.queryPlan(
+                Store.pendingCountSQL(rule: rule),
+                [.text("a")] + (rule.map { [.text($0)] } ?? [])
+            )
+            #expect(pending.contains { $0.contains("escalations_pending_by_agent") }, "\(pending)")
+            let recent = try store.queryPlan(
+                Store.escalationCountSQL(rule: rule),
+                [.text("a"), .integer(0)] + (rule.map { [.text($0)] } ?? [])
+            )
+            #expect(
+                recent.contains { $0.contains("escalations_by_agent_time (agent_id=? AND created_at>?)") },
+                "\(recent)"
+            )
+        }
+    }
+
+    @Test("pending counts the agent's waiting escalations, by rule or all; the window counts new ones")
+    func counts() throws {
+        let tmp = try TemporaryDatabase()
+        let store = try Store(path: tmp.path)
+        try store.transaction {
+            for (i, agent) in ["a", "a", "a", "b"].enumerated() {
+                var e = escalation("r\(i)", deadline: 10_000, agent: agent)
+                e.createdAt = Millis(i) * 1000
+                if i == 2 { e.rule = "other" }
+                try store.insertEscalation(e)
+            }
+        }
+        #expect(try store.pendingCount(agentID: "a") == 3)
+        #expect(try store.pendingCount(agentID: "a", rule: "escalate-transfer-funds") == 2)
+        #expect(try store.pendingCount(agentID: "b") == 1)
+        #expect(try store.escalationCount(agentID: "a", since: 1000) == 2)
+        #expect(try store.escalationCount(agentID: "a", since: 1000, rule: "other") == 1)
+    }
+}
