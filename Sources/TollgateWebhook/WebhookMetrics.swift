@@ -42,29 +42,27 @@ final class WebhookMetrics: Sendable {
     }
 
     func delivered(_ target: String, event: String) {
-        let key = target + "\u{0}" + event
-        deliveries.withLock { counters in
-            if counters[key] == nil {
-                counters[key] = Counter(
-                    label: "tollgate_webhook_deliveries_total",
-                    dimensions: [("target", target), ("event", event)]
-                )
-            }
-            return counters[key]!
-        }.increment()
+        Self.counter(in: deliveries, "tollgate_webhook_deliveries_total", target: target, ("event", event)).increment()
     }
 
     func failed(_ target: String, kind: String) {
-        let key = target + "\u{0}" + kind
-        failures.withLock { counters in
-            if counters[key] == nil {
-                counters[key] = Counter(
-                    label: "tollgate_webhook_failures_total",
-                    dimensions: [("target", target), ("kind", kind)]
-                )
-            }
-            return counters[key]!
-        }.increment()
+        Self.counter(in: failures, "tollgate_webhook_failures_total", target: target, ("kind", kind)).increment()
+    }
+
+    /// The counter of `label` for this target and second label, made on first use.
+    private static func counter(
+        in counters: borrowing Mutex<[String: Counter]>,
+        _ label: String,
+        target: String,
+        _ second: (String, String)
+    ) -> Counter {
+        counters.withLock { made in
+            let key = target + "\u{0}" + second.1
+            if let counter = made[key] { return counter }
+            let counter = Counter(label: label, dimensions: [("target", target), second])
+            made[key] = counter
+            return counter
+        }
     }
 
     func deadLetteredOne(_ target: String) { deadLettered[target]?.increment() }

@@ -229,6 +229,29 @@ struct BrokerTestError: Error, CustomStringConvertible {
 
 /// A TCP relay between a client and the broker that can go silent (keep both sockets open but
 /// stop forwarding), to imitate a broker or network that vanishes without a FIN or RST.
+/// A TCP socket listening on 127.0.0.1 on a port the kernel chose: the socket and the port.
+func listenOnLoopback(backlog: Int32) throws -> (fd: Int32, port: Int) {
+    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    guard fd >= 0 else { throw BrokerTestError("socket() failed") }
+    var one: Int32 = 1
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
+    var addr = sockaddr_in()
+    addr.sin_family = sa_family_t(AF_INET)
+    addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+    addr.sin_port = 0
+    var len = socklen_t(MemoryLayout<sockaddr_in>.size)
+    let ok = withUnsafeMutablePointer(to: &addr) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+            bind(fd, $0, len) == 0 && listen(fd, backlog) == 0 && getsockname(fd, $0, &len) == 0
+        }
+    }
+    guard ok else {
+        close(fd)
+        throw BrokerTestError("bind/listen failed")
+    }
+    return (fd, Int(UInt16(bigEndian: addr.sin_port)))
+}
+
 final class SilenceableProxy: Sendable {
     let port: Int
     private let listener: Int32
@@ -236,21 +259,7 @@ final class SilenceableProxy: Sendable {
     private let stopped = Atomic<Bool>(false)
 
     init(targetPort: Int) throws {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        guard fd >= 0 else { throw BrokerTestError("socket() failed") }
-        var addr = sockaddr_in()
-        addr.sin_family = sa_family_t(AF_INET)
-        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
-        addr.sin_port = 0
-        var len = socklen_t(MemoryLayout<sockaddr_in>.size)
-        let ok = withUnsafeMutablePointer(to: &addr) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                bind(fd, $0, len) == 0 && listen(fd, 4) == 0 && getsockname(fd, $0, &len) == 0
-            }
-        }
-        guard ok else { throw BrokerTestError("bind/listen failed") }
-        listener = fd
-        port = Int(UInt16(bigEndian: addr.sin_port))
+        (listener, port) = try listenOnLoopback(backlog: 4)
         let t = Thread { [self] in self.serve(targetPort: targetPort) }
         t.name = "silenceable-proxy"
         t.start()

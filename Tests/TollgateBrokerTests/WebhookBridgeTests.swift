@@ -16,12 +16,31 @@ struct WebhookBridgeTests {
     final class Notices {
         let prefix = "tgw\(UInt32.random(in: 0...UInt32.max))"
         let client: TestClient
+        let scratch: Scratch
         var targets: [String] = []
+
+        /// A bridge of this prefix delivering to `receiver` as target `name` (its queue is
+        /// deleted at the end).
+        func bridge(
+            _ name: String,
+            _ receiver: WebhookReceiver,
+            _ arguments: [String] = [],
+            logName: String = "webhook"
+        ) -> BridgeProcess {
+            if !targets.contains(name) { targets.append(name) }
+            return BridgeProcess(
+                scratch: scratch,
+                prefix: prefix,
+                arguments: ["--url", "\(name)=\(receiver.url)"] + arguments,
+                logName: logName
+            )
+        }
 
         /// The queue that collects the dead letters.
         var deadQueue = ""
 
         init() throws {
+            scratch = try Scratch()
             client = try TestClient(name: "webhook test")
             let c = client.connection
             try c.exchangeDeclare("\(prefix).escalations", type: "topic", durable: true)
@@ -73,6 +92,18 @@ struct WebhookBridgeTests {
     /// (request id, event) of each delivered request, in the order received.
     static func sequence(_ requests: [WebhookReceiver.Request]) -> [(String, String)] {
         requests.map { ($0.json["request_id"]?.stringValue ?? "?", $0.json["event"]?.stringValue ?? $0.event) }
+    }
+
+    /// Every published notice was delivered, and each request's in the order published.
+    static func expectAllInOrder(_ delivered: [WebhookReceiver.Request], _ published: [(String, String)]) {
+        let got = sequence(delivered)
+        #expect(Set(got.map { "\($0.0)/\($0.1)" }) == Set(published.map { "\($0.0)/\($0.1)" }), "\(got)")
+        for request in Set(published.map(\.0)) {
+            #expect(
+                got.filter { $0.0 == request }.map(\.1) == published.filter { $0.0 == request }.map(\.1),
+                "order of \(request): \(got)"
+            )
+        }
     }
 
     static func checkSignatures(_ requests: [WebhookReceiver.Request]) {
@@ -194,10 +225,8 @@ struct WebhookBridgeTests {
 
     @Test("A receiver that fails for a while, then rate-limits, then recovers: nothing lost, nothing out of order")
     func retriesUntilTheReceiverRecovers() throws {
-        let scratch = try Scratch()
         let notices = try Notices()
-        notices.targets = ["flaky"]
-        let secretFile = try scratch.write("secret", Self.secret)
+        let secretFile = try notices.scratch.write("secret", Self.secret)
         // Requests 1-5 fail (503, a reset-like 500, ...), request 6 is rate-limited for 1 s.
         let receiver = try WebhookReceiver { number, _ in
             if number <= 5 { return .init(status: number % 2 == 0 ? 500 : 503, body: "down for maintenance") }
@@ -206,13 +235,13 @@ struct WebhookBridgeTests {
         }
         defer { receiver.stop() }
         let metricsPort = Int.random(in: 20_000...40_000)
-        let bridge = BridgeProcess(
-            scratch: scratch,
-            prefix: notices.prefix,
-            arguments: [
+        let bridge = notices.bridge(
+            "flaky",
+            receiver,
+            [
                 // (Retry-After is honoured up to --max-backoff.)
-                "--url", "flaky=\(receiver.url)", "--secret-file", secretFile, "--initial-backoff", "0.05",
-                "--max-backoff", "2", "--metrics-port", "\(metricsPort)", "--metrics-address", "127.0.0.1",
+                "--secret-file", secretFile, "--initial-backoff", "0.05", "--max-backoff", "2",
+                "--metrics-port", "\(metricsPort)", "--metrics-address", "127.0.0.1",
             ]
         )
         try bridge.start()
@@ -224,14 +253,7 @@ struct WebhookBridgeTests {
         let delivered = receiver.waitForDeliveries(published.count)
         #expect(delivered.count == published.count, "\(bridge.log)")
         // Every notice (each once, counted by delivery id), and each request's in order.
-        let got = Self.sequence(delivered)
-        #expect(Set(got.map { "\($0.0)/\($0.1)" }) == Set(published.map { "\($0.0)/\($0.1)" }))
-        for request in ["r1", "r2", "r3"] {
-            #expect(
-                got.filter { $0.0 == request }.map(\.1) == published.filter { $0.0 == request }.map(\.1),
-                "order of \(request): \(got)"
-            )
-        }
+        Self.expectAllInOrder(delivered, published)
         Self.checkSignatures(delivered)
         // The rate-limited notice waited its Retry-After before its next attempt.
         let all = receiver.received
@@ -261,19 +283,13 @@ struct WebhookBridgeTests {
 
     @Test("A receiver that never recovers, one that refuses, a notice that is not JSON: dead-lettered with the reason")
     func givesUpAndDeadLetters() throws {
-        let scratch = try Scratch()
         let notices = try Notices()
-        notices.targets = ["down"]
         let receiver = try WebhookReceiver { _, body in
             String(decoding: body, as: UTF8.self).contains("refuse-me")
                 ? .init(status: 400, body: "unknown channel") : .init(status: 500, body: "still down")
         }
         defer { receiver.stop() }
-        let bridge = BridgeProcess(
-            scratch: scratch,
-            prefix: notices.prefix,
-            arguments: ["--url", "down=\(receiver.url)", "--max-attempts", "3", "--initial-backoff", "0.05"]
-        )
+        let bridge = notices.bridge("down", receiver, ["--max-attempts", "3", "--initial-backoff", "0.05"])
         try bridge.start()
         try notices.publish("pending", request: "r-never")
         try notices.publish("pending", request: "r-refused", extra: #","note":"refuse-me""#)
@@ -307,13 +323,11 @@ struct WebhookBridgeTests {
 
     @Test("A bridge killed while its target is down loses nothing: the next one delivers all, in order")
     func killedWhileTheTargetIsDown() throws {
-        let scratch = try Scratch()
         let notices = try Notices()
-        notices.targets = ["tickets"]
         let receiver = try WebhookReceiver { _, _ in .init(status: 503, body: "down") }
         defer { receiver.stop() }
-        let arguments = ["--url", "tickets=\(receiver.url)", "--initial-backoff", "0.05", "--max-backoff", "0.2"]
-        let first = BridgeProcess(scratch: scratch, prefix: notices.prefix, arguments: arguments, logName: "first")
+        let arguments = ["--initial-backoff", "0.05", "--max-backoff", "0.2"]
+        let first = notices.bridge("tickets", receiver, arguments, logName: "first")
         try first.start()
         var published: [(String, String)] = []
         for (request, event) in [("a", "pending"), ("b", "pending"), ("a", "voted"), ("a", "resolved"), ("b", "voted")]
@@ -330,38 +344,22 @@ struct WebhookBridgeTests {
             published.append((request, event))
         }
         receiver.setScript { _, _ in .ok }
-        let second = BridgeProcess(scratch: scratch, prefix: notices.prefix, arguments: arguments, logName: "second")
+        let second = notices.bridge("tickets", receiver, arguments, logName: "second")
         try second.start()
-        let delivered = receiver.waitForDeliveries(published.count)
-        let got = Self.sequence(delivered)
-        #expect(Set(got.map { "\($0.0)/\($0.1)" }) == Set(published.map { "\($0.0)/\($0.1)" }), "\(got)")
-        for request in ["a", "b", "c"] {
-            #expect(got.filter { $0.0 == request }.map(\.1) == published.filter { $0.0 == request }.map(\.1))
-        }
+        Self.expectAllInOrder(receiver.waitForDeliveries(published.count), published)
         #expect(notices.client.messages("dead").isEmpty)
         #expect(second.terminate() == 0)
     }
 
     @Test("--events narrowed on a restart: the kinds left out are no longer delivered")
     func narrowingTheEvents() throws {
-        let scratch = try Scratch()
         let notices = try Notices()
-        notices.targets = ["narrow"]
         let receiver = try WebhookReceiver()
         defer { receiver.stop() }
-        let all = BridgeProcess(
-            scratch: scratch,
-            prefix: notices.prefix,
-            arguments: ["--url", "narrow=\(receiver.url)"]
-        )
+        let all = notices.bridge("narrow", receiver)
         try all.start()
         #expect(all.terminate() == 0)
-        let pendingOnly = BridgeProcess(
-            scratch: scratch,
-            prefix: notices.prefix,
-            arguments: ["--url", "narrow=\(receiver.url)", "--events", "pending"],
-            logName: "pending-only"
-        )
+        let pendingOnly = notices.bridge("narrow", receiver, ["--events", "pending"], logName: "pending-only")
         try pendingOnly.start()
         try notices.publish("resolved", request: "r1")
         try notices.publish("pending", request: "r2")
@@ -374,16 +372,10 @@ struct WebhookBridgeTests {
 
     @Test("a timestamp that is not seconds (nanoseconds, the largest value) is taken as now, not a crash")
     func oddTimestamps() throws {
-        let scratch = try Scratch()
         let notices = try Notices()
-        notices.targets = ["stamps"]
         let receiver = try WebhookReceiver()
         defer { receiver.stop() }
-        let bridge = BridgeProcess(
-            scratch: scratch,
-            prefix: notices.prefix,
-            arguments: ["--url", "stamps=\(receiver.url)"]
-        )
+        let bridge = notices.bridge("stamps", receiver)
         try bridge.start()
         try notices.publish("pending", request: "max", timestamp: UInt64.max)
         try notices.publish("pending", request: "nanos", timestamp: 1_764_058_200_000_000_000)
@@ -394,9 +386,7 @@ struct WebhookBridgeTests {
 
     @Test("a dead letter the broker refuses: the notice is kept and its request's next waits, without a loop")
     func refusedDeadLetter() throws {
-        let scratch = try Scratch()
         let notices = try Notices()
-        notices.targets = ["gone"]
         let policy = "tollgate-test-full-\(notices.prefix)"
         _ = try Broker.rabbitmqctl(
             "set_policy",
@@ -413,11 +403,7 @@ struct WebhookBridgeTests {
                 ? .init(status: 404, body: "no such hook") : .ok
         }
         defer { receiver.stop() }
-        let bridge = BridgeProcess(
-            scratch: scratch,
-            prefix: notices.prefix,
-            arguments: ["--url", "gone=\(receiver.url)"]
-        )
+        let bridge = notices.bridge("gone", receiver)
         try bridge.start()
         try notices.publish("pending", request: "r1")
         try notices.publish("resolved", request: "r1")

@@ -8,7 +8,7 @@ import Testing
         let binary: [UInt8] = [0x00, 0xFF, 0xFE, 0x80, 0x41, 0x20, 0x42] + Array(repeating: 0x9C, count: 12)
         let path = FileManager.default.temporaryDirectory.appendingPathComponent("tollgate-\(UUID().uuidString).secret")
             .path
-        FileManager.default.createFile(atPath: path, contents: Data(binary + [0x0A]))
+        _ = FileManager.default.createFile(atPath: path, contents: Data(binary + [0x0A]))
         defer { try? FileManager.default.removeItem(atPath: path) }
         let command = try WebhookCommand.parse(["--url", "t=http://127.0.0.1:9/", "--secret-file", path])
         #expect(try command.makeConfiguration().secret == binary)
