@@ -86,7 +86,7 @@ public struct DiffCommand: OfflineCommand {
             old,
             new,
             contexts: inputs,
-            options: EvaluationOptions(escalationKeyword: !policyOptions.noEscalationKeyword)
+            options: policyOptions.evaluation
         )
         if json {
             print(

@@ -53,13 +53,14 @@ public struct ValidateCommand: OfflineCommand {
                 status = 2
                 continue
             }
-            var allParsed = true
+            var documents: [PolicyDocument] = []
             for (index, source) in sources.enumerated() {
                 switch PolicyLoader.parse(source) {
                 case .success(let document):
+                    documents.append(document)
                     // The first file of a path is the first document of the policy it stands for.
                     let compat = compatOption.compat ?? document.compat ?? .agentOS3
-                    if index == 0, compat == .agentOS3, !document.defaults.actionWritten {
+                    if index == 0, compat == .agentOS3, document.defaults.action == nil {
                         print(
                             "\(source.path): warning: allows everything unmatched only because `defaults.action` is absent; agent-os 5 denies (write defaults.action, or compat: agent-os-5)",
                             to: &stdout
@@ -72,16 +73,15 @@ public struct ValidateCommand: OfflineCommand {
                         print("\(source.path): OK", to: &stdout)
                     }
                 case .failure(let error):
-                    allParsed = false
                     print(error.description, to: &stdout)
                     if status == 0 { status = 1 }
                 }
             }
             // What only the files together can get wrong (compat in a later file, or against
             // --compat), as the worker would refuse it.
-            if allParsed {
+            if documents.count == sources.count {
                 do {
-                    _ = try PolicyLoader.load(sources: sources, compat: compatOption.compat)
+                    _ = try PolicyLoader.compatibility(of: documents, flag: compatOption.compat)
                 } catch {
                     print(error.description, to: &stdout)
                     if status == 0 { status = 1 }

@@ -155,8 +155,8 @@ struct CompiledPolicy: Sendable {
     let defaultWithKeyword: PolicyDecision
     let defaultWithoutKeyword: PolicyDecision
 
-    /// `emptyDefaults`: the defaults when there is no document (agent-os 3.7 allows, 5 denies).
-    init(documents: [PolicyDocument], emptyDefaults: PolicyDefaults = PolicyDefaults()) {
+    /// `defaultAction` and `defaultEscalation`: what no rule matching comes to (`PolicySet`).
+    init(documents: [PolicyDocument], defaultAction: PolicyAction, defaultEscalation: EscalationSpec) {
         // Python's sort is stable, also with reverse=True.
         var ordered: [(rule: PolicyRule, key: Int)] = []
         for document in documents {
@@ -203,19 +203,18 @@ struct CompiledPolicy: Sendable {
         indexes = fieldOrder.compactMap { field in
             tables[field].map { FieldIndex(path: FieldPath(field), firstPosition: ExactStringTable($0)) }
         }
-        let defaults = documents.first?.defaults ?? emptyDefaults
         defaultWithKeyword = .make(
-            action: defaults.action,
+            action: defaultAction,
             rule: nil,
             reason: PolicyDecision.noMatchReason,
-            escalation: defaults.escalation,
+            escalation: defaultEscalation,
             keyword: true
         )
         defaultWithoutKeyword = .make(
-            action: defaults.action,
+            action: defaultAction,
             rule: nil,
             reason: PolicyDecision.noMatchReason,
-            escalation: defaults.escalation,
+            escalation: defaultEscalation,
             keyword: false
         )
     }

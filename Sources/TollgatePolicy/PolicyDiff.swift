@@ -127,7 +127,7 @@ public struct PolicyDiff: Sendable {
         guard let first = set.documents.first else { return [] }
         var fields: [(String, String)] = [
             ("compat", set.compat.rawValue),
-            ("defaults.action", first.defaults.action.rawValue),
+            ("defaults.action", set.defaultAction.rawValue),
             ("defaults.max_tool_calls", first.defaults.maxToolCalls.map { "\($0)" } ?? "none"),
         ]
         fields += escalationFields(first.defaults.escalation, prefix: "defaults.escalation.")

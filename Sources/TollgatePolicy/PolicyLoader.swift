@@ -71,7 +71,7 @@ public enum PolicyLoader {
             }
         }
         guard diagnostics.isEmpty else { throw PolicyLoadError(kind: .invalid, diagnostics: diagnostics) }
-        let effective = try compatibility(of: &documents, flag: compat)
+        let effective = try compatibility(of: documents, flag: compat)
         var all = SHA256()
         for source in sources { all.update(data: source.bytes) }
         let hash = sources.count == 1 ? documents[0].sha256 : Array(all.finalize())
@@ -82,11 +82,11 @@ public enum PolicyLoader {
         )
     }
 
-    /// The generation the set decides like: the flag, else the first document's `compat:`, else
-    /// agent-os 3.7. Under agent-os 5 a first document without `defaults.action` denies what no
-    /// rule matches. `compat:` in a later document, or a flag that contradicts the file, is refused.
-    static func compatibility(
-        of documents: inout [PolicyDocument],
+    /// The generation documents loaded together decide like: the flag, else the first document's
+    /// `compat:`, else agent-os 3.7 (`PolicySet` applies its default). `compat:` in a later
+    /// document, or a flag that contradicts the file, is refused.
+    public static func compatibility(
+        of documents: [PolicyDocument],
         flag: PolicyCompatibility?
     ) throws(PolicyLoadError) -> PolicyCompatibility {
         var diagnostics: [PolicyDiagnostic] = []
@@ -110,11 +110,7 @@ public enum PolicyLoader {
             )
         }
         guard diagnostics.isEmpty else { throw PolicyLoadError(kind: .invalid, diagnostics: diagnostics) }
-        let effective = flag ?? documents.first?.compat ?? .agentOS3
-        if effective == .agentOS5, !documents.isEmpty, !documents[0].defaults.actionWritten {
-            documents[0].defaults.action = .deny
-        }
-        return effective
+        return flag ?? documents.first?.compat ?? .agentOS3
     }
 
     /// Reads the files named (folders expanded), or fails with every unreadable path.

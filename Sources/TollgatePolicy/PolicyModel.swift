@@ -216,9 +216,9 @@ public enum PolicyCompatibility: String, Sendable, CaseIterable {
 }
 
 public struct PolicyDefaults: Sendable {
-    public var action: PolicyAction = .allow
-    /// Whether the file wrote `defaults.action` (agent-os 5 denies when it did not).
-    public var actionWritten = false
+    /// nil when the file writes none: then the policy's generation decides
+    /// (`PolicySet.defaultAction`: agent-os 3.7 allows, 5 denies).
+    public var action: PolicyAction?
     /// Only when written: agent-os's implicit 10 would cap every agent forever.
     public var maxToolCalls: Int?
     public var maxTokens: Int = 4096

@@ -24,6 +24,9 @@ public struct PolicySet: Sendable {
     public let version: PolicyVersion
     /// Whose defaults it follows: agent-os 3.7 (an absent `defaults.action` allows) or 5 (denies).
     public let compat: PolicyCompatibility
+    /// What no rule matching comes to: the first document's `defaults.action`, else the
+    /// generation's default (with no document at all too).
+    public let defaultAction: PolicyAction
     let compiled: CompiledPolicy
 
     /// Builds a set from documents in load order (`PolicyLoader` does, with their version).
@@ -31,9 +34,12 @@ public struct PolicySet: Sendable {
         self.documents = documents
         self.version = version
         self.compat = compat
-        var emptyDefaults = PolicyDefaults()
-        if compat == .agentOS5 { emptyDefaults.action = .deny }
-        compiled = CompiledPolicy(documents: documents, emptyDefaults: emptyDefaults)
+        defaultAction = documents.first?.defaults.action ?? (compat == .agentOS5 ? .deny : .allow)
+        compiled = CompiledPolicy(
+            documents: documents,
+            defaultAction: defaultAction,
+            defaultEscalation: documents.first?.defaults.escalation ?? EscalationSpec()
+        )
     }
 
     /// No document: every call is allowed (agent-os's evaluator with no policies).

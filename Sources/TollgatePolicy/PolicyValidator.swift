@@ -133,7 +133,6 @@ struct PolicyValidator {
             let name = "defaults." + key
             switch key {
             case "action":
-                d.actionWritten = true
                 if let a = action(value, name) { d.action = a }
             case "max_tokens":
                 if let i = laxInt(value, name) { d.maxTokens = i }

@@ -114,7 +114,7 @@ final class BrokerThread: Sendable {
                 )
                 events.yield(.connected(generation: generation))
                 try serve(connection, generation: generation)
-            } catch let error as NoExchangeYet {
+            } catch let error as NoWorkerYet {
                 status.set(connected: false, problem: error.description)
                 logger.notice("webhook: waiting for a worker", metadata: ["reason": "\(error)"])
                 pause(backoff.next())
@@ -165,7 +165,7 @@ final class BrokerThread: Sendable {
                     }
                 } catch {
                     guard error.replyCode == 404 else { throw error }
-                    throw NoExchangeYet(exchange: topology.escalationsExchange, prefix: topology.prefix)
+                    throw NoWorkerYet(exchange: topology.escalationsExchange, prefix: topology.prefix)
                 }
             }
         }
@@ -259,13 +259,4 @@ final class BrokerThread: Sendable {
 struct ConsumerCancelled: Error, CustomStringConvertible {
     var queue: String
     var description: String { "the broker cancelled the consumer of target \(queue) (queue deleted?)" }
-}
-
-/// The escalations exchange is not there: no worker with this prefix ever started on this vhost.
-struct NoExchangeYet: Error, CustomStringConvertible {
-    var exchange: String
-    var prefix: String
-    var description: String {
-        "\(exchange) does not exist: no Tollgate worker has started with prefix \(prefix) on this vhost"
-    }
 }

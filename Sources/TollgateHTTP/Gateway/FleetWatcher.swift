@@ -45,7 +45,7 @@ final class FleetWatcher: Sendable {
                 defer { connection.close() }
                 backoff.reset()
                 try watch(connection)
-            } catch let error as NoFleetYet {
+            } catch let error as NoWorkerYet {
                 // The broker answers; the workers have never declared their exchanges.
                 view.setConnection(false, problem: error.description)
                 logger.notice("fleet watcher: waiting for a worker", metadata: ["reason": "\(error)"])
@@ -97,7 +97,7 @@ final class FleetWatcher: Sendable {
             } catch {
                 // queueBind throws AMQPError only.
                 guard error.replyCode == 404 else { throw error }
-                throw NoFleetYet(exchange: topology.escalationsExchange, prefix: topology.prefix)
+                throw NoWorkerYet(exchange: topology.escalationsExchange, prefix: topology.prefix)
             }
         }
     }
@@ -172,15 +172,6 @@ final class FleetWatcher: Sendable {
             view.replace(worker: worker, with: asking.pages[worker] ?? [])
             asking.pages[worker] = nil
         }
-    }
-}
-
-/// The workers' exchanges are not there: no worker with this prefix ever started on this vhost.
-struct NoFleetYet: Error, CustomStringConvertible {
-    var exchange: String
-    var prefix: String
-    var description: String {
-        "\(exchange) does not exist: no Tollgate worker has started with prefix \(prefix) on this vhost"
     }
 }
 

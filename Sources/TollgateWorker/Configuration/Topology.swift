@@ -54,3 +54,17 @@ public struct Topology: Sendable, Equatable {
     /// 255 bytes.
     var longestName: Int { max(toolCallsQueue.utf8.count, approvalsQueue.utf8.count, ownerQueue.utf8.count) }
 }
+
+/// An exchange the workers declare is not there: no worker with this prefix ever started on this
+/// vhost (the gateway and the webhook bridge wait for one; they may not declare the exchanges).
+public struct NoWorkerYet: Error, CustomStringConvertible {
+    public var exchange: String
+    public var prefix: String
+    public init(exchange: String, prefix: String) {
+        self.exchange = exchange
+        self.prefix = prefix
+    }
+    public var description: String {
+        "\(exchange) does not exist: no Tollgate worker has started with prefix \(prefix) on this vhost"
+    }
+}
