@@ -35,8 +35,29 @@ struct CompatWorkerTests {
             let reply = try agent.reply(to: try agent.call(prefix: worker.prefix, tool: "search_documents"))
             #expect(reply.string("decision") == expected, "\(arguments) \(environment)")
             #expect(reply.string("reason") == "No rules matched; default action applied")
+            // Every message the worker publishes carries its time of publication, in seconds.
+            let stamp = Int64(try #require(reply.delivery.properties.timestamp))
+            #expect(abs(stamp - Int64(Date().timeIntervalSince1970)) <= 60, "timestamp \(stamp)")
             #expect(worker.log.contains("compat=\(expected == "deny" ? "agent-os-5" : "agent-os-3.7")"))
             #expect(worker.terminate() == 0)
         }
+    }
+
+    @Test("a TOLLGATE_COMPAT that names no generation stops the start with a clear error")
+    func unknownGeneration() throws {
+        let scratch = try Scratch()
+        let path = try scratch.write("policy.yaml", Self.policy)
+        let result = try runTollgate(
+            ["worker", "--policy", path, "--db", scratch.path("w.db"), "--prefix", "tgcompat"],
+            environment: ["TOLLGATE_COMPAT": "agent-os-9"]
+        )
+        #expect(result.status != 0)
+        #expect(
+            result.output.contains("TOLLGATE_COMPAT must be agent-os-3.7 or agent-os-5, not 'agent-os-9'"),
+            "\(result.output)"
+        )
+        let flag = try runTollgate(["worker", "--policy", path, "--compat", "agent-os-9"])
+        #expect(flag.status != 0)
+        #expect(flag.output.contains("agent-os-9"), "\(flag.output)")
     }
 }

@@ -71,6 +71,23 @@ import TollgateJSON
         #expect(!(m["blocks"]?.arrayValue ?? []).contains { $0["type"]?.stringValue == "actions" })
     }
 
+    @Test func aLoopingAgentIsNamedOnceWithTheLimit() {
+        let limited: JSONObject = [
+            "request_id": "w1-2", "agent_id": "finance-agent", "tool_name": "transfer_funds",
+            "message":
+                "escalation limit: agent finance-agent has 3 escalations of rule transfer waiting for people (escalation.max_pending_per_agent: 3); denied without asking",
+        ]
+        let m = rendered("limited.transfer_funds", limited)
+        #expect(
+            m["text"]?.stringValue?.hasPrefix("finance-agent is escalating too often: transfer_funds denied") == true
+        )
+        let blocks = m["blocks"]?.arrayValue ?? []
+        #expect(blocks.first?["text"]?["text"]?.stringValue == "Escalations limited: finance-agent")
+        #expect(texts(m).contains("max_pending_per_agent: 3"))
+        // No inbox button: there is nothing to approve.
+        #expect(!blocks.contains { $0["type"]?.stringValue == "actions" })
+    }
+
     @Test func votesAndTheDecision() {
         var voted = Self.transfer
         voted["quorum"] = ["required_approvals": 2, "approvers": []]
