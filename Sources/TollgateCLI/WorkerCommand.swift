@@ -193,6 +193,12 @@ struct WorkerCommand: AsyncParsableCommand {
 
     @Option(
         help:
+            "What <prefix>.decisions gets: batch (per batch and routing key, one JSON Lines message), each (one message per decision, the 1.1 form) or off (env TOLLGATE_DECISION_FEED; default batch)."
+    )
+    var decisionFeed: String?
+
+    @Option(
+        help:
             "Deliveries of one message before it is answered as poison and dead-lettered (env TOLLGATE_DELIVERY_LIMIT; default 10)."
     )
     var deliveryLimit: Int?
@@ -298,6 +304,12 @@ struct WorkerCommand: AsyncParsableCommand {
                 throw ValidationError("durability must be full or normal, not '\(text)'")
             }
             c.durability = value
+        }
+        if let text = decisionFeed ?? environment("DECISION_FEED") {
+            guard let value = DecisionFeedForm(rawValue: text) else {
+                throw ValidationError("decision feed must be batch, each or off, not '\(text)'")
+            }
+            c.decisionFeed = value
         }
         c.deliveryLimit = try setting(deliveryLimit, "DELIVERY_LIMIT", default: c.deliveryLimit)
         c.shardWeight = try setting(shardWeight, "SHARD_WEIGHT", default: c.shardWeight)

@@ -156,3 +156,21 @@ struct CPUUsage: Sendable {
         return o
     }
 }
+
+/// This process's resident memory, from `/proc/self/status`: now (`VmRSS`) and the peak
+/// (`VmHWM`).
+struct MemoryUsage: Sendable {
+    var residentKiB: Int
+    var peakKiB: Int
+
+    static func now() -> MemoryUsage {
+        let text = (try? String(contentsOfFile: "/proc/self/status", encoding: .utf8)) ?? ""
+        func field(_ name: String) -> Int {
+            guard let line = text.split(separator: "\n").first(where: { $0.hasPrefix(name + ":") }) else { return 0 }
+            return Int(line.split(separator: " ", omittingEmptySubsequences: true).dropFirst().first ?? "") ?? 0
+        }
+        return MemoryUsage(residentKiB: field("VmRSS"), peakKiB: field("VmHWM"))
+    }
+
+    var text: String { String(format: "%.0f MiB (peak %.0f MiB)", Double(residentKiB) / 1024, Double(peakKiB) / 1024) }
+}

@@ -37,7 +37,8 @@ final class InProcessWorker {
         prefix: String? = nil,
         prefetch: UInt16 = 200,
         maxBatch: Int? = nil,
-        receipts: ReceiptSigner? = nil
+        receipts: ReceiptSigner? = nil,
+        decisionFeed: DecisionFeedForm = .batch
     ) throws {
         self.prefix = prefix ?? "tgbench\(UInt32.random(in: 0...UInt32.max))"
         self.workerID = workerID
@@ -55,6 +56,7 @@ final class InProcessWorker {
         c.prefetch = prefetch
         if let maxBatch { c.maxBatch = maxBatch }
         c.receipts = receipts
+        c.decisionFeed = decisionFeed
         configuration = c
     }
 

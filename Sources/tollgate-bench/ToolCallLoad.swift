@@ -104,8 +104,14 @@ extension LatencyHistogram {
     var jsonMillis: [String: Double] {
         [
             "p50": Double(percentile(50)) / 1e6, "p90": Double(percentile(90)) / 1e6,
-            "p99": Double(percentile(99)) / 1e6, "max": Double(max) / 1e6,
+            "p99": Double(percentile(99)) / 1e6, "p99.9": Double(percentile(99.9)) / 1e6,
+            "max": Double(max) / 1e6,
         ]
+    }
+
+    /// p50, p99, p99.9 and max: the tail at a paced load.
+    var tailSummary: String {
+        "p50 \(millisText(percentile(50)))  p99 \(millisText(percentile(99)))  p99.9 \(millisText(percentile(99.9)))  max \(millisText(max)) ms"
     }
 
     var summary: String {

@@ -31,6 +31,19 @@ struct WorkerBenchCommand: AsyncParsableCommand {
     @Option(help: "Messages sent first to each relay and worker and not measured.") var warmup = 10_000
     @Option(help: "Distinct agent ids (routing keys).") var agents = 1000
     @Option(help: "Worker durabilities to measure, comma-separated: full, normal.") var durability = "full,normal"
+    @Option(help: "Decision feed forms to measure, comma-separated: batch, each, off (--decision-feed of the worker).")
+    var decisionFeed = "batch"
+    @Flag(
+        help:
+            "Bind a quorum queue to <prefix>.decisions (#) as an audit pipeline would, drain it after the load and check that it holds every decision."
+    )
+    var feedObserver = false
+    @Option(
+        help:
+            "After each full-speed measurement, offer paced loads at these fractions of the rate it measured, for latency percentiles (comma-separated, e.g. 0.1,0.5,0.9; empty: none)."
+    )
+    var latencyLoads = ""
+    @Option(help: "Seconds of each paced load for --latency-loads.") var latencySeconds = 10.0
     @Option(help: "Policy file.") var policy = "policies/approval-workflow.yaml"
     @Option(help: "The worker's maxBatch (inputs per SQLite transaction; default the worker's).") var maxBatch: Int?
     @Option(help: "Broker URL (amqp:// or amqps://).") var amqpURL = "amqp://guest:guest@127.0.0.1:5672/"
@@ -50,6 +63,19 @@ struct WorkerBenchCommand: AsyncParsableCommand {
             }
             return d
         }
+        let feeds = try decisionFeed.split(separator: ",").map { text -> DecisionFeedForm in
+            guard let f = DecisionFeedForm(rawValue: text.trimmingCharacters(in: .whitespaces)) else {
+                throw ValidationError("unknown decision feed '\(text)': use batch, each or off")
+            }
+            return f
+        }
+        let fractions = try latencyLoads.split(separator: ",").map { text -> Double in
+            guard let f = Double(text.trimmingCharacters(in: .whitespaces)), f > 0, f <= 1 else {
+                throw ValidationError("--latency-loads takes fractions in (0, 1], not '\(text)'")
+            }
+            return f
+        }
+        let configurations = durabilities.flatMap { d in feeds.map { WorkerSetup(durability: d, feed: $0) } }
         guard FileManager.default.fileExists(atPath: policy) else {
             throw ValidationError("no policy at \(policy): run from the package root or give --policy")
         }
@@ -74,42 +100,51 @@ struct WorkerBenchCommand: AsyncParsableCommand {
                 result.relay = relay.load
                 result.relayCPU = relay.cpu
             }
-            for d in durabilities {
-                result.workers.append(try await measureWorker(durability: d, connection: connection, logger: logger))
+            for setup in configurations {
+                result.workers.append(
+                    try await measureWorker(setup, fractions: fractions, connection: connection, logger: logger)
+                )
             }
             if !json { print(result.line(run: run)) }
             runResults.append(result)
         }
         let report = WorkerBenchReport(
             command: self,
-            durabilities: durabilities,
+            setups: configurations,
             runs: runResults,
             machine: machineSummary(brokerVersion: brokerVersion)
         )
         print(json ? report.json : report.table)
         let incomplete = runResults.contains { run in
-            (run.relay.map { $0.replies < messages } ?? false) || run.workers.contains { $0.load.replies < messages }
+            (run.relay.map { $0.replies < messages } ?? false)
+                || run.workers.contains { $0.load.replies < messages || !($0.feedCheck?.complete ?? true) }
         }
         if incomplete { throw ExitCode(1) }
     }
 
     private func measureWorker(
-        durability: StoreDurability,
+        _ setup: WorkerSetup,
+        fractions: [Double],
         connection: AMQPConfiguration,
         logger: Logger
     ) async throws -> WorkerMeasurement {
         let worker = try InProcessWorker(
             amqpURL: amqpURL,
             policy: policy,
-            durability: durability,
+            durability: setup.durability,
             prefetch: prefetch,
             maxBatch: maxBatch,
-            receipts: receipts ? ReceiptSigner(key: .init(), ttlSeconds: 300, workerID: "bench") : nil
+            receipts: receipts ? ReceiptSigner(key: .init(), ttlSeconds: 300, workerID: "bench") : nil,
+            decisionFeed: setup.feed
         )
         defer { worker.removeFiles() }
         let outcome: Result<WorkerMeasurement, any Error>
         do {
             let startup = try await worker.start()
+            let memoryIdle = MemoryUsage.now()
+            let observer = FeedObserver(topology: worker.topology, connection: connection, logger: logger)
+            if feedObserver { try await observer.bind() }
+            var sent = 0
             if warmup > 0 {
                 let mix = ToolCallMix(
                     agents: agents,
@@ -124,6 +159,7 @@ struct WorkerBenchCommand: AsyncParsableCommand {
                     confirmWindow: confirmWindow,
                     logger: logger
                 ).run()
+                sent += warmup
             }
             let before = worker.control.status.counters
             let cpuBefore = CPUSnapshot.now()
@@ -138,16 +174,43 @@ struct WorkerBenchCommand: AsyncParsableCommand {
                 logger: logger
             ).run()
             let cpu = cpuBefore.until(CPUSnapshot.now())
+            let memoryLoaded = MemoryUsage.now()
             let after = worker.control.status.counters
-            outcome = .success(
-                WorkerMeasurement(
-                    durability: durability,
-                    startup: startup,
-                    load: load,
-                    counters: after.minus(before),
-                    cpu: cpu
-                )
+            sent += messages
+            var measurement = WorkerMeasurement(
+                setup: setup,
+                startup: startup,
+                load: load,
+                counters: after.minus(before),
+                cpu: cpu,
+                memoryIdle: memoryIdle,
+                memoryLoaded: memoryLoaded
             )
+            for (n, fraction) in fractions.enumerated() {
+                let offered = max(1, load.messagesPerSecond * fraction)
+                let count = max(100, Int(offered * latencySeconds))
+                let paced = ToolCallMix(
+                    agents: agents,
+                    bodyBytes: bodyBytes,
+                    tag: "p\(n)",
+                    tools: ToolCallMix.allowAndDeny
+                )
+                let result = try await paced.load(
+                    topology: worker.topology,
+                    connection: connection,
+                    messages: count,
+                    confirmWindow: confirmWindow,
+                    rate: offered,
+                    logger: logger
+                ).run()
+                sent += count
+                measurement.paced.append(PacedMeasurement(fraction: fraction, offered: offered, load: result))
+            }
+            if feedObserver {
+                let count = try await observer.drain()
+                measurement.feedCheck = FeedCheck(expected: setup.feed == .off ? 0 : sent, found: count)
+            }
+            outcome = .success(measurement)
         } catch {
             outcome = .failure(error)
         }
@@ -157,13 +220,43 @@ struct WorkerBenchCommand: AsyncParsableCommand {
     }
 }
 
-struct WorkerMeasurement: Sendable {
+/// One worker configuration measured by `tollgate-bench worker`.
+struct WorkerSetup: Sendable, Equatable {
     var durability: StoreDurability
+    var feed: DecisionFeedForm
+    var label: String { "\(durability.rawValue)/\(feed.rawValue)" }
+}
+
+/// A paced load at a fraction of the measured maximum, for latency.
+struct PacedMeasurement: Sendable {
+    var fraction: Double
+    var offered: Double
+    var load: LoadGenerator.Result
+}
+
+/// What the feed observer found against the decisions the worker was sent.
+struct FeedCheck: Sendable {
+    var expected: Int
+    var found: FeedObserver.Count
+    var complete: Bool { found.decisions == expected && found.malformed == 0 }
+    var text: String {
+        "feed: \(found.decisions) decisions of \(expected) in \(found.messages) messages"
+            + (found.malformed > 0 ? ", \(found.malformed) malformed" : "") + (complete ? "" : "  INCOMPLETE")
+    }
+}
+
+struct WorkerMeasurement: Sendable {
+    var setup: WorkerSetup
     var startup: Duration
     var load: LoadGenerator.Result
     /// What the worker decided during the measured load.
     var counters: WorkerCounters
     var cpu: CPUUsage
+    /// This process (the worker and the load generator): after start-up, and after the load.
+    var memoryIdle: MemoryUsage
+    var memoryLoaded: MemoryUsage
+    var paced: [PacedMeasurement] = []
+    var feedCheck: FeedCheck?
 }
 
 struct WorkerBenchRun: Sendable {
@@ -181,7 +274,7 @@ struct WorkerBenchRun: Sendable {
         if let relay { parts.append("relay \(rateText(relay.messagesPerSecond)) msg/s") }
         for w in workers {
             parts.append(
-                "worker \(w.durability.rawValue) \(rateText(w.load.messagesPerSecond)) decisions/s"
+                "worker \(w.setup.label) \(rateText(w.load.messagesPerSecond)) decisions/s"
                     + (ratio(w).map { String(format: " (%.2f)", $0) } ?? "")
             )
         }
@@ -210,7 +303,7 @@ extension WorkerCounters {
 
 struct WorkerBenchReport {
     var command: WorkerBenchCommand
-    var durabilities: [StoreDurability]
+    var setups: [WorkerSetup]
     var runs: [WorkerBenchRun]
     var machine: [String: String]
 
@@ -225,12 +318,12 @@ struct WorkerBenchReport {
     }
     private var medianRelay: LoadGenerator.Result? { medianRelayRun?.relay }
 
-    private func medianWorker(_ d: StoreDurability) -> WorkerMeasurement? {
-        medianRun(runs.map { $0.workers.first { $0.durability == d } }) { $0.load.messagesPerSecond }
+    private func medianWorker(_ d: WorkerSetup) -> WorkerMeasurement? {
+        medianRun(runs.map { $0.workers.first { $0.setup == d } }) { $0.load.messagesPerSecond }
     }
 
-    private func ratios(_ d: StoreDurability) -> [Double] {
-        runs.compactMap { run in run.workers.first { $0.durability == d }.flatMap { run.ratio($0) } }
+    private func ratios(_ d: WorkerSetup) -> [Double] {
+        runs.compactMap { run in run.workers.first { $0.setup == d }.flatMap { run.ratio($0) } }
     }
 
     var table: String {
@@ -252,17 +345,26 @@ struct WorkerBenchReport {
                 lines.append("                       CPU: \(cpu.perMessage(c.messages))")
             }
         }
-        for d in durabilities {
+        for d in setups {
             guard let w = medianWorker(d) else { continue }
             let r = ratios(d)
             let ratioText = r.isEmpty ? "    -" : String(format: "%5.2f", median(r))
             lines.append(
-                "  worker \(pad(d.rawValue, -8)) \(pad(rateText(w.load.messagesPerSecond), 10))   \(ratioText)   \(w.load.latency.summary)"
+                "  worker \(pad(d.label, -12)) \(pad(rateText(w.load.messagesPerSecond), 6))   \(ratioText)   \(w.load.latency.summary)"
             )
             lines.append(
                 "                       decided: \(w.counters.decisionsText); replies \(w.load.replies) of \(c.messages), duplicates \(w.load.duplicateReplies); start-up \(String(format: "%.0f", w.startup.seconds * 1000)) ms"
             )
             lines.append("                       CPU: \(w.cpu.perMessage(c.messages))")
+            lines.append(
+                "                       memory (this process): idle \(w.memoryIdle.text), after the load \(w.memoryLoaded.text)"
+            )
+            if let check = w.feedCheck { lines.append("                       \(check.text)") }
+            for p in w.paced {
+                lines.append(
+                    "                       at \(Int((p.fraction * 100).rounded()))% (\(rateText(p.offered))/s offered, \(rateText(p.load.messagesPerSecond))/s done): \(p.load.latency.tailSummary)"
+                )
+            }
         }
         if runs.count > 1 {
             lines.append("")
@@ -272,16 +374,16 @@ struct WorkerBenchReport {
                         + runs.compactMap(\.relay).map { rateText($0.messagesPerSecond) }.joined(separator: " ")
                 )
             }
-            for d in durabilities {
-                let values = runs.compactMap { $0.workers.first { $0.durability == d } }
+            for d in setups {
+                let values = runs.compactMap { $0.workers.first { $0.setup == d } }
                 lines.append(
-                    "  worker \(pad(d.rawValue, -8)) runs "
+                    "  worker \(pad(d.label, -12)) runs "
                         + values.map { rateText($0.load.messagesPerSecond) }.joined(separator: " ")
                 )
                 let r = ratios(d)
                 if !r.isEmpty {
                     lines.append(
-                        "  ratio \(pad(d.rawValue, -8))  runs "
+                        "  ratio \(pad(d.label, -12))  runs "
                             + r.map { String(format: "%.2f", $0) }.joined(separator: " ")
                     )
                 }
@@ -311,7 +413,7 @@ struct WorkerBenchReport {
             o["cpu"] = medianRelayRun?.relayCPU?.json(c.messages)
             medians["relay"] = o
         }
-        for d in durabilities {
+        for d in setups {
             guard let w = medianWorker(d) else { continue }
             var o = loadObject(w.load)
             o["ratio_to_relay"] = ratios(d).isEmpty ? nil : median(ratios(d))
@@ -320,7 +422,21 @@ struct WorkerBenchReport {
             o["allowed"] = w.counters.allowed
             o["denied"] = w.counters.denied
             o["limited"] = w.counters.limited
-            medians["worker_\(d.rawValue)"] = o
+            o["rss_idle_kib"] = w.memoryIdle.residentKiB
+            o["rss_loaded_kib"] = w.memoryLoaded.residentKiB
+            if let check = w.feedCheck {
+                o["feed"] = [
+                    "expected": check.expected, "decisions": check.found.decisions, "messages": check.found.messages,
+                    "malformed": check.found.malformed,
+                ]
+            }
+            o["paced"] = w.paced.map { p -> [String: Any] in
+                [
+                    "fraction": p.fraction, "offered_per_second": p.offered.rounded(),
+                    "messages_per_second": p.load.messagesPerSecond.rounded(), "latency_ms": p.load.latency.jsonMillis,
+                ]
+            }
+            medians["worker_\(d.label)"] = o
         }
         let object: [String: Any] = [
             "benchmark": "worker", "machine": machine, "messages": c.messages, "body_bytes": c.bodyBytes,
@@ -330,7 +446,7 @@ struct WorkerBenchReport {
                 var o: [String: Any] = [:]
                 if let relay = run.relay { o["relay"] = (relay.messagesPerSecond * 10).rounded() / 10 }
                 for w in run.workers {
-                    o["worker_\(w.durability.rawValue)"] = (w.load.messagesPerSecond * 10).rounded() / 10
+                    o["worker_\(w.setup.label)"] = (w.load.messagesPerSecond * 10).rounded() / 10
                 }
                 return o
             },

@@ -241,6 +241,8 @@ final class TestClient {
     let replyQueue: String
     private var observed: [String: String] = [:]  // consumer tag -> label
     private var inbox: [String: [Received]] = [:]  // label -> messages
+    /// JSON Lines messages (the batched decision feed) received, by label.
+    private(set) var feedMessages: [String: Int] = [:]
     private var confirmed: UInt64 = 0
     private var lastSeq: UInt64 = 0
     private(set) var returned: [AMQPReturn] = []
@@ -392,8 +394,20 @@ final class TestClient {
         switch event {
         case .delivery(let d):
             let label = observed[d.consumerTag] ?? "?"
-            let json = (try? JSONValue.parse(d.body)) ?? .null
-            inbox[label, default: []].append(Received(delivery: d, json: json))
+            if d.properties.contentType == "application/x-ndjson" {
+                // The batched decision feed: one Received per line, as if each had its own message.
+                feedMessages[label, default: 0] += 1
+                for line in d.body.split(separator: 0x0A) {
+                    let json = (try? JSONValue.parse(Array(line))) ?? .null
+                    var one = d
+                    one.body = Array(line)
+                    one.properties.correlationId = json["correlation_id"]?.stringValue
+                    inbox[label, default: []].append(Received(delivery: one, json: json))
+                }
+            } else {
+                let json = (try? JSONValue.parse(d.body)) ?? .null
+                inbox[label, default: []].append(Received(delivery: d, json: json))
+            }
             try? connection.ack(deliveryTag: d.deliveryTag)
         case .publishAck(let n, let multiple), .publishNack(let n, let multiple):
             if case .publishNack = event { Issue.record("broker nacked test publish \(n)") }
@@ -431,7 +445,8 @@ final class TestClient {
             guard left > .zero else { break }
             guard let event = try connection.nextEvent(timeout: min(left, .milliseconds(200))) else { continue }
             take(event)
-            if case .delivery(let d) = event, let id = d.properties.correlationId, ids.contains(id) { seen.insert(id) }
+            // Only what arrived under `label` counts (a feed observer gets the same correlation ids).
+            seen = Set(messages(label).compactMap(\.correlationID)).intersection(ids)
         }
         return messages(label)
     }

@@ -9,6 +9,55 @@ import TollgateJSON
 
 @Suite("Worker", .serialized)
 struct WorkerTests {
+    @Test(
+        "the decision feed: by default one JSON Lines message per batch and routing key, with every decision once; --decision-feed each sends one message per decision, off none",
+        arguments: ["batch", "each", "off"]
+    )
+    func decisionFeedForms(form: String) throws {
+        let scratch = try Scratch()
+        let worker = WorkerProcess(
+            scratch: scratch,
+            policies: [seedPolicy],
+            arguments: form == "batch" ? [] : ["--decision-feed", form]
+        )
+        // Calls queued while the worker is stopped reach it together: a batch.
+        try worker.start()
+        let agent = try TestClient()
+        defer { agent.close() }
+        try agent.observe(worker.topology.decisions, label: "feed")
+        #expect(worker.terminate() == 0)
+        var ids: Set<String> = []
+        for n in 0..<30 {
+            let tool = n % 3 == 2 ? "delete_database" : "search_documents"
+            ids.insert(try agent.call(prefix: worker.prefix, agent: "agent-\(n % 5)", tool: tool))
+        }
+        try worker.start()
+        let replies = try agent.awaitAll(ids)
+        #expect(Set(replies.compactMap(\.correlationID)) == ids, "\(worker.log)")
+        if form == "off" {
+            try agent.drain(for: .seconds(1))
+            #expect(agent.messages("feed").isEmpty)
+            #expect(worker.terminate() == 0)
+            return
+        }
+        let feed = try agent.awaitAll(ids, label: "feed")
+        #expect(feed.count == 30, "every decision once")
+        #expect(Set(feed.compactMap(\.correlationID)) == ids)
+        for line in feed {
+            #expect(line.delivery.routingKey == "\(line.string("decision") ?? "?").\(line.string("tool_name") ?? "?")")
+            #expect(line.delivery.properties.deliveryMode == AMQPProperties.persistent)
+        }
+        let messages = agent.feedMessages["feed", default: 0]
+        if form == "batch" {
+            #expect(feed.allSatisfy { $0.delivery.properties.contentType == "application/x-ndjson" })
+            #expect(messages >= 2 && messages < 30, "a batch's decisions share messages (\(messages) for 30)")
+        } else {
+            #expect(messages == 0)
+            #expect(feed.allSatisfy { $0.delivery.properties.contentType == "application/json" })
+        }
+        #expect(worker.terminate() == 0)
+    }
+
     @Test("the seed's five calls get the seed's answers, and final ones reach the decision feed")
     func seedCalls() throws {
         let scratch = try Scratch()

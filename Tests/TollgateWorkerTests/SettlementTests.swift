@@ -1,4 +1,5 @@
 import Testing
+import TollgateStore
 
 @testable import TollgateWorker
 
@@ -19,6 +20,52 @@ struct SettlementTests {
         #expect(ready.ack == [10])
         #expect(ready.confirmedOutbox == [7])
         #expect(s.isIdle)
+    }
+
+    @Test("one publish that carries several inputs' decisions (the batched feed) settles them all")
+    func sharedPublish() {
+        var s = Settlement()
+        s.published(seq: 1, for: .init(deliveryTag: 10, outboxID: nil))
+        s.published(seq: 2, for: .init(deliveryTag: 11, outboxID: nil))
+        s.published(
+            seq: 3,
+            for: [
+                .init(deliveryTag: 10, outboxID: nil), .init(deliveryTag: 11, outboxID: nil),
+                .init(deliveryTag: nil, outboxID: 5),
+            ]
+        )
+        s.confirm(seq: 2, multiple: true, accepted: true)
+        #expect(s.take().ack.isEmpty, "each input waits for the feed message too")
+        s.confirm(seq: 3, multiple: false, accepted: true)
+        let ready = s.take()
+        #expect(ready.ack == [10, 11])
+        #expect(ready.confirmedOutbox == [5])
+        #expect(s.isIdle)
+
+        // A rejected shared publish requeues every input it carried.
+        s.published(seq: 4, for: [.init(deliveryTag: 20, outboxID: nil), .init(deliveryTag: 21, outboxID: 6)])
+        s.confirm(seq: 4, multiple: false, accepted: false)
+        let rejected = s.take()
+        #expect(rejected.requeue == [20, 21])
+        #expect(rejected.rejectedOutbox == [6])
+        #expect(s.isIdle)
+    }
+
+    @Test("the batched feed groups a batch's decisions by routing key, as JSON Lines in decision order")
+    func feedBatch() {
+        var feed = FeedBatch()
+        func decision(_ key: String, _ n: Int) -> OutboundMessage {
+            OutboundMessage(exchange: "t.decisions", routingKey: key, body: Array(#"{"n":\#(n)}"#.utf8))
+        }
+        feed.add(decision("allow.search", 1), owner: .init(deliveryTag: 1, outboxID: nil))
+        feed.add(decision("deny.delete", 2), owner: .init(deliveryTag: 2, outboxID: nil))
+        feed.add(decision("allow.search", 3), owner: .init(deliveryTag: 3, outboxID: 9))
+        let messages = feed.messages
+        #expect(messages.map(\.message.routingKey) == ["allow.search", "deny.delete"])
+        #expect(String(decoding: messages[0].message.body, as: UTF8.self) == "{\"n\":1}\n{\"n\":3}\n")
+        #expect(String(decoding: messages[1].message.body, as: UTF8.self) == "{\"n\":2}\n")
+        #expect(messages[0].owners == [.init(deliveryTag: 1, outboxID: nil), .init(deliveryTag: 3, outboxID: 9)])
+        #expect(messages.allSatisfy { $0.message.exchange == "t.decisions" })
     }
 
     @Test("a multiple confirm settles every publish up to it")

@@ -66,6 +66,8 @@ public struct WorkerConfiguration: Sendable {
     public var statsIntervalSeconds: Int = 30
     /// How many inputs are decided in one SQLite transaction at most.
     public var maxBatch: Int = 256
+    /// The form of `<prefix>.decisions` (`--decision-feed`).
+    public var decisionFeed: DecisionFeedForm = .batch
 
     public init() {}
 

@@ -98,13 +98,11 @@ extension Gate {
             )
         }
         try store.removeWaiters(requestID: escalation.requestID)
-        messages.append(
-            feedMessage(
-                body,
-                decision: message.decision,
-                toolName: escalation.toolName,
-                correlationID: escalation.correlationID
-            )
+        messages += feedMessages(
+            body,
+            decision: message.decision,
+            toolName: escalation.toolName,
+            correlationID: escalation.correlationID
         )
         messages.append(
             OutboundMessage(

@@ -45,13 +45,13 @@ extension Gate {
                 policyVersion: message.policyVersion
             )
         )
-        let feed = feedMessage(
+        let feed = feedMessages(
             body,
             decision: message.decision,
             toolName: message.toolName,
             correlationID: input.correlationID
         )
-        return reply(body, to: input) + [feed]
+        return reply(body, to: input) + feed
     }
 
     /// The message with its receipt when it allows and receipts are on.

@@ -172,13 +172,11 @@ extension Gate {
         guard existing.decision == .pending else {
             var messages = reply(answering(existing.reply, correlationID: input.correlationID), to: input)
             if input.redelivered, let stored = StoredDecision(existing.reply) {
-                messages.append(
-                    feedMessage(
-                        existing.reply,
-                        decision: existing.decision,
-                        toolName: stored.toolName,
-                        correlationID: stored.correlationID
-                    )
+                messages += feedMessages(
+                    existing.reply,
+                    decision: existing.decision,
+                    toolName: stored.toolName,
+                    correlationID: stored.correlationID
                 )
                 if stored.resolution == .invalid {
                     messages.append(

@@ -66,21 +66,26 @@ final class Gate {
         OutboundMessage(exchange: "", routingKey: replyTo, body: body, correlationID: correlationID, mandatory: true)
     }
 
-    /// A final decision for `tollgate.decisions`, routing key `<decision>.<tool_name>`.
-    func feedMessage(
+    /// A final decision for `tollgate.decisions`, routing key `<decision>.<tool_name>`; none
+    /// when the feed is off. (With `--decision-feed batch` the loop puts a batch's decisions of
+    /// one routing key into one message when it publishes them.)
+    func feedMessages(
         _ body: [UInt8],
         decision: Decision,
         toolName: String?,
         correlationID: String?
     )
-        -> OutboundMessage
+        -> [OutboundMessage]
     {
-        OutboundMessage(
-            exchange: topology.decisionsExchange,
-            routingKey: topology.decisionRoutingKey(decision, toolName: toolName),
-            body: body,
-            correlationID: correlationID
-        )
+        guard configuration.decisionFeed != .off else { return [] }
+        return [
+            OutboundMessage(
+                exchange: topology.decisionsExchange,
+                routingKey: topology.decisionRoutingKey(decision, toolName: toolName),
+                body: body,
+                correlationID: correlationID
+            )
+        ]
     }
 
     /// Writes messages to the outbox (same transaction as the change that causes them) and

@@ -20,6 +20,8 @@ struct Settlement {
 
     /// Publishes not yet confirmed, by sequence number.
     private var unconfirmed: [UInt64: Owner] = [:]
+    /// The other owners of publishes that settle several (a batch of the decision feed).
+    private var sharers: [UInt64: [Owner]] = [:]
     /// The lowest sequence number that may still be unconfirmed.
     private var lowest: UInt64 = 1
     /// Inputs with publishes in flight.
@@ -47,6 +49,20 @@ struct Settlement {
         }
     }
 
+    /// Records one publish that settles several owners (the decision feed's message for a batch
+    /// and routing key carries decisions of several inputs and outbox rows).
+    mutating func published(seq: UInt64, for owners: [Owner]) {
+        guard let first = owners.first else { return }
+        published(seq: seq, for: first)
+        guard owners.count > 1 else { return }
+        for owner in owners.dropFirst() {
+            if let tag = owner.deliveryTag {
+                inputs[tag, default: InputState(outstanding: 0, rejected: false)].outstanding += 1
+            }
+        }
+        sharers[seq] = Array(owners.dropFirst())
+    }
+
     /// Records an input whose handling published nothing (say, a duplicate without `reply_to`):
     /// it is ready at once.
     mutating func settledWithoutPublishing(deliveryTag: UInt64) {
@@ -59,12 +75,12 @@ struct Settlement {
             guard seq >= lowest else { return }
             var next = lowest
             while next <= seq {
-                if let owner = unconfirmed.removeValue(forKey: next) { settle(owner, accepted: accepted) }
+                if let owner = unconfirmed.removeValue(forKey: next) { settle(owner, seq: next, accepted: accepted) }
                 next += 1
             }
             lowest = seq + 1
         } else if let owner = unconfirmed.removeValue(forKey: seq) {
-            settle(owner, accepted: accepted)
+            settle(owner, seq: seq, accepted: accepted)
             if seq == lowest { advanceLowest() }
         }
     }
@@ -75,6 +91,13 @@ struct Settlement {
             return
         }
         while unconfirmed[lowest] == nil { lowest += 1 }
+    }
+
+    private mutating func settle(_ owner: Owner, seq: UInt64, accepted: Bool) {
+        settle(owner, accepted: accepted)
+        if !sharers.isEmpty, let others = sharers.removeValue(forKey: seq) {
+            for other in others { settle(other, accepted: accepted) }
+        }
     }
 
     private mutating func settle(_ owner: Owner, accepted: Bool) {

@@ -109,26 +109,59 @@ extension WorkerLoop {
         // One write for the whole batch's publishes instead of one per message: it halves the
         // worker's kernel time and the broker reads them in bulk.
         connection.holdPublishes()
+        var feed = FeedBatch()
         for (input, messages) in zip(batch, decided.perInput) {
             if messages.isEmpty {
                 settlement.settledWithoutPublishing(deliveryTag: input.deliveryTag)
                 continue
             }
             for message in messages {
-                let seq = try send(message, connection)
-                settlement.published(seq: seq, for: .init(deliveryTag: input.deliveryTag, outboxID: message.outboxID))
+                try send(
+                    message,
+                    owner: .init(deliveryTag: input.deliveryTag, outboxID: message.outboxID),
+                    &feed,
+                    connection
+                )
             }
         }
         for message in decided.others {
-            let seq = try send(message, connection)
-            settlement.published(seq: seq, for: .init(deliveryTag: nil, outboxID: message.outboxID))
+            try send(message, owner: .init(deliveryTag: nil, outboxID: message.outboxID), &feed, connection)
         }
+        try sendFeed(feed, connection)
         try connection.flushPublishes()
     }
 
-    func send(_ message: OutboundMessage, _ connection: AMQPConnection) throws -> UInt64 {
+    /// Publishes `message` for `owner`, or, when it belongs to a batched decision feed, adds it
+    /// to `feed` (published by `sendFeed` after the batch's other messages).
+    private func send(
+        _ message: OutboundMessage,
+        owner: Settlement.Owner,
+        _ feed: inout FeedBatch,
+        _ connection: AMQPConnection
+    ) throws {
+        if configuration.decisionFeed == .batch, message.exchange == topology.decisionsExchange {
+            feed.add(message, owner: owner)
+            return
+        }
+        let seq = try send(message, connection)
+        settlement.published(seq: seq, for: owner)
+    }
+
+    private func sendFeed(_ feed: FeedBatch, _ connection: AMQPConnection) throws {
+        for (message, owners) in feed.messages {
+            for id in owners.compactMap(\.outboxID) { inFlightOutbox.insert(id) }
+            let seq = try send(message, contentType: DecisionFeedForm.jsonLines, connection)
+            settlement.published(seq: seq, for: owners)
+        }
+    }
+
+    func send(
+        _ message: OutboundMessage,
+        contentType: String = "application/json",
+        _ connection: AMQPConnection
+    ) throws -> UInt64 {
         var properties = AMQPProperties()
-        properties.contentType = "application/json"
+        properties.contentType = contentType
         properties.deliveryMode = AMQPProperties.persistent
         properties.correlationId = message.correlationID
         properties.messageId = message.messageID
@@ -170,11 +203,12 @@ extension WorkerLoop {
         guard !rows.isEmpty else { return }
         logger.info("publishing messages left in the outbox", metadata: ["count": "\(rows.count)"])
         connection.holdPublishes()
+        var feed = FeedBatch()
         for row in rows {
             guard let id = row.outboxID, !inFlightOutbox.contains(id) else { continue }
-            let seq = try send(row, connection)
-            settlement.published(seq: seq, for: .init(deliveryTag: nil, outboxID: id))
+            try send(row, owner: .init(deliveryTag: nil, outboxID: id), &feed, connection)
         }
+        try sendFeed(feed, connection)
         try connection.flushPublishes()
     }
 }
