@@ -8,12 +8,15 @@
 # and tollgate-novhost (same password, NO permissions anywhere) for the "missing vhost / no access" test.
 # Idempotent: re-running resets these users' passwords and permissions, nothing else.
 # One `rabbitmqctl import_definitions` call (password hashes made here with python3), so it is fast.
+# TOLLGATE_BROKER_NODE=NAME targets another node than the default one (deploy/cluster.sh: tg1@localhost).
 # TEST PASSWORDS ONLY: never run this against a broker that matters.
 set -euo pipefail
 export PATH="$PATH:/usr/sbin:/sbin"
 if [ "$(id -u)" -eq 0 ]; then SUDO=(); else SUDO=(sudo); fi
 
 password=${TOLLGATE_TEST_PASSWORD:-secret}
+node=()
+[ -z "${TOLLGATE_BROKER_NODE:-}" ] || node=(-n "$TOLLGATE_BROKER_NODE")
 users=(manager@corp.com compliance@corp.com cfo@corp.com finance-agent support-agent tollgate-gateway tollgate-worker)
 no_access=(tollgate-novhost)
 
@@ -33,10 +36,10 @@ perms = [{"user": u, "vhost": "/", "configure": ".*", "write": ".*", "read": ".*
 print(json.dumps({"users": users, "permissions": perms}))
 PY
 chmod 644 "$defs"
-"${SUDO[@]}" timeout 60 rabbitmqctl -q import_definitions "$defs" >/dev/null ||
-    { echo "broker-users: rabbitmqctl import_definitions failed: is the broker running? (deploy/broker.sh start)" >&2; exit 1; }
+"${SUDO[@]}" timeout 60 rabbitmqctl "${node[@]}" -q import_definitions "$defs" >/dev/null ||
+    { echo "broker-users: rabbitmqctl import_definitions failed: is the broker${TOLLGATE_BROKER_NODE:+ $TOLLGATE_BROKER_NODE} running? (deploy/broker.sh start)" >&2; exit 1; }
 # import_definitions adds permissions but never removes them: make sure the no-access user has none.
 for u in "${no_access[@]}"; do
-    "${SUDO[@]}" timeout 60 rabbitmqctl -q clear_permissions -p / "$u" >/dev/null 2>&1 || true
+    "${SUDO[@]}" timeout 60 rabbitmqctl "${node[@]}" -q clear_permissions -p / "$u" >/dev/null 2>&1 || true
 done
 echo "broker-users: ${users[*]} (password '$password', all permissions on /); ${no_access[*]} (no vhost access)"
