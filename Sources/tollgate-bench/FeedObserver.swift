@@ -47,15 +47,12 @@ struct FeedObserver {
             var count = Count()
             while let message = try c.basicGet(queue: queue, noAck: true) {
                 count.messages += 1
-                let lines = message.body.split(separator: 0x0A, omittingEmptySubsequences: true)
-                let isLines = message.properties.contentType == DecisionFeedForm.jsonLines
-                if isLines || lines.count == 1 {
-                    let good = lines.filter { $0.first == UInt8(ascii: "{") && $0.last == UInt8(ascii: "}") }
-                    count.decisions += good.count
-                    if good.count != lines.count || (!isLines && lines.count != 1) { count.malformed += 1 }
-                } else {
-                    count.malformed += 1
-                }
+                let lines =
+                    message.properties.contentType == DecisionFeedForm.jsonLines
+                    ? message.body.split(separator: 0x0A) : [message.body[...]]
+                let decisions = lines.filter { $0.first == UInt8(ascii: "{") && $0.last == UInt8(ascii: "}") }
+                count.decisions += decisions.count
+                if decisions.isEmpty || decisions.count != lines.count { count.malformed += 1 }
             }
             _ = try c.queueDelete(queue)
             return count

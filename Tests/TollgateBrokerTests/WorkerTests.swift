@@ -15,10 +15,12 @@ struct WorkerTests {
     )
     func decisionFeedForms(form: String) throws {
         let scratch = try Scratch()
+        // batch: the default; each: the flag; off: the environment.
         let worker = WorkerProcess(
             scratch: scratch,
             policies: [seedPolicy],
-            arguments: form == "batch" ? [] : ["--decision-feed", form]
+            arguments: form == "each" ? ["--decision-feed", "each"] : [],
+            environment: form == "off" ? ["TOLLGATE_DECISION_FEED": "off"] : [:]
         )
         // Calls queued while the worker is stopped reach it together: a batch.
         try worker.start()
@@ -56,6 +58,19 @@ struct WorkerTests {
             #expect(feed.allSatisfy { $0.delivery.properties.contentType == "application/json" })
         }
         #expect(worker.terminate() == 0)
+    }
+
+    @Test("a --decision-feed or TOLLGATE_DECISION_FEED that names no form stops the start with a clear error")
+    func unknownDecisionFeed() throws {
+        let scratch = try Scratch()
+        let base = ["worker", "--policy", seedPolicy, "--db", scratch.path("w.db"), "--prefix", "tgfeed"]
+        let flag = try runTollgate(base + ["--decision-feed", "every"])
+        #expect(flag.status != 0)
+        #expect(flag.output.contains("decision feed must be batch, each or off, not 'every'"), "\(flag.output)")
+        let env = try runTollgate(base, environment: ["TOLLGATE_DECISION_FEED": "json"])
+        #expect(env.status != 0)
+        #expect(env.output.contains("decision feed must be batch, each or off, not 'json'"), "\(env.output)")
+        #expect(!FileManager.default.fileExists(atPath: scratch.path("w.db")), "nothing started")
     }
 
     @Test("the seed's five calls get the seed's answers, and final ones reach the decision feed")

@@ -13,10 +13,8 @@ struct FeedBatch {
         var owners: [Settlement.Owner]
     }
 
-    private(set) var groups: [Group] = []
+    private var groups: [Group] = []
     private var index: [String: Int] = [:]
-
-    var isEmpty: Bool { groups.isEmpty }
 
     /// Adds one decision of the feed (a message for `<prefix>.decisions` whose body is one JSON
     /// object, as the core makes it).

@@ -44,9 +44,7 @@ struct Settlement {
     /// Records a publish made with confirm sequence number `seq`.
     mutating func published(seq: UInt64, for owner: Owner) {
         unconfirmed[seq] = owner
-        if let tag = owner.deliveryTag {
-            inputs[tag, default: InputState(outstanding: 0, rejected: false)].outstanding += 1
-        }
+        track(owner)
     }
 
     /// Records one publish that settles several owners (the decision feed's message for a batch
@@ -55,12 +53,16 @@ struct Settlement {
         guard let first = owners.first else { return }
         published(seq: seq, for: first)
         guard owners.count > 1 else { return }
-        for owner in owners.dropFirst() {
-            if let tag = owner.deliveryTag {
-                inputs[tag, default: InputState(outstanding: 0, rejected: false)].outstanding += 1
-            }
+        let others = owners.dropFirst()
+        for owner in others { track(owner) }
+        sharers[seq] = Array(others)
+    }
+
+    /// One more publish in flight for the owner's input.
+    private mutating func track(_ owner: Owner) {
+        if let tag = owner.deliveryTag {
+            inputs[tag, default: InputState(outstanding: 0, rejected: false)].outstanding += 1
         }
-        sharers[seq] = Array(owners.dropFirst())
     }
 
     /// Records an input whose handling published nothing (say, a duplicate without `reply_to`):
