@@ -217,6 +217,12 @@ struct WorkerCommand: AsyncParsableCommand {
     @Option(help: "Seconds between progress log lines (env TOLLGATE_STATS_INTERVAL; default 30).")
     var statsInterval: Int?
 
+    @Option(
+        help:
+            "AMQP heartbeat proposed to the broker, in seconds (the smaller of both wins; 0: none; env TOLLGATE_HEARTBEAT; default 30)."
+    )
+    var heartbeat: Int?
+
     @Flag(
         help:
             "Start even though this worker id's queues belong to another database, which was lost for good: its escalations and idempotency records are given up (env TOLLGATE_TAKE_OVER_QUEUES=1)."
@@ -315,6 +321,10 @@ struct WorkerCommand: AsyncParsableCommand {
         c.shardWeight = try setting(shardWeight, "SHARD_WEIGHT", default: c.shardWeight)
         c.dedupeRetentionSeconds = try setting(dedupeRetention, "DEDUPE_RETENTION", default: c.dedupeRetentionSeconds)
         c.statsIntervalSeconds = try setting(statsInterval, "STATS_INTERVAL", default: c.statsIntervalSeconds)
+        c.heartbeatSeconds = try setting(heartbeat, "HEARTBEAT", default: c.heartbeatSeconds)
+        guard (0...3600).contains(c.heartbeatSeconds) else {
+            throw ValidationError("heartbeat must be 0 to 3600 seconds, not \(c.heartbeatSeconds)")
+        }
         return c
     }
 
