@@ -63,9 +63,14 @@ extension Store {
 
 // Budgets (`max_tool_calls`) per agent and session.
 extension Store {
+    /// The calls charged to an agent and session here, counts on their way to another owner
+    /// included (see `sendBudgets(epoch:)`).
     public func budgetUsed(agentID: String, sessionID: String) throws(StoreError) -> Int {
         try db.first(
-            "SELECT used FROM budgets WHERE agent_id = ?1 AND session_id = ?2",
+            """
+            SELECT coalesce((SELECT used FROM budgets WHERE agent_id = ?1 AND session_id = ?2), 0)
+                + coalesce((SELECT sum(used) FROM budgets_in_transit WHERE agent_id = ?1 AND session_id = ?2), 0)
+            """,
             [.text(agentID), .text(sessionID)]
         ) { row throws(StoreError) in try row.int(0) } ?? 0
     }
@@ -77,9 +82,43 @@ extension Store {
         }
     }
 
-    /// Forgets every count (they are being handed to the workers that own the agents now).
-    public func deleteBudgets() throws(StoreError) {
+    /// Moves every count into transit under `epoch` (they are being handed to the workers that
+    /// own the agents now). A count in transit still counts here (`budgetUsed`) until its
+    /// hand-off comes back here (`budgetArrived`) or the epoch's marker says every hand-off
+    /// that would come back has (`endTransit`): calls already queued here are never decided
+    /// against a count that left.
+    public func sendBudgets(epoch: Int) throws(StoreError) {
+        try db.run(
+            """
+            INSERT OR REPLACE INTO budgets_in_transit(agent_id, session_id, epoch, used)
+            SELECT agent_id, session_id, ?1, used FROM budgets WHERE used > 0
+            """,
+            [.integer(Int64(epoch))]
+        )
         try db.run("DELETE FROM budgets")
+    }
+
+    /// This worker's own hand-off of `epoch` came back to it: the count it carried is no longer
+    /// in transit.
+    public func budgetArrived(agentID: String, sessionID: String, epoch: Int) throws(StoreError) {
+        try db.run(
+            "DELETE FROM budgets_in_transit WHERE agent_id = ?1 AND session_id = ?2 AND epoch = ?3",
+            [.text(agentID), .text(sessionID), .integer(Int64(epoch))]
+        )
+    }
+
+    /// Every hand-off of re-homings up to `epoch` that was routed here has arrived: what is still
+    /// in transit went to other workers and no longer counts here. Returns the rows ended.
+    @discardableResult
+    public func endTransit(throughEpoch epoch: Int) throws(StoreError) -> Int {
+        try db.run("DELETE FROM budgets_in_transit WHERE epoch <= ?1", [.integer(Int64(epoch))])
+    }
+
+    /// Counts in transit (agent, session, epoch, used), for tests and diagnostics.
+    public func budgetsInTransit() throws(StoreError) -> [(agentID: String, sessionID: String, epoch: Int, used: Int)] {
+        try db.all(
+            "SELECT agent_id, session_id, epoch, used FROM budgets_in_transit ORDER BY agent_id, session_id, epoch"
+        ) { row throws(StoreError) in (try row.string(0), try row.string(1), try row.int(2), try row.int(3)) }
     }
 
     /// The next number of a re-homing of the budgets (kept in meta, so ids never repeat).

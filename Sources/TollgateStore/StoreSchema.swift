@@ -3,7 +3,9 @@
 /// opening the same new file cannot both create the tables.
 enum StoreSchema {
     /// Version N is reached by running `migrations[0..<N]`.
-    static let migrations: [String] = [version1, version2, version3, version4, version5, version6, version7, version8]
+    static let migrations: [String] = [
+        version1, version2, version3, version4, version5, version6, version7, version8, version9,
+    ]
     static var current: Int { migrations.count }
 
     /// Calls, budgets, escalations, votes, vote inputs, outbox, audit.
@@ -195,5 +197,17 @@ enum StoreSchema {
     private static let version8 = """
         CREATE INDEX escalations_pending_by_agent ON escalations(agent_id, rule) WHERE status = 'pending';
         CREATE INDEX escalations_by_agent_time ON escalations(agent_id, created_at);
+        """
+
+    /// Budget counts this worker handed off and that are still on their way (a re-homing's
+    /// epoch): they still count here until the hand-off comes back or the epoch's marker arrives.
+    private static let version9 = """
+        CREATE TABLE budgets_in_transit (
+            agent_id TEXT NOT NULL,
+            session_id TEXT NOT NULL,
+            epoch INTEGER NOT NULL,
+            used INTEGER NOT NULL,
+            PRIMARY KEY (agent_id, session_id, epoch)
+        ) WITHOUT ROWID;
         """
 }

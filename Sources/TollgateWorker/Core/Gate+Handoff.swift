@@ -11,6 +11,10 @@ struct BudgetHandoff: Equatable {
     var sessionID: String
     var used: Int
     var fromWorker: String
+    /// The sender's database and re-homing: when the hand-off comes back to the database that
+    /// sent it, the count it carried is no longer in transit there.
+    var databaseID: String?
+    var epoch: Int?
 
     func encoded() -> [UInt8] {
         var w = JSONWriter()
@@ -19,6 +23,10 @@ struct BudgetHandoff: Equatable {
         w.objectField("session_id", sessionID)
         w.objectField("used", used)
         w.objectField("from_worker", fromWorker)
+        if let databaseID, let epoch {
+            w.objectField("database_id", databaseID)
+            w.objectField("epoch", epoch)
+        }
         w.endObject()
         return w.bytes
     }
@@ -38,7 +46,56 @@ struct BudgetHandoff: Equatable {
             return .failure(InvalidInput("used must be a non-negative integer"))
         }
         guard let agent, let from else { return .failure(InvalidInput("agent_id and from_worker are required")) }
-        return .success(BudgetHandoff(agentID: agent, sessionID: session, used: Int(used), fromWorker: from))
+        let origin = RehomeMarker.origin(object)
+        return .success(
+            BudgetHandoff(
+                agentID: agent,
+                sessionID: session,
+                used: Int(used),
+                fromWorker: from,
+                databaseID: origin?.databaseID,
+                epoch: origin?.epoch
+            )
+        )
+    }
+}
+
+/// Published by a re-homing worker to its own shard queue after the hand-offs: every hand-off of
+/// that re-homing that the ring routed back to this worker is ahead of it in the queue (one
+/// channel, one queue: RabbitMQ keeps their order), so when it arrives, the counts still in
+/// transit went to other workers and stop counting here.
+struct RehomeMarker: Equatable {
+    static let kind = "rehome-marker"
+
+    var databaseID: String
+    var epoch: Int
+    var fromWorker: String
+
+    func encoded() -> [UInt8] {
+        var w = JSONWriter()
+        w.beginObject()
+        w.objectField("database_id", databaseID)
+        w.objectField("epoch", epoch)
+        w.objectField("from_worker", fromWorker)
+        w.endObject()
+        return w.bytes
+    }
+
+    static func parse(_ body: [UInt8]) -> Result<RehomeMarker, InvalidInput> {
+        guard case .success(let object) = parseObject(body), let origin = origin(object),
+            let from = object["from_worker"]?.stringValue
+        else {
+            return .failure(InvalidInput("a re-homing marker needs database_id, epoch and from_worker"))
+        }
+        return .success(RehomeMarker(databaseID: origin.databaseID, epoch: origin.epoch, fromWorker: from))
+    }
+
+    /// `database_id` and `epoch`, when both are there and well-formed.
+    static func origin(_ object: JSONObject) -> (databaseID: String, epoch: Int)? {
+        guard let database = object["database_id"]?.stringValue, !database.isEmpty,
+            let epoch = object["epoch"]?.intValue, epoch > 0, epoch <= Int64(Int32.max)
+        else { return nil }
+        return (database, Int(epoch))
     }
 }
 
@@ -65,6 +122,9 @@ extension Gate {
         }
         guard try store.recordHandoff(messageID: messageID, at: now) else { return [] }
         try store.charge(agentID: handoff.agentID, sessionID: handoff.sessionID, delta: handoff.used)
+        if let epoch = handoff.epoch, handoff.databaseID == (try store.databaseID()) {
+            try store.budgetArrived(agentID: handoff.agentID, sessionID: handoff.sessionID, epoch: epoch)
+        }
         counters.handoffsReceived += 1
         let scope =
             handoff.sessionID.isEmpty
@@ -92,6 +152,39 @@ extension Gate {
         return []
     }
 
+    /// The end of one of this worker's re-homings: only from a worker user, only for this
+    /// database. A refused one is dead-lettered with the reason and audited, and changes nothing.
+    func handleRehomeMarker(_ input: Inbound, now: Millis) throws -> [OutboundMessage] {
+        let publisher = input.userID ?? ""
+        let marker: RehomeMarker
+        switch RehomeMarker.parse(input.body) {
+        case .failure(let problem): return try refuseHandoff(input, "\(problem)", now: now)
+        case .success(let parsed): marker = parsed
+        }
+        guard configuration.acceptedWorkerUsers.contains(publisher) else {
+            return try refuseHandoff(
+                input,
+                "a re-homing marker from '\(publisher.isEmpty ? "no user_id" : publisher)', which is not a worker user (--worker-user): not applied",
+                now: now
+            )
+        }
+        guard marker.databaseID == (try store.databaseID()) else {
+            return try refuseHandoff(
+                input,
+                "a re-homing marker of database \(marker.databaseID), not this worker's: not applied",
+                now: now
+            )
+        }
+        let ended = try store.endTransit(throughEpoch: marker.epoch)
+        if ended > 0 {
+            logger.info(
+                "budgets handed to other workers stop counting here",
+                metadata: ["epoch": "\(marker.epoch)", "budgets": "\(ended)"]
+            )
+        }
+        return []
+    }
+
     private func refuseHandoff(_ input: Inbound, _ reason: String, now: Millis) throws -> [OutboundMessage] {
         logger.warning("refused a budget hand-off", metadata: [LogKey.reason: "\(reason)"])
         try store.appendAudit(
@@ -113,18 +206,23 @@ extension Gate {
         return [deadLetter(input, reason: reason, queue: topology.toolCallsQueue)]
     }
 
-    /// Re-homes every budget this worker counts (inside a transaction): the rows are deleted and
-    /// each goes, through the outbox, to the consistent-hash exchange with routing key = agent
-    /// id, so it reaches the worker that owns the agent now (this one included, which adds it
-    /// back). Every count is conserved: the outbox publishes it even after a crash, and the
-    /// receiver applies each message id once. Returns the messages to publish.
-    func rehome(databaseID: String) throws -> [OutboundMessage] {
+    /// Re-homes every budget this worker counts (inside a transaction): the rows move into
+    /// transit and each goes, through the outbox, to the consistent-hash exchange with routing
+    /// key = agent id, so it reaches the worker that owns the agent now (this one included, which
+    /// adds it back). A marker to this worker's own shard queue follows them. Until a count comes
+    /// back or the marker arrives, it still counts here, so the calls already queued here (ahead
+    /// of the hand-offs) are decided against it. Every count is conserved: the outbox publishes
+    /// it even after a crash, and the receiver applies each message id once. Returns the
+    /// messages to publish. A draining worker (`leaving`: its queue is empty and unbound, so it
+    /// decides no more calls) forgets the counts at once and sends no marker.
+    func rehome(databaseID: String, leaving: Bool = false) throws -> [OutboundMessage] {
         let budgets = try store.budgets()
         guard !budgets.isEmpty else { return [] }
         let epoch = try store.nextRehomeEpoch()
-        try store.deleteBudgets()
+        try store.sendBudgets(epoch: epoch)
+        if leaving { try store.endTransit(throughEpoch: epoch) }
         counters.handoffsSent += budgets.count
-        let messages = budgets.map { budget in
+        var messages = budgets.map { budget in
             OutboundMessage(
                 exchange: topology.toolCallsExchange,
                 routingKey: budget.agentID,
@@ -132,7 +230,9 @@ extension Gate {
                     agentID: budget.agentID,
                     sessionID: budget.sessionID,
                     used: budget.used,
-                    fromWorker: configuration.workerID
+                    fromWorker: configuration.workerID,
+                    databaseID: databaseID,
+                    epoch: epoch
                 ).encoded(),
                 mandatory: true,
                 messageID: "handoff:\(databaseID):\(epoch):\(budget.agentID):\(budget.sessionID)",
@@ -140,10 +240,26 @@ extension Gate {
                 asWorker: true
             )
         }
+        if !leaving {
+            messages.append(markerOfRehoming(databaseID: databaseID, epoch: epoch))
+        }
         logger.info(
             "handing the budgets to the workers that own the agents now",
             metadata: ["budgets": "\(budgets.count)"]
         )
         return try enqueue(messages)
+    }
+
+    /// The marker that follows a re-homing's hand-offs into this worker's own shard queue.
+    private func markerOfRehoming(databaseID: String, epoch: Int) -> OutboundMessage {
+        OutboundMessage(
+            exchange: "",
+            routingKey: topology.toolCallsQueue,
+            body: RehomeMarker(databaseID: databaseID, epoch: epoch, fromWorker: configuration.workerID).encoded(),
+            mandatory: true,
+            messageID: "rehome:\(databaseID):\(epoch)",
+            headers: [.init("x-tollgate-kind", RehomeMarker.kind)],
+            asWorker: true
+        )
     }
 }

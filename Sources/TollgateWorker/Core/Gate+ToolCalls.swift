@@ -7,6 +7,7 @@ import TollgateStore
 extension Gate {
     func handleToolCall(_ input: Inbound, now: Millis) throws -> [OutboundMessage] {
         if input.kind == BudgetHandoff.kind { return try handleHandoff(input, now: now) }
+        if input.kind == RehomeMarker.kind { return try handleRehomeMarker(input, now: now) }
         let oversize = sizeProblem(input)
         let parsed: Result<ToolCall, InvalidInput>
         if let oversize {

@@ -24,7 +24,8 @@ struct Inbound {
     /// trusted only on a message the broker marks redelivered (on a first delivery the header
     /// can only be the publisher's).
     var deliveryCount: Int
-    /// `x-tollgate-kind`: `budget-handoff` for a draining worker's hand-off; nil for a tool call.
+    /// `x-tollgate-kind`: `budget-handoff` for a worker's hand-off of a budget, `rehome-marker` for
+    /// the end of this worker's re-homing; nil for a tool call.
     var kind: String?
     /// When the loop took it from the socket (monotonic milliseconds), for the decision latency.
     var receivedAt: Int64 = 0

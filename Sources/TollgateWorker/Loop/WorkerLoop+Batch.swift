@@ -60,6 +60,7 @@ extension WorkerLoop {
         let deletes = confirmedOutbox
         let step = unappliedClockStep
         let rehome = rehomeRequested
+        let leaving = drainPhase == .waitingForEscalations
         return try store.transaction {
             var decided = Decided()
             if step != 0 { decided.movedDeadlines = try store.shiftPendingDeadlines(by: step) }
@@ -67,7 +68,9 @@ extension WorkerLoop {
             decided.perInput.reserveCapacity(batch.count)
             for input in batch { decided.perInput.append(try gate.handle(input, now: now)) }
             if deadlines { decided.others = try gate.handleDeadlines(now: now) }
-            if rehome { decided.others += try gate.rehome(databaseID: try store.databaseID()) }
+            if rehome {
+                decided.others += try gate.rehome(databaseID: try store.databaseID(), leaving: leaving)
+            }
             return decided
         }
     }
