@@ -4,6 +4,8 @@ public struct JSONError: Error, Sendable, Equatable, CustomStringConvertible {
         case unexpectedEnd
         case unexpectedByte(UInt8)
         case invalidUTF8
+        /// EF BB BF where a value starts: valid UTF-8, but not JSON (RFC 8259 section 8.1).
+        case byteOrderMark
         case controlCharacterInString(UInt8)
         case invalidEscape
         case invalidUnicodeEscape
@@ -32,6 +34,7 @@ public struct JSONError: Error, Sendable, Equatable, CustomStringConvertible {
         case .unexpectedEnd: what = "unexpected end of input"
         case .unexpectedByte(let b): what = "unexpected \(Self.show(b))"
         case .invalidUTF8: what = "invalid UTF-8"
+        case .byteOrderMark: what = "a byte order mark (U+FEFF), which a JSON message must not start with,"
         case .controlCharacterInString(let b): what = "unescaped control character \(Self.hex(b)) in string"
         case .invalidEscape: what = "invalid escape sequence in string"
         case .invalidUnicodeEscape: what = "invalid \\u escape (expected 4 hex digits)"

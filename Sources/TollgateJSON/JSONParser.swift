@@ -111,6 +111,8 @@ struct JSONParser {
         case UInt8(ascii: "n"):
             try expectLiteral("null")
             return .null
+        case 0xEF where count - pos >= 3 && base[pos + 1] == 0xBB && base[pos + 2] == 0xBF:
+            throw JSONError(.byteOrderMark, at: pos)
         case let b: throw JSONError(b >= 0x80 ? .invalidUTF8 : .unexpectedByte(b), at: pos)
         }
     }

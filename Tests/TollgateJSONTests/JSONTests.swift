@@ -112,7 +112,7 @@ import TollgateJSON
         ([0x22, 0xED, 0xA0, 0x80, 0x22], "invalid UTF-8 at byte 1"),  // encoded surrogate
         ([0x22, 0xF4, 0x90, 0x80, 0x80, 0x22], "invalid UTF-8 at byte 1"),  // above U+10FFFF
         ([0x22, 0xE2, 0x82], "unexpected end of input at byte 3"),
-        ([0xEF, 0xBB, 0xBF, 0x31], "invalid UTF-8 at byte 0"),  // a BOM is not JSON
+        ([0xEF, 0xBB, 0xBF, 0x31], "a byte order mark (U+FEFF), which a JSON message must not start with, at byte 0"),
     ])
     func invalidUTF8(_ bytes: [UInt8], _ message: String) {
         do {
