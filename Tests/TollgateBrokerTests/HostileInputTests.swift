@@ -34,6 +34,38 @@ struct HostileInputTests {
         worker.terminate()
     }
 
+    @Test("a forged direct reply-to address costs one reconnect, and no other agent loses its answer")
+    func forgedDirectReplyTo() throws {
+        let scratch = try Scratch()
+        let worker = WorkerProcess(scratch: scratch, policies: [seedPolicy])
+        try worker.start()
+        let agent = try TestClient()
+        defer { agent.close() }
+        try agent.observe(worker.topology.decisions, label: "feed")
+        // RabbitMQ answers a publish to this address with 541 INTERNAL_ERROR and closes the
+        // whole connection (found by tools/proof/fuzz_amqp.py).
+        let forged = try agent.call(
+            prefix: worker.prefix,
+            agent: "agent-a",
+            tool: "search_documents",
+            replyTo: "amq.rabbitmq.reply-to.g2dkAAAAAAAAAAAA.x"
+        )
+        var innocent: Set<String> = []
+        for n in 0..<5 {
+            innocent.insert(try agent.call(prefix: worker.prefix, agent: "agent-b\(n)", tool: "search_documents"))
+        }
+        let replies = try agent.awaitAll(innocent, timeout: .seconds(30))
+        #expect(Set(replies.compactMap(\.correlationID)) == innocent, "every other agent is answered")
+        #expect(replies.allSatisfy { $0.string("decision") == "allow" })
+        // The forged call is decided once all the same: on the feed.
+        let feed = try agent.await("feed", count: 6, timeout: .seconds(15))
+        #expect(feed.contains { $0.correlationID == forged })
+        #expect(worker.log.contains("not replying to a direct reply-to address whose publish closed the connection"))
+        #expect(worker.log.components(separatedBy: "broker connection lost or refused").count - 1 <= 2)
+        #expect(worker.isRunning)
+        worker.terminate()
+    }
+
     @Test("an empty message_id is not an idempotency key; an empty routing key is refused")
     func emptyProperties() throws {
         let scratch = try Scratch()

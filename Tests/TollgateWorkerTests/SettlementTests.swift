@@ -96,6 +96,56 @@ struct SettlementTests {
         #expect(ready.confirmedOutbox.isEmpty)
     }
 
+    @Test("a rejected publish recorded with its message is made again; its input waits for the new confirm")
+    func nackPublishesAgain() {
+        var s = Settlement()
+        let reply = OutboundMessage(exchange: "", routingKey: "agent-replies", body: Array("{}".utf8))
+        s.published(
+            seq: 1,
+            for: .init(deliveryTag: 1, outboxID: nil),
+            resend: .init(message: reply, contentType: "a/j")
+        )
+        s.published(seq: 2, for: .init(deliveryTag: 1, outboxID: nil))
+        s.confirm(seq: 2, multiple: false, accepted: true)
+        s.confirm(seq: 1, multiple: false, accepted: false)
+        var ready = s.take()
+        #expect(
+            ready.ack.isEmpty && ready.requeue.isEmpty,
+            "neither acked nor requeued: its deliveries are not used up"
+        )
+        #expect(ready.publishAgain.count == 1)
+        #expect(ready.publishAgain.first?.resend.message.routingKey == "agent-replies")
+        #expect(!s.isIdle)
+        // Rejected again, then confirmed: the input is acked once.
+        s.publishedAgain(seq: 3, ready.publishAgain[0])
+        s.confirm(seq: 3, multiple: false, accepted: false)
+        ready = s.take()
+        #expect(ready.publishAgain.first?.resend.attempts == 2)
+        s.publishedAgain(seq: 4, ready.publishAgain[0])
+        s.confirm(seq: 4, multiple: true, accepted: true)
+        ready = s.take()
+        #expect(ready.ack == [1])
+        #expect(ready.publishAgain.isEmpty)
+        #expect(s.isIdle)
+    }
+
+    @Test("a rejected feed message shared by inputs is made again for all of them")
+    func sharedNackPublishesAgain() {
+        var s = Settlement()
+        let feed = OutboundMessage(exchange: "tollgate.decisions", routingKey: "allow.x", body: Array("{}\n".utf8))
+        let owners: [Settlement.Owner] = [.init(deliveryTag: 5, outboxID: nil), .init(deliveryTag: 6, outboxID: 9)]
+        s.published(seq: 1, for: owners, resend: .init(message: feed, contentType: "application/x-ndjson"))
+        s.confirm(seq: 1, multiple: false, accepted: false)
+        var ready = s.take()
+        #expect(ready.publishAgain.first?.owners == owners)
+        #expect(ready.rejectedOutbox.isEmpty, "the row stays in flight: it is published again, not later")
+        s.publishedAgain(seq: 2, ready.publishAgain[0])
+        s.confirm(seq: 2, multiple: false, accepted: true)
+        ready = s.take()
+        #expect(ready.ack == [5, 6])
+        #expect(ready.confirmedOutbox == [9])
+    }
+
     @Test("outbox-only publishes settle rows, not inputs")
     func outboxOnly() {
         var s = Settlement()

@@ -113,7 +113,8 @@ extension WorkerLoop {
         // worker's kernel time and the broker reads them in bulk.
         connection.holdPublishes()
         var feed = FeedBatch()
-        for (input, messages) in zip(batch, decided.perInput) {
+        for (input, all) in zip(batch, decided.perInput) {
+            let messages = blockedReplyTo.isEmpty ? all : all.filter { !isBlockedReply($0) }
             if messages.isEmpty {
                 settlement.settledWithoutPublishing(deliveryTag: input.deliveryTag)
                 continue
@@ -127,7 +128,7 @@ extension WorkerLoop {
                 )
             }
         }
-        for message in decided.others {
+        for message in decided.others where !isBlockedReply(message) {
             try send(message, owner: .init(deliveryTag: nil, outboxID: message.outboxID), &feed, connection)
         }
         try sendFeed(feed, connection)
@@ -147,14 +148,18 @@ extension WorkerLoop {
             return
         }
         let seq = try send(message, connection)
-        settlement.published(seq: seq, for: owner)
+        settlement.published(seq: seq, for: owner, resend: .init(message: message, contentType: "application/json"))
     }
 
     private func sendFeed(_ feed: FeedBatch, _ connection: AMQPConnection) throws {
         for (message, owners) in feed.messages {
             for id in owners.compactMap(\.outboxID) { inFlightOutbox.insert(id) }
             let seq = try send(message, contentType: DecisionFeedForm.jsonLines, connection)
-            settlement.published(seq: seq, for: owners)
+            settlement.published(
+                seq: seq,
+                for: owners,
+                resend: .init(message: message, contentType: DecisionFeedForm.jsonLines)
+            )
         }
     }
 
@@ -199,6 +204,78 @@ extension WorkerLoop {
             try connection.ack(deliveryTag: tag, multiple: multiple)
         }
         try requeue(ready.requeue, connection)
+        if !ready.publishAgain.isEmpty {
+            let now = clock.monotonicMillis()
+            for rejected in ready.publishAgain {
+                // 100 ms, doubling up to 5 s: a quorum queue elects a new leader within seconds.
+                let wait = Int64(min(5_000, 100 << min(rejected.resend.attempts - 1, 6)))
+                publishAgain.append((now + wait, rejected))
+            }
+            logger.warning(
+                "the broker rejected publishes; publishing them again (the inputs stay unacked)",
+                metadata: [
+                    "count": "\(ready.publishAgain.count)",
+                    "attempt": "\(ready.publishAgain.map(\.resend.attempts).max() ?? 1)",
+                ]
+            )
+        }
+    }
+
+    /// RabbitMQ closes the whole connection (541 INTERNAL_ERROR) when a message is published to a
+    /// direct reply-to address (`amq.rabbitmq.reply-to.…`) it cannot decode. An agent that forged
+    /// one would make the worker reconnect for ever and use up the deliveries of every call in
+    /// flight with it. After such a close the worker stops replying to the direct reply-to
+    /// addresses it had publishes in flight to; those decisions are still recorded, audited and
+    /// on the decision feed (direct reply-to is at most once anyway).
+    func noteConnectionClosed(_ error: AMQPError) {
+        guard case .connectionClosed(let code, _) = error.kind, code == 541 else { return }
+        let suspects = Set(
+            settlement.unconfirmedMessages.filter { $0.exchange.isEmpty && $0.routingKey.hasPrefix(Self.directReplyTo) }
+                .map(\.routingKey)
+        )
+        guard !suspects.isEmpty else { return }
+        if blockedReplyTo.count > 10_000 { blockedReplyTo.removeAll() }
+        blockedReplyTo.formUnion(suspects)
+        logger.error(
+            "the broker closed the connection while replies to direct reply-to addresses were in flight; not replying to those addresses any more",
+            metadata: ["addresses": "\(suspects.sorted().joined(separator: ","))", LogKey.error: "\(error)"]
+        )
+    }
+
+    static let directReplyTo = "amq.rabbitmq.reply-to."
+
+    /// A reply to a blocked direct reply-to address: not published (its outbox row is done).
+    func isBlockedReply(_ message: OutboundMessage) -> Bool {
+        guard !blockedReplyTo.isEmpty, message.exchange.isEmpty, blockedReplyTo.contains(message.routingKey) else {
+            return false
+        }
+        if let id = message.outboxID { confirmedOutbox.append(id) }
+        gate.countUnroutable()
+        logger.warning(
+            "not replying to a direct reply-to address whose publish closed the connection before",
+            metadata: ["reply_to": "\(message.routingKey)", "correlation_id": "\(message.correlationID ?? "-")"]
+        )
+        return true
+    }
+
+    /// Makes again the rejected publishes that are due, in the order they were rejected.
+    func publishDueAgain(_ connection: AMQPConnection) throws {
+        guard !publishAgain.isEmpty else { return }
+        let now = clock.monotonicMillis()
+        guard publishAgain.contains(where: { $0.due <= now }) else { return }
+        var waiting: [(due: Int64, rejected: Settlement.Rejected)] = []
+        connection.holdPublishes()
+        for entry in publishAgain {
+            guard entry.due <= now else {
+                waiting.append(entry)
+                continue
+            }
+            let resend = entry.rejected.resend
+            let seq = try send(resend.message, contentType: resend.contentType, connection)
+            settlement.publishedAgain(seq: seq, entry.rejected)
+        }
+        publishAgain = waiting
+        try connection.flushPublishes()
     }
 
     func republishOutbox(_ connection: AMQPConnection) throws {
@@ -208,7 +285,7 @@ extension WorkerLoop {
         connection.holdPublishes()
         var feed = FeedBatch()
         for row in rows {
-            guard let id = row.outboxID, !inFlightOutbox.contains(id) else { continue }
+            guard let id = row.outboxID, !inFlightOutbox.contains(id), !isBlockedReply(row) else { continue }
             try send(row, owner: .init(deliveryTag: nil, outboxID: id), &feed, connection)
         }
         try sendFeed(feed, connection)

@@ -22,6 +22,7 @@ extension WorkerLoop {
             throw error
         }
         settlement.reset()
+        publishAgain.removeAll()
         unacked.reset()
         inFlightOutbox.removeAll()
         consuming = false

@@ -59,6 +59,7 @@ extension WorkerLoop {
                 try runBatch(batch, connection: connection)
             }
             try flushSettled(connection)
+            try publishDueAgain(connection)
             try housekeeping(connection)
             control.markTurn(clock.monotonicMillis())
             if stopBy == nil, try advanceDrain(connection) {
@@ -129,6 +130,7 @@ extension WorkerLoop {
     private func waitTime(stopping: Bool) -> Duration {
         var millis: Millis = stopping ? 50 : 250
         if outage == nil, let nextDeadline { millis = min(millis, max(0, nextDeadline - clock.wallMillis())) }
+        if let due = publishAgain.map(\.due).min() { millis = min(millis, max(0, due - clock.monotonicMillis())) }
         return .milliseconds(millis)
     }
 
@@ -165,7 +167,7 @@ extension WorkerLoop {
             settlement.confirm(seq: seq, multiple: multiple, accepted: true)
         case .publishNack(let seq, let multiple):
             gate.countPublishNack()
-            logger.warning("the broker rejected a publish; it will be retried", metadata: ["seq": "\(seq)"])
+            logger.debug("the broker rejected a publish", metadata: ["seq": "\(seq)"])
             settlement.confirm(seq: seq, multiple: multiple, accepted: false)
         case .returned(let returned):
             gate.countUnroutable()

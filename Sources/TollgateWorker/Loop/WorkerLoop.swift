@@ -35,6 +35,8 @@ final class WorkerLoop {
     var unacked = UnackedDeliveries()
     var inFlightOutbox: Set<Int64> = []
     var confirmedOutbox: [Int64] = []
+    /// Publishes the broker rejected, to make again when due (monotonic milliseconds).
+    var publishAgain: [(due: Int64, rejected: Settlement.Rejected)] = []
     var toolCallConsumer = ""
     var voteConsumer = ""
     var controlConsumer = ""
@@ -43,6 +45,10 @@ final class WorkerLoop {
     var consuming = false
     /// The broker user this connection logged in as (the `user_id` of hand-offs).
     var loginUser = ""
+
+    /// Direct reply-to addresses whose publish made RabbitMQ close the connection (survives
+    /// reconnections; see `noteConnectionClosed`).
+    var blockedReplyTo: Set<String> = []
 
     // Draining (survives reconnections).
     var drainPhase = DrainPhase.serving
@@ -104,6 +110,7 @@ final class WorkerLoop {
                 try serve(connection)
                 return
             } catch let error as AMQPError where error.isRetryable {
+                noteConnectionClosed(error)
                 // The next address after a failure: with a cluster, another node.
                 addressIndex += 1
                 let next = configuration.amqpURLs[addressIndex % configuration.amqpURLs.count]
