@@ -8,7 +8,8 @@
 # Steps: apt packages (deploy/install-deps.sh), a local RabbitMQ with the consistent-hash plugin
 # (deploy/broker.sh start), the test users (deploy/broker-users.sh), `swift format lint`, a build
 # in which a warning in Tollgate's own code is an error, then `swift test`, the browser tests
-# (deploy/browser-test.sh) and the tests that restart the broker.
+# (deploy/browser-test.sh), the tests that restart the broker and the short proof suite
+# (deploy/proof.sh --short).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -64,4 +65,12 @@ fi
 if [ $# -eq 0 ]; then
     step "tests that restart the broker"
     TOLLGATE_DISRUPTIVE_TESTS=1 swift test --skip-build --filter BrokerRestartTests
+fi
+
+# The proof suite, short: every fault but the cluster under load with the checker, and the AMQP
+# fuzzer (deploy/proof.sh; the full suite is `deploy/proof.sh` without --short). It restarts the
+# broker too, so it runs last.
+if [ $# -eq 0 ]; then
+    step "proof suite, short (deploy/proof.sh --short: faults under load, checker, fuzzer)"
+    TOLLGATE_BINARY=.build/debug/tollgate deploy/proof.sh --short
 fi
