@@ -5,8 +5,9 @@
 # and how each fault tests it.
 #
 #   deploy/proof.sh            the full suite: every fault for 60 s of load at 150 calls/s, the
-#                              three-node cluster (deploy/cluster.sh) included, and 3,000 fuzzed
-#                              messages; writes docs/proof/proof.md and proof.json
+#                              three-node cluster (deploy/cluster.sh) included, 3,000 fuzzed
+#                              messages and 120 s of libFuzzer on the JSON parser
+#                              (tools/fuzz/run.sh); writes docs/proof/proof.md and proof.json
 #   deploy/proof.sh --short    what CI runs (deploy/test.sh): every fault but the cluster for 12 s
 #                              at 100 calls/s, and 400 fuzzed messages; report under var/proof
 #   deploy/proof.sh [--short] -- ARGS   ARGS go to tools/proof/proof.py (e.g. --fault sigkill)
@@ -68,6 +69,10 @@ if [ -f tools/proof/fuzz_amqp.py ] && [ $# -eq 0 ]; then
     say "malformed input at scale: tools/proof/fuzz_amqp.py ${fuzz[*]}"
     "$python" tools/proof/fuzz_amqp.py --binary "$binary" "${fuzz[@]}" --json "$report/fuzz.json" || status=1
 fi
-if [ $short -eq 0 ] && [ $# -eq 0 ]; then deploy/cluster.sh stop >/dev/null || true; fi
+if [ $short -eq 0 ] && [ $# -eq 0 ]; then
+    deploy/cluster.sh stop >/dev/null || true
+    say "coverage-guided fuzzing of the JSON parser: tools/fuzz/run.sh 120"
+    tools/fuzz/run.sh 120 || status=1
+fi
 if [ $status -eq 0 ]; then say "passed: report in $report/proof.md"; else say "FAILED: see $report/proof.md"; fi
 exit $status
