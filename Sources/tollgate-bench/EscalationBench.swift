@@ -128,6 +128,7 @@ struct EscalationBenchCommand: AsyncParsableCommand {
         let outcome: Result<Void, any Error>
         do {
             m.startup = try await worker.start()
+            m.memoryStarted = MemoryUsage.now()
             if calls > 0 {
                 let mix = ToolCallMix(
                     agents: self.agents,
@@ -175,6 +176,7 @@ struct EscalationBenchCommand: AsyncParsableCommand {
                 ).run()
             }
             m.counters = worker.control.status.counters
+            m.memoryLoaded = MemoryUsage.now()
             outcome = .success(())
         } catch {
             outcome = .failure(error)
@@ -327,6 +329,10 @@ struct EscalationMeasurement: Sendable {
     var pacedVotes: LoadGenerator.Result?
     var counters = WorkerCounters()
     var pendingAfter = 0
+    /// This process's resident memory (worker and load generator) once the worker has started on
+    /// the backlog, and after the load.
+    var memoryStarted = MemoryUsage(residentKiB: 0, peakKiB: 0)
+    var memoryLoaded = MemoryUsage(residentKiB: 0, peakKiB: 0)
 
     var complete: Bool {
         [calls, park, votes, pacedVotes].allSatisfy { r in r.map { $0.replies == $0.messages } ?? true }
@@ -374,6 +380,7 @@ struct EscalationReport {
             lines.append(
                 "  pending \(rateText(Double(r.backlog))): pending replies \(r.pendingReplies) of \(r.park?.messages ?? 0), finals \((r.votes?.replies ?? 0) + (r.pacedVotes?.replies ?? 0)) of \((r.votes?.messages ?? 0) + (r.pacedVotes?.messages ?? 0)), votes accepted \(r.counters.votesAccepted) rejected \(r.counters.votesRejected), still pending after \(rateText(Double(r.pendingAfter)))"
                     + (r.votes.map { "; full-speed vote -> final latency \($0.latency.summary) (queueing)" } ?? "")
+                    + "; process RSS \(r.memoryStarted.residentKiB >> 10) MiB after start, \(r.memoryLoaded.residentKiB >> 10) MiB after the load (peak \(r.memoryLoaded.peakKiB >> 10) MiB)"
             )
         }
         return lines.joined(separator: "\n")
@@ -394,6 +401,8 @@ struct EscalationReport {
                 "vote_to_final_full_speed_ms": r.votes.map { $0.latency.jsonMillis } as Any,
                 "pending_replies": r.pendingReplies, "votes_accepted": r.counters.votesAccepted,
                 "votes_rejected": r.counters.votesRejected, "pending_after": r.pendingAfter,
+                "rss_started_kib": r.memoryStarted.residentKiB, "rss_loaded_kib": r.memoryLoaded.residentKiB,
+                "rss_peak_kib": r.memoryLoaded.peakKiB,
             ]
         }
         let object: [String: Any] = [

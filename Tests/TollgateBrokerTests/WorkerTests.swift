@@ -73,6 +73,19 @@ struct WorkerTests {
         #expect(!FileManager.default.fileExists(atPath: scratch.path("w.db")), "nothing started")
     }
 
+    @Test("a --heartbeat or TOLLGATE_HEARTBEAT outside 0 to 3600 seconds stops the start with a clear error")
+    func badHeartbeat() throws {
+        let scratch = try Scratch()
+        let base = ["worker", "--policy", seedPolicy, "--db", scratch.path("w.db"), "--prefix", "tgbeat"]
+        let flag = try runTollgate(base + ["--heartbeat", "5000"])
+        #expect(flag.status != 0)
+        #expect(flag.output.contains("heartbeat must be 0 to 3600 seconds, not 5000"), "\(flag.output)")
+        let env = try runTollgate(base, environment: ["TOLLGATE_HEARTBEAT": "-1"])
+        #expect(env.status != 0)
+        #expect(env.output.contains("heartbeat must be 0 to 3600 seconds, not -1"), "\(env.output)")
+        #expect(!FileManager.default.fileExists(atPath: scratch.path("w.db")), "nothing started")
+    }
+
     @Test("the seed's five calls get the seed's answers, and final ones reach the decision feed")
     func seedCalls() throws {
         let scratch = try Scratch()
