@@ -38,7 +38,9 @@ public struct WorkerService: Service, CustomStringConvertible {
             "starting worker",
             metadata: [
                 "worker_id": "\(configuration.workerID)", "db": "\(configuration.databasePath)",
-                "prefix": "\(configuration.prefix)",
+                "prefix": "\(configuration.prefix)", "durability": "\(configuration.durability.rawValue)",
+                "decision_feed": "\(configuration.decisionFeed.rawValue)",
+                "heartbeat_seconds": "\(configuration.heartbeatSeconds)",
             ]
         )
         logger.info("policies loaded", metadata: policy.logMetadata)

@@ -52,7 +52,10 @@ struct PublishRejectionTests {
         #expect(answers.values.allSatisfy { $0 == ["allow/policy"] }, "\(answers)")
         let text = httpGet(port: port, "/metrics").body
         #expect(metric(text, "tollgate_redeliveries_total") == 0, "no call went back to its queue")
-        #expect(metric(text, "tollgate_publish_nacks_total") ?? 0 >= 3, "the broker did reject, several times")
+        #expect(
+            metric(text, "tollgate_publish_nacks_total") ?? 0 >= 1,
+            "the broker did reject (a nack frame may cover several publishes)"
+        )
         #expect(worker.log.contains("publishing them again"))
         #expect(worker.terminate() == 0)
     }

@@ -36,6 +36,7 @@ struct WorkerTests {
         try worker.start()
         let replies = try agent.awaitAll(ids)
         #expect(Set(replies.compactMap(\.correlationID)) == ids, "\(worker.log)")
+        #expect(worker.log.contains("decision_feed=\(form)"), "the start-up line names the form")
         if form == "off" {
             try agent.drain(for: .seconds(1))
             #expect(agent.messages("feed").isEmpty)

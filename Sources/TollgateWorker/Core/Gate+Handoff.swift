@@ -110,12 +110,8 @@ extension Gate {
             return try refuseHandoff(input, "a malformed budget hand-off: \(problem)", now: now)
         case .success(let parsed): handoff = parsed
         }
-        guard configuration.acceptedWorkerUsers.contains(publisher) else {
-            return try refuseHandoff(
-                input,
-                "a budget hand-off from '\(publisher.isEmpty ? "no user_id" : publisher)', which is not a worker user (--worker-user): not applied",
-                now: now
-            )
+        if let refusal = notFromWorker(publisher, "a budget hand-off") {
+            return try refuseHandoff(input, refusal, now: now)
         }
         guard input.routingKey == handoff.agentID, let messageID = input.messageID else {
             return try refuseHandoff(input, "a budget hand-off needs routing key = agent_id and a message_id", now: now)
@@ -161,12 +157,8 @@ extension Gate {
         case .failure(let problem): return try refuseHandoff(input, "\(problem)", now: now)
         case .success(let parsed): marker = parsed
         }
-        guard configuration.acceptedWorkerUsers.contains(publisher) else {
-            return try refuseHandoff(
-                input,
-                "a re-homing marker from '\(publisher.isEmpty ? "no user_id" : publisher)', which is not a worker user (--worker-user): not applied",
-                now: now
-            )
+        if let refusal = notFromWorker(publisher, "a re-homing marker") {
+            return try refuseHandoff(input, refusal, now: now)
         }
         guard marker.databaseID == (try store.databaseID()) else {
             return try refuseHandoff(
@@ -183,6 +175,13 @@ extension Gate {
             )
         }
         return []
+    }
+
+    /// Why `what` from `publisher` is refused when the publisher is not a worker user; nil when it is.
+    private func notFromWorker(_ publisher: String, _ what: String) -> String? {
+        guard !configuration.acceptedWorkerUsers.contains(publisher) else { return nil }
+        return
+            "\(what) from '\(publisher.isEmpty ? "no user_id" : publisher)', which is not a worker user (--worker-user): not applied"
     }
 
     private func refuseHandoff(_ input: Inbound, _ reason: String, now: Millis) throws -> [OutboundMessage] {
