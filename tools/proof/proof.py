@@ -639,7 +639,6 @@ class Fault(threading.Thread):
             self.injected += 1
 
     def fault_cluster_node(self):
-        nodes = {5701: 1, 5702: 2, 5703: 3}
         cluster = os.path.join(ROOT, "deploy", "cluster.sh")
         while not self.pause(4, 6) and not self.end():
             listing = rabbitmqctl("list_connections", "pid", "user", "--no-table-headers", "-q", node="tg1@localhost")
@@ -657,7 +656,6 @@ class Fault(threading.Thread):
             self.injected += 1
             self.pause(3, 5)
             subprocess.run([cluster, "start-node", str(on)], capture_output=True, timeout=300)
-        del nodes
 
     def fault_duplicate_id(self):
         first = self.ctx.workers[0]
