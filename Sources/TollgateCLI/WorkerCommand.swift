@@ -223,6 +223,18 @@ struct WorkerCommand: AsyncParsableCommand {
     )
     var heartbeat: Int?
 
+    @Option(
+        help:
+            "On a ring change (a worker joins or drains), hand the call records of this many last seconds to the workers that own their agents now, so a retry that moves is answered, not decided again (0: none; at most --dedupe-retention; env TOLLGATE_HANDOFF_RECORDS; default 600)."
+    )
+    var handoffRecords: Int?
+
+    @Option(
+        help:
+            "When this worker joins the ring (its first start, or its first after a drain), hold tool calls this many milliseconds while the other workers hand it the budgets and call records of the agents it now owns (0: no hold; 0-60000; env TOLLGATE_JOIN_SETTLE_MS; default 3000)."
+    )
+    var joinSettleMs: Int?
+
     @Flag(
         help:
             "Start even though this worker id's queues belong to another database, which was lost for good: its escalations and idempotency records are given up (env TOLLGATE_TAKE_OVER_QUEUES=1)."
@@ -324,6 +336,16 @@ struct WorkerCommand: AsyncParsableCommand {
         c.heartbeatSeconds = try setting(heartbeat, "HEARTBEAT", default: c.heartbeatSeconds)
         guard (0...3600).contains(c.heartbeatSeconds) else {
             throw ValidationError("heartbeat must be 0 to 3600 seconds, not \(c.heartbeatSeconds)")
+        }
+        c.joinSettleMillis = try setting(joinSettleMs, "JOIN_SETTLE_MS", default: c.joinSettleMillis)
+        guard (0...60_000).contains(c.joinSettleMillis) else {
+            throw ValidationError("join-settle-ms must be 0 to 60000, not \(c.joinSettleMillis)")
+        }
+        c.handoffRecordsSeconds = try setting(handoffRecords, "HANDOFF_RECORDS", default: c.handoffRecordsSeconds)
+        guard (0...c.dedupeRetentionSeconds).contains(c.handoffRecordsSeconds) else {
+            throw ValidationError(
+                "handoff-records must be 0 to --dedupe-retention (\(c.dedupeRetentionSeconds)) seconds, not \(c.handoffRecordsSeconds)"
+            )
         }
         return c
     }

@@ -14,6 +14,9 @@ public struct CallRecord: Sendable, Equatable {
     public var decision: Decision
     /// The exact reply body published for this call.
     public var reply: [UInt8]
+    /// The `database_id` of the worker that decided the call, when the record was handed here
+    /// by it (the agent moved on a ring change); nil for this worker's own calls.
+    public var adoptedFrom: String?
 
     public init(
         requestID: String,
@@ -22,7 +25,8 @@ public struct CallRecord: Sendable, Equatable {
         fingerprint: [UInt8]?,
         receivedAt: Millis,
         decision: Decision,
-        reply: [UInt8]
+        reply: [UInt8],
+        adoptedFrom: String? = nil
     ) {
         self.requestID = requestID
         self.agentID = agentID
@@ -31,6 +35,7 @@ public struct CallRecord: Sendable, Equatable {
         self.receivedAt = receivedAt
         self.decision = decision
         self.reply = reply
+        self.adoptedFrom = adoptedFrom
     }
 }
 

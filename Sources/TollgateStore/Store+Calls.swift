@@ -1,6 +1,6 @@
 // Tool calls already decided or parked: how a redelivered or retried call is recognised.
 extension Store {
-    private static let callColumns = "request_id, agent_id, message_id, fingerprint, received_at, decision, reply"
+    static let callColumns = "request_id, agent_id, message_id, fingerprint, received_at, decision, reply, adopted_from"
 
     public func call(agentID: String, messageID: String) throws(StoreError) -> CallRecord? {
         try db.first(
@@ -18,7 +18,7 @@ extension Store {
         )
     }
 
-    private static func callRecord(_ row: SQLiteRow) throws(StoreError) -> CallRecord {
+    static func callRecord(_ row: SQLiteRow) throws(StoreError) -> CallRecord {
         CallRecord(
             requestID: try row.string(0),
             agentID: try row.string(1),
@@ -26,16 +26,18 @@ extension Store {
             fingerprint: try row.optionalBlob(3),
             receivedAt: try row.int64(4),
             decision: try row.value(5, as: Decision.self),
-            reply: try row.blob(6)
+            reply: try row.blob(6),
+            adoptedFrom: try row.optionalString(7)
         )
     }
 
     public func insertCall(_ call: CallRecord) throws(StoreError) {
         try db.run(
-            "INSERT INTO calls(\(Self.callColumns)) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            "INSERT INTO calls(\(Self.callColumns)) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
             [
                 .text(call.requestID), .text(call.agentID), .text(call.messageID), .blob(call.fingerprint),
                 .integer(call.receivedAt), .text(call.decision.rawValue), .blob(call.reply),
+                .text(call.adoptedFrom),
             ]
         )
     }

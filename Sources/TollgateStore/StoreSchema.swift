@@ -5,6 +5,7 @@ enum StoreSchema {
     /// Version N is reached by running `migrations[0..<N]`.
     static let migrations: [String] = [
         version1, version2, version3, version4, version5, version6, version7, version8, version9,
+        version10,
     ]
     static var current: Int { migrations.count }
 
@@ -208,6 +209,18 @@ enum StoreSchema {
             epoch INTEGER NOT NULL,
             used INTEGER NOT NULL,
             PRIMARY KEY (agent_id, session_id, epoch)
+        ) WITHOUT ROWID;
+        """
+
+    /// Call records that follow their agents across ring changes: whose worker decided a record
+    /// handed here (`adopted_from`, its database id), and which of this worker's own pending
+    /// requests were handed away (their final decision follows them).
+    private static let version10 = """
+        ALTER TABLE calls ADD COLUMN adopted_from TEXT;
+        CREATE TABLE handed_pending (
+            request_id TEXT PRIMARY KEY,
+            message_id TEXT NOT NULL,
+            received_at INTEGER NOT NULL
         ) WITHOUT ROWID;
         """
 }

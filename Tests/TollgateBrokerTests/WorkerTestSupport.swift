@@ -93,6 +93,8 @@ final class WorkerProcess {
                 "--stats-interval", "1",
             ] + arguments
         var env = ProcessInfo.processInfo.environment
+        // A test's worker is alone in its ring: no hold at its first start, unless asked for.
+        env["TOLLGATE_JOIN_SETTLE_MS"] = env["TOLLGATE_JOIN_SETTLE_MS"] ?? "0"
         for (k, v) in environment { env[k] = v }
         for (k, v) in extraEnvironment { env[k] = v }
         p.environment = env

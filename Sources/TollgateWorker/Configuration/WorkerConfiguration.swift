@@ -62,6 +62,12 @@ public struct WorkerConfiguration: Sendable {
     /// How long a call's `message_id` is remembered for redeliveries and retries.
     public var dedupeRetentionSeconds: Int = 7 * 24 * 3600
     public var heartbeatSeconds: Int = 30
+    /// On a ring change, call records received in this many seconds are handed to the workers
+    /// that own their agents now (0: none are).
+    public var handoffRecordsSeconds: Int = 600
+    /// A worker joining the ring holds tool calls this long, while the others hand it the
+    /// budgets and call records of the agents it now owns (0: no hold).
+    public var joinSettleMillis: Int = 3000
     /// How often progress is logged.
     public var statsIntervalSeconds: Int = 30
     /// How many inputs are decided in one SQLite transaction at most.

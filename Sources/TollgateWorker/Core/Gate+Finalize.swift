@@ -75,7 +75,8 @@ extension Gate {
                 "by": "\(deciders.isEmpty ? "-" : deciders.joined(separator: ","))",
             ]
         )
-        return try enqueue(try finalMessages(escalation, message: message, body: body))
+        let handed = try handedFinal(escalation, decision, body: body)
+        return try enqueue(try finalMessages(escalation, message: message, body: body) + handed)
     }
 
     /// The final decision for the agent's `reply_to`, every waiter, the feed and the bots.

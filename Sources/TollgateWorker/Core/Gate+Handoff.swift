@@ -178,14 +178,14 @@ extension Gate {
     }
 
     /// Why `what` from `publisher` is refused when the publisher is not a worker user; nil when it is.
-    private func notFromWorker(_ publisher: String, _ what: String) -> String? {
+    func notFromWorker(_ publisher: String, _ what: String) -> String? {
         guard !configuration.acceptedWorkerUsers.contains(publisher) else { return nil }
         return
             "\(what) from '\(publisher.isEmpty ? "no user_id" : publisher)', which is not a worker user (--worker-user): not applied"
     }
 
-    private func refuseHandoff(_ input: Inbound, _ reason: String, now: Millis) throws -> [OutboundMessage] {
-        logger.warning("refused a budget hand-off", metadata: [LogKey.reason: "\(reason)"])
+    func refuseHandoff(_ input: Inbound, _ reason: String, now: Millis) throws -> [OutboundMessage] {
+        logger.warning("refused a hand-off", metadata: [LogKey.reason: "\(reason)"])
         try store.appendAudit(
             AuditRecord(
                 at: now,
@@ -214,14 +214,28 @@ extension Gate {
     /// it even after a crash, and the receiver applies each message id once. Returns the
     /// messages to publish. A draining worker (`leaving`: its queue is empty and unbound, so it
     /// decides no more calls) forgets the counts at once and sends no marker.
-    func rehome(databaseID: String, leaving: Bool = false) throws -> [OutboundMessage] {
-        let budgets = try store.budgets()
-        guard !budgets.isEmpty else { return [] }
+    ///
+    /// With `records` (the ring really changed: a worker joined for the first time or drained),
+    /// the recent call records go the same way (`callRecordHandoffs`); `budgets: false` hands
+    /// only them.
+    func rehome(
+        databaseID: String,
+        leaving: Bool = false,
+        budgets: Bool = true,
+        records: Bool = false,
+        now: Millis = 0
+    ) throws -> [OutboundMessage] {
+        let counts = budgets ? try store.budgets() : []
+        let recordsDue = records && configuration.handoffRecordsSeconds > 0
+        guard !counts.isEmpty || recordsDue else { return [] }
         let epoch = try store.nextRehomeEpoch()
+        // The budgets go first: they are small, and calls wait for them.
+        let records = recordsDue ? try callRecordHandoffs(databaseID: databaseID, epoch: epoch, now: now) : []
+        guard !counts.isEmpty else { return try enqueue(records) }
         try store.sendBudgets(epoch: epoch)
         if leaving { try store.endTransit(throughEpoch: epoch) }
-        counters.handoffsSent += budgets.count
-        var messages = budgets.map { budget in
+        counters.handoffsSent += counts.count
+        var messages = counts.map { budget in
             OutboundMessage(
                 exchange: topology.toolCallsExchange,
                 routingKey: budget.agentID,
@@ -239,12 +253,13 @@ extension Gate {
                 asWorker: true
             )
         }
+        messages += records
         if !leaving {
             messages.append(markerOfRehoming(databaseID: databaseID, epoch: epoch))
         }
         logger.info(
             "handing the budgets to the workers that own the agents now",
-            metadata: ["budgets": "\(budgets.count)"]
+            metadata: ["budgets": "\(counts.count)"]
         )
         return try enqueue(messages)
     }

@@ -8,6 +8,7 @@ extension Gate {
     func handleToolCall(_ input: Inbound, now: Millis) throws -> [OutboundMessage] {
         if input.kind == BudgetHandoff.kind { return try handleHandoff(input, now: now) }
         if input.kind == RehomeMarker.kind { return try handleRehomeMarker(input, now: now) }
+        if input.kind == CallRecordsHandoff.kind { return try handleCallRecords(input, now: now) }
         let oversize = sizeProblem(input)
         let parsed: Result<ToolCall, InvalidInput>
         if let oversize {
@@ -172,7 +173,9 @@ extension Gate {
     private func answerAgain(_ existing: CallRecord, to input: Inbound) throws -> [OutboundMessage] {
         guard existing.decision == .pending else {
             var messages = reply(answering(existing.reply, correlationID: input.correlationID), to: input)
-            if input.redelivered, let stored = StoredDecision(existing.reply) {
+            // An adopted record's feed copy and dead letter were published by the worker that
+            // decided it.
+            if input.redelivered, existing.adoptedFrom == nil, let stored = StoredDecision(existing.reply) {
                 messages += feedMessages(
                     existing.reply,
                     decision: existing.decision,
@@ -186,6 +189,11 @@ extension Gate {
                 }
             }
             return messages
+        }
+        if existing.adoptedFrom != nil {
+            // Pending at the worker that parked it: its final decision is handed here after it.
+            try rememberAdoptedWaiter(input, existing)
+            return reply(answering(existing.reply, correlationID: input.correlationID), to: input)
         }
         if let final = try store.finalReply(requestID: existing.requestID), !final.isEmpty {
             return reply(answering(final, correlationID: input.correlationID), to: input)

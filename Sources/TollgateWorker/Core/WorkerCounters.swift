@@ -26,6 +26,9 @@ public struct WorkerCounters: Sendable, Equatable {
     /// Budget hand-offs received and applied, and sent while draining.
     public var handoffsReceived = 0
     public var handoffsSent = 0
+    /// Call records handed to other workers on ring changes, and taken over from them.
+    public var recordsHanded = 0
+    public var recordsAdopted = 0
     /// Escalations parked minus escalations decided: with the pending count at start, the
     /// number pending now.
     public var pendingChange = 0

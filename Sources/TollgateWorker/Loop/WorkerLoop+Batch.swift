@@ -18,7 +18,8 @@ extension WorkerLoop {
         if let step = reading.step { unappliedClockStep += step }
         let now = reading.now
         let deadlinesDue = unappliedClockStep != 0 || (nextDeadline.map { $0 <= now } ?? false)
-        guard !batch.isEmpty || deadlinesDue || !confirmedOutbox.isEmpty || rehomeRequested else { return }
+        guard !batch.isEmpty || deadlinesDue || !confirmedOutbox.isEmpty || rehomeRequested || rehomeRecords
+        else { return }
         let before = gate.memory
         let decided: Decided
         do {
@@ -40,6 +41,7 @@ extension WorkerLoop {
         }
         reportClockStep(moved: decided.movedDeadlines)
         rehomeRequested = false
+        rehomeRecords = false
         confirmedOutbox.removeAll(keepingCapacity: true)
         if deadlinesDue || decided.perInput.contains(where: { $0.contains { $0.outboxID != nil } }) {
             nextDeadline = try store.nextDeadline()
@@ -60,6 +62,7 @@ extension WorkerLoop {
         let deletes = confirmedOutbox
         let step = unappliedClockStep
         let rehome = rehomeRequested
+        let records = rehomeRecords
         let leaving = drainPhase == .waitingForEscalations
         return try store.transaction {
             var decided = Decided()
@@ -68,8 +71,14 @@ extension WorkerLoop {
             decided.perInput.reserveCapacity(batch.count)
             for input in batch { decided.perInput.append(try gate.handle(input, now: now)) }
             if deadlines { decided.others = try gate.handleDeadlines(now: now) }
-            if rehome {
-                decided.others += try gate.rehome(databaseID: try store.databaseID(), leaving: leaving)
+            if rehome || records {
+                decided.others += try gate.rehome(
+                    databaseID: try store.databaseID(),
+                    leaving: leaving,
+                    budgets: rehome,
+                    records: records,
+                    now: now
+                )
             }
             return decided
         }

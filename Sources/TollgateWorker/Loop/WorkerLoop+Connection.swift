@@ -24,6 +24,7 @@ extension WorkerLoop {
         settlement.reset()
         publishAgain.removeAll()
         unacked.reset()
+        held.removeAll()
         inFlightOutbox.removeAll()
         consuming = false
         controlConsumer = ""

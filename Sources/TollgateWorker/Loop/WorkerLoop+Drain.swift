@@ -35,8 +35,15 @@ extension WorkerLoop {
                 "draining: unbound from the tool-call exchange; new calls go to the other workers, finishing what the queue holds",
                 metadata: ["queue": "\(topology.toolCallsQueue)"]
             )
-            // The ring of the consistent-hash exchange changed: every worker re-homes its counts.
-            try requestRebalance(connection, reason: "worker \(configuration.workerID) is draining")
+            // The ring of the consistent-hash exchange changed: every worker re-homes its counts
+            // and hands its recent call records, this one at once, so the agents' new owners
+            // have them within milliseconds. Its counts stay in transit here for the calls its
+            // queue still holds, until the marker that follows them; what those calls charge and
+            // record is handed once the queue is empty.
+            try store.setRingMember(false)
+            rehomeRequested = true
+            rehomeRecords = true
+            try requestRebalance(connection, reason: "worker \(configuration.workerID) is draining", records: true)
             return false
         case .finishingQueue:
             guard now - lastDrainCheck >= 500 else { return false }
@@ -46,6 +53,7 @@ extension WorkerLoop {
             try connection.basicCancel(consumerTag: toolCallConsumer)
             toolCallConsumer = ""
             rehomeRequested = true
+            rehomeRecords = true
             drainPhase = .waitingForEscalations
             logger.notice("draining: the queue is empty; handing the budgets to the workers that own the agents now")
             return false
@@ -61,7 +69,8 @@ extension WorkerLoop {
                     ]
                 )
             }
-            guard pending == 0, !rehomeRequested, unacked.count == 0, settlement.isIdle, try store.outboxCount() == 0
+            guard pending == 0, !rehomeRequested, !rehomeRecords, unacked.count == 0, settlement.isIdle,
+                try store.outboxCount() == 0
             else { return false }
             logger.notice("drained: no call left in the queue, no escalation pending; stopping")
             return true
@@ -69,13 +78,15 @@ extension WorkerLoop {
     }
 
     /// Asks every worker (over `<prefix>.control`, as this worker's broker user) to re-home its
-    /// budgets, after this worker changed the consistent-hash exchange's ring (bound or unbound).
-    func requestRebalance(_ connection: AMQPConnection, reason: String) throws {
+    /// budgets, after this worker changed the consistent-hash exchange's ring (bound or unbound),
+    /// and with `records` to hand its recent call records too.
+    func requestRebalance(_ connection: AMQPConnection, reason: String, records: Bool = false) throws {
         var w = JSONWriter()
         w.beginObject()
         w.objectField("query", "rebalance")
         w.objectField("worker_id", configuration.workerID)
         w.objectField("reason", reason)
+        if records { w.objectField("records", true) }
         w.endObject()
         let seq = try send(
             OutboundMessage(exchange: topology.controlExchange, routingKey: "", body: w.bytes, asWorker: true),

@@ -116,6 +116,7 @@ extension WorkerLoop {
             metadata: ["asked_by": "\(worker)", LogKey.reason: "\(request["reason"]?.stringValue ?? "-")"]
         )
         rehomeRequested = true
+        if request["records"]?.boolValue == true { rehomeRecords = true }
     }
 
     private func queryError(_ text: String) -> [UInt8] {

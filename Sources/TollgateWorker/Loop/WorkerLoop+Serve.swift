@@ -18,8 +18,21 @@ extension WorkerLoop {
             if drainPhase == .serving {
                 // Binding this worker's queue changed the ring: every worker (this one too)
                 // re-homes its budgets to the agents' owners.
+                // Records follow the agents only when the ring really changed: this database's
+                // first start, or its first since a drain (a restart keeps the binding).
                 rehomeRequested = true
-                try requestRebalance(connection, reason: "worker \(configuration.workerID) joined")
+                let joined = try store.ringMember() != true
+                try requestRebalance(connection, reason: "worker \(configuration.workerID) joined", records: joined)
+                if joined {
+                    try store.setRingMember(true)
+                    if configuration.joinSettleMillis > 0 {
+                        settleUntil = clock.monotonicMillis() + Millis(configuration.joinSettleMillis)
+                        logger.info(
+                            "joined the ring: holding tool calls while the other workers hand over budgets and call records",
+                            metadata: ["hold_ms": "\(configuration.joinSettleMillis)"]
+                        )
+                    }
+                }
             }
         }
 
@@ -47,6 +60,7 @@ extension WorkerLoop {
             // Gather: wait for the first event no longer than the next timer, then take what
             // is already buffered.
             batch.removeAll(keepingCapacity: true)
+            releaseHeld(into: &batch, stopping: stopBy != nil)
             if let event = try connection.nextEvent(timeout: waitTime(stopping: stopBy != nil)) {
                 try handle(event, into: &batch, connection)
                 while batch.count < configuration.maxBatch, let more = try connection.nextEvent(timeout: .zero) {
@@ -127,8 +141,21 @@ extension WorkerLoop {
         control.update { $0.consuming = false }
     }
 
+    /// The tool calls held since this worker joined the ring, once the hold is over (or the
+    /// worker stops), in the order they came, ahead of anything newer.
+    private func releaseHeld(into batch: inout [Inbound], stopping: Bool) {
+        guard let settleUntil, outage == nil, stopping || clock.monotonicMillis() >= settleUntil else { return }
+        self.settleUntil = nil
+        if !held.isEmpty {
+            logger.info("deciding the tool calls held since joining the ring", metadata: ["calls": "\(held.count)"])
+        }
+        batch.append(contentsOf: held)
+        held.removeAll()
+    }
+
     private func waitTime(stopping: Bool) -> Duration {
         var millis: Millis = stopping ? 50 : 250
+        if let settleUntil { millis = min(millis, max(0, settleUntil - clock.monotonicMillis())) }
         if outage == nil, let nextDeadline { millis = min(millis, max(0, nextDeadline - clock.wallMillis())) }
         if let due = publishAgain.map(\.due).min() { millis = min(millis, max(0, due - clock.monotonicMillis())) }
         return .milliseconds(millis)
@@ -147,22 +174,25 @@ extension WorkerLoop {
                 return
             }
             let properties = delivery.properties
-            batch.append(
-                Inbound(
-                    source: delivery.consumerTag == voteConsumer ? .vote : .toolCall,
-                    deliveryTag: delivery.deliveryTag,
-                    body: delivery.body,
-                    routingKey: delivery.routingKey,
-                    replyTo: properties.replyTo,
-                    correlationID: properties.correlationId,
-                    messageID: properties.messageId,
-                    userID: properties.userId,
-                    redelivered: delivery.redelivered,
-                    deliveryCountHeader: delivery.deliveryCount,
-                    kind: properties.headers?["x-tollgate-kind"]?.stringValue,
-                    receivedAt: clock.monotonicMillis()
-                )
+            let input = Inbound(
+                source: delivery.consumerTag == voteConsumer ? .vote : .toolCall,
+                deliveryTag: delivery.deliveryTag,
+                body: delivery.body,
+                routingKey: delivery.routingKey,
+                replyTo: properties.replyTo,
+                correlationID: properties.correlationId,
+                messageID: properties.messageId,
+                userID: properties.userId,
+                redelivered: delivery.redelivered,
+                deliveryCountHeader: delivery.deliveryCount,
+                kind: properties.headers?["x-tollgate-kind"]?.stringValue,
+                receivedAt: clock.monotonicMillis()
             )
+            if settleUntil != nil, input.source == .toolCall, input.kind == nil {
+                held.append(input)
+            } else {
+                batch.append(input)
+            }
         case .publishAck(let seq, let multiple):
             settlement.confirm(seq: seq, multiple: multiple, accepted: true)
         case .publishNack(let seq, let multiple):

@@ -54,6 +54,14 @@ final class WorkerLoop {
     var drainPhase = DrainPhase.serving
     /// Re-home the budgets in the next transaction (a rebalance request, or a drain).
     var rehomeRequested = false
+    /// The ring really changed (a worker joined for the first time, or one drained): the next
+    /// transaction hands the recent call records to the agents' owners too.
+    var rehomeRecords = false
+    /// A worker that joined the ring holds the tool calls it receives until then (monotonic
+    /// milliseconds), while the other workers hand it the budgets and call records of the agents
+    /// it now owns; hand-offs are applied at once.
+    var settleUntil: Millis?
+    var held: [Inbound] = []
     var lastDrainCheck: Int64 = 0
     var lastDrainReport: Int64 = 0
     let metrics: WorkerMetrics

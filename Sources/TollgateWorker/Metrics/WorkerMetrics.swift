@@ -22,6 +22,14 @@ final class WorkerMetrics {
         dimensions: [("direction", "received")]
     )
     private let handoffsSent = Counter(label: "tollgate_budget_handoffs_total", dimensions: [("direction", "sent")])
+    private let recordsHanded = Counter(
+        label: "tollgate_call_record_handoffs_total",
+        dimensions: [("direction", "sent")]
+    )
+    private let recordsAdopted = Counter(
+        label: "tollgate_call_record_handoffs_total",
+        dimensions: [("direction", "received")]
+    )
     private let pending = Gauge(label: "tollgate_escalations_pending")
     private let ready = Gauge(label: "tollgate_ready")
     /// From a delivery's arrival to the write of what it caused (its answer published).
@@ -66,6 +74,8 @@ final class WorkerMetrics {
         add(redeliveries, \.redeliveries)
         add(handoffsReceived, \.handoffsReceived)
         add(handoffsSent, \.handoffsSent)
+        add(recordsHanded, \.recordsHanded)
+        add(recordsAdopted, \.recordsAdopted)
         last = now
     }
 
