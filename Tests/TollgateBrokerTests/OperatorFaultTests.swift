@@ -256,7 +256,10 @@ struct DiskFaultTests {
             )
         }
         #expect(worker.waitForLog("cannot write the database", timeout: .seconds(30)), "\(worker.log.suffix(800))")
-        try agent.drain(for: .seconds(2))
+        // Held full for longer than several probes: a probe may find room for its one row while
+        // a batch finds none (the proof suite's disk-full fault saw the worker take work, fail,
+        // and put the inputs back every 0.5 s until their delivery limit dead-lettered them).
+        try agent.drain(for: .seconds(15))
         let answeredWhileFull = Set(agent.messages().compactMap(\.correlationID)).intersection(ids).count
         #expect(answeredWhileFull < ids.count, "the disk never filled up")
         #expect(worker.isRunning, "the worker must not exit")
@@ -264,6 +267,9 @@ struct DiskFaultTests {
         let replies = try agent.awaitAll(ids, timeout: .seconds(60))
         let answered = Set(replies.compactMap(\.correlationID)).intersection(ids)
         #expect(answered == ids, "calls lost: \(ids.count - answered.count)")
+        let refused = replies.filter { $0.string("resolution") == "invalid" }
+        #expect(refused.isEmpty, "good calls refused: \(refused.prefix(3).map { $0.string("reason") ?? "-" })")
+        #expect(!worker.log.contains("without being settled"), "inputs were put back until their delivery limit")
         for id in ids.prefix(200) {
             #expect(Set(agent.messages(correlation: id).compactMap { $0.string("request_id") }).count == 1)
         }

@@ -26,7 +26,7 @@ extension WorkerLoop {
             decided = try decideAll(batch, deadlines: deadlinesDue, now: now)
         } catch let error as StoreError where error.isTransient {
             gate.memory = before
-            try enterOutage(error, requeueing: batch.map(\.deliveryTag), connection)
+            try enterOutage(error, holding: batch, connection)
             return
         } catch let error as StoreError where batch.count > 1 {
             // One input may be at fault: decide them one by one, so only that one is refused.

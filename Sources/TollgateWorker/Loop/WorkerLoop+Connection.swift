@@ -25,6 +25,7 @@ extension WorkerLoop {
         publishAgain.removeAll()
         unacked.reset()
         held.removeAll()
+        outageHeld.removeAll()
         inFlightOutbox.removeAll()
         consuming = false
         controlConsumer = ""

@@ -24,7 +24,7 @@ extension WorkerLoop {
                 let removed = try store.transaction { try store.pruneInputs(receivedBefore: cutoff) }
                 if removed > 0 { logger.debug("forgot old inputs", metadata: ["count": "\(removed)"]) }
             } catch let error as StoreError where error.isTransient {
-                try enterOutage(error, requeueing: [], connection)
+                try enterOutage(error, holding: [], connection)
             }
         }
     }

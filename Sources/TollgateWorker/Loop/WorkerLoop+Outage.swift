@@ -19,9 +19,11 @@ struct StoreOutage {
 }
 
 extension WorkerLoop {
-    /// Called when a transaction failed for a reason that may pass: puts `tags` (the inputs of
-    /// that transaction, not recorded) back on their queues, stops consuming, and logs why, once.
-    func enterOutage(_ error: StoreError, requeueing tags: [UInt64], _ connection: AMQPConnection) throws {
+    /// Called when a transaction failed for a reason that may pass: keeps `inputs` (those of
+    /// that transaction, not recorded) unacked for when writes work again, stops consuming, and
+    /// logs why, once.
+    func enterOutage(_ error: StoreError, holding inputs: [Inbound], _ connection: AMQPConnection) throws {
+        outageHeld.insert(contentsOf: inputs, at: 0)
         if outage == nil {
             let now = ContinuousClock.now
             var state = StoreOutage(
@@ -30,6 +32,7 @@ extension WorkerLoop {
                 nextCheck: now,
                 nextReport: now + StoreOutage.reportInterval
             )
+            if let last = lastOutageEnd, now - last.at < .seconds(60) { state.backoff = last.backoff }
             state.nextCheck = now + state.backoff.next()
             outage = state
             logger.error(
@@ -51,7 +54,6 @@ extension WorkerLoop {
             }
         }
         try stopConsuming(connection)
-        try requeue(tags, connection)
     }
 
     /// While the database cannot be written: checks again when the backoff says so, reports
@@ -87,12 +89,21 @@ extension WorkerLoop {
             return
         }
         outage = nil
+        lastOutageEnd = (now, state.backoff)
+        // The probe is one small row; the inputs held are the real test (a full disk may still
+        // take the probe's page). If they cannot be recorded, the outage goes on, backoff and all.
+        try catchUp(connection)
+        if outage == nil, !outageHeld.isEmpty {
+            let inputs = outageHeld
+            outageHeld.removeAll()
+            try runBatch(inputs, connection: connection)
+        }
+        guard outage == nil else { return }
         logger.notice("the database can be written again; taking work", metadata: ["after": "\(now - state.since)"])
         control.update {
             $0.storeWritable = true
             $0.storeProblem = nil
         }
-        try catchUp(connection)
-        if !stopping, outage == nil { try startConsuming(connection) }
+        if !stopping { try startConsuming(connection) }
     }
 }

@@ -168,11 +168,6 @@ extension WorkerLoop {
         case .delivery(let delivery):
             unacked.received(delivery.deliveryTag)
             if delivery.redelivered { gate.counters.redeliveries += 1 }
-            if outage != nil {
-                // Not taking work: back to the queue, for when the database can record it.
-                try requeue([delivery.deliveryTag], connection)
-                return
-            }
             let properties = delivery.properties
             let input = Inbound(
                 source: delivery.consumerTag == voteConsumer ? .vote : .toolCall,
@@ -188,7 +183,10 @@ extension WorkerLoop {
                 kind: properties.headers?["x-tollgate-kind"]?.stringValue,
                 receivedAt: clock.monotonicMillis()
             )
-            if settleUntil != nil, input.source == .toolCall, input.kind == nil {
+            if outage != nil {
+                // Not taking work: kept unacked, for when the database can record it.
+                outageHeld.append(input)
+            } else if settleUntil != nil, input.source == .toolCall, input.kind == nil {
                 held.append(input)
             } else {
                 batch.append(input)

@@ -76,6 +76,13 @@ final class WorkerLoop {
     var countersAtLastStats = WorkerCounters()
     /// Set while the database cannot be written.
     var outage: StoreOutage?
+    /// The inputs taken but not recorded when the database could not be written, and those
+    /// delivered since: kept unacked here, not put back (every return to a quorum queue counts
+    /// against its delivery limit), and decided first when writes work again.
+    var outageHeld: [Inbound] = []
+    /// When the last outage ended, and its backoff: an outage that comes back soon after
+    /// (the disk was not really free) goes on with the same backoff.
+    var lastOutageEnd: (at: ContinuousClock.Instant, backoff: Backoff)?
 
     init(
         configuration: WorkerConfiguration,
