@@ -8,14 +8,17 @@
 #                              three-node cluster (deploy/cluster.sh) included, 3,000 fuzzed
 #                              messages and 120 s of libFuzzer on the JSON parser
 #                              (tools/fuzz/run.sh); writes docs/proof/proof.md and proof.json
-#   deploy/proof.sh --short    what CI runs (deploy/test.sh): every fault but the cluster for 12 s
-#                              at 100 calls/s, and 400 fuzzed messages; report under var/proof
+#   deploy/proof.sh --short    what CI runs (deploy/test.sh): every fault but the cluster, the
+#                              whole-server stop for 12 s at 100 calls/s, and 400
+#                              fuzzed messages; report under var/proof
 #   deploy/proof.sh [--short] -- ARGS   ARGS go to tools/proof/proof.py (e.g. --fault sigkill)
 #
 # Sets up what it needs: the packages and the broker (deploy/install-deps.sh, deploy/broker.sh,
 # deploy/broker-users.sh), a virtual environment with pika (.build/proof-venv), and the debug
 # build of tollgate (deploy/build.sh) unless TOLLGATE_BINARY names one. The broker-restart fault
-# stops and starts the local RabbitMQ: run nothing else against it meanwhile.
+# stops and starts the local RabbitMQ (broker-server, in the full suite, the whole server, with
+# deploy/broker.sh stop and start): run nothing else against it meanwhile. The disk faults
+# (disk-full, read-only) mount a small tmpfs or a loop-mounted ext4 image for the database: root.
 # Environment: TOLLGATE_BINARY, TOLLGATE_PROOF_REPORT (the report folder).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -47,7 +50,10 @@ python=$venv/bin/python
 
 if [ $short -eq 1 ]; then
     report=${TOLLGATE_PROOF_REPORT:-var/proof}
-    faults=none,sigkill,sigterm,sigstop,close-connection,duplicate-id,drain-add,broker-restart
+    # The disk faults add about 30 s each (they mount a file system: root only, as DiskFaultTests).
+    disk=disk-full,read-only,
+    if [ "$(id -u)" -ne 0 ]; then disk=; say "not root: the disk faults are left out"; fi
+    faults=none,sigkill,sigterm,sigstop,close-connection,duplicate-id,drain-add,${disk}broker-restart
     args=(--fault "$faults" --seconds 12 --rate 100 --settle 60)
     fuzz=(--short)
 else

@@ -110,6 +110,26 @@ struct FleetTests {
                 calls.append((id, name))
             }
         }
+        /// Retries of earlier calls (same `message_id`, a new correlation id) after the agents
+        /// moved: answered from the call records that followed them, with the first request id.
+        func retryMoved(_ picks: [Int]) throws {
+            var retries: [(retry: String, original: String)] = []
+            for number in picks {
+                let retry = try agent.call(
+                    prefix: fleet.prefix,
+                    agent: calls[number].agent,
+                    tool: "search_documents",
+                    messageID: "m-\(number)"
+                )
+                retries.append((retry, calls[number].id))
+            }
+            try agent.awaitAll(Set(retries.map(\.retry)), timeout: .seconds(60))
+            for (retry, original) in retries {
+                let again = try agent.reply(to: retry).string("request_id")
+                let first = try agent.reply(to: original).string("request_id")
+                #expect(again != nil && again == first, "retry of \(original): \(again ?? "-") vs \(first ?? "-")")
+            }
+        }
         // Phase 1: three workers.
         try send(600)
         try agent.awaitAll(Set(calls.map(\.id)), timeout: .seconds(60))
@@ -135,6 +155,10 @@ struct FleetTests {
         #expect(w2.waitForExit(timeout: .seconds(30)) == 0, "a drained worker exits 0 by itself")
         #expect(w2.log.contains("drained: no call left in the queue, no escalation pending"))
         try agent.awaitAll(Set(calls.map(\.id)), timeout: .seconds(60))
+        // Retries of w2's calls reach the workers that own its agents now.
+        let ofW2 = (0..<600).filter { w2Agents.contains(calls[$0].agent) }
+        #expect(ofW2.count >= 20)
+        try retryMoved(Array(ofW2.prefix(20)))
 
         // The transfer that timed out held a unit while it waited; if w2 re-homed it before the
         // deadline, the unit stays counted at the new owner (a hand-off never lowers a count).
@@ -149,6 +173,14 @@ struct FleetTests {
         #expect(Set(replies.compactMap(\.correlationID)).isSuperset(of: calls.map(\.id)))
         let late = Set(calls[before...].map { Fleet.worker(of: try! agent.reply(to: $0.id)) })
         #expect(late.contains("w4"), "the new worker took agents: \(late)")
+        // Retries of earlier calls of the agents w4 took: their records followed (some twice,
+        // from w2 to a worker that stayed, then to w4).
+        var ownerNow: [String: String] = [:]
+        for call in calls[before...] { ownerNow[call.agent] = Fleet.worker(of: try agent.reply(to: call.id)) }
+        let ofW4 = (0..<before).filter { ownerNow[calls[$0].agent] == "w4" }
+        #expect(!ofW4.isEmpty)
+        try retryMoved(Array(ofW4.prefix(30)))
+        #expect(fleet.workers["w4"]?.log.contains("took over call records") == true)
         // Every call answered once (same request id for every copy).
         for call in calls {
             #expect(Set(agent.messages(correlation: call.id).compactMap { $0.string("request_id") }).count == 1)

@@ -20,11 +20,15 @@ dead letters and the audit chains, and counts:
   budget_overspend    an agent's session allowed more calls than max_tool_calls
   feed_missing        a final decision the decision feed never carried
   audit_breaks        a database whose audit chain does not verify
+  ready_while_unwritable  a disk fault (full, read-only) during which /readyz never said not ready
 
 Every count must be 0. Faults: none, sigkill, sigterm, sigstop, close-connection,
-broker-restart, cluster-node, duplicate-id, drain-add (see FAULTS).
+broker-restart, broker-server, cluster-node, duplicate-id, drain-add, disk-full, read-only (see
+FAULTS). disk-full and read-only put the database on a small file system of its own and need
+root (mount).
 
   tools/proof/proof.py --fault sigkill --seconds 40
+  tools/proof/proof.py --fault disk-full --seconds 20 --disk-hold 12     (as root)
   tools/proof/proof.py --fault all --report var/proof      (deploy/proof.sh does this)
 
 Needs pika (deploy/proof.sh makes a virtual environment with it) and a broker with the test
@@ -32,6 +36,7 @@ users of deploy/broker-users.sh.
 """
 
 import argparse
+import errno
 import heapq
 import json
 import os
@@ -44,6 +49,7 @@ import sys
 import tempfile
 import threading
 import time
+import urllib.error
 import urllib.request
 import uuid
 from collections import defaultdict
@@ -70,10 +76,15 @@ FAULTS = [
     "sigstop",
     "close-connection",
     "broker-restart",
+    "broker-server",
     "cluster-node",
     "duplicate-id",
     "drain-add",
+    "disk-full",
+    "read-only",
 ]
+DISK_FAULTS = {"disk-full": "tmpfs", "read-only": "ext4"}
+DISK_MEGABYTES = 64
 COUNTS = [
     "lost",
     "split",
@@ -86,6 +97,7 @@ COUNTS = [
     "budget_overspend",
     "feed_missing",
     "audit_breaks",
+    "ready_while_unwritable",
 ]
 
 
@@ -172,7 +184,7 @@ class Worker:
 
     def __init__(self, run, worker_id, db=None, port=None, extra=()):
         self.ctx, self.id = run, worker_id
-        self.db = db or os.path.join(run.dir, f"{worker_id}.db")
+        self.db = db or os.path.join(run.db_dir, f"{worker_id}.db")
         self.port = port or run.next_port()
         self.extra = list(extra)
         self.log_path = os.path.join(run.dir, f"{worker_id}-{self.port}.log")
@@ -214,6 +226,16 @@ class Worker:
                 return answer.status == 200
         except Exception:  # noqa: BLE001 - not listening yet, or 503
             return False
+
+    def readiness(self):
+        """(HTTP status, body) of /readyz; (None, the error) when it does not answer."""
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/readyz", timeout=1) as answer:
+                return answer.status, answer.read().decode(errors="replace").strip()
+        except urllib.error.HTTPError as error:
+            return error.code, error.read().decode(errors="replace").strip()
+        except Exception as error:  # noqa: BLE001 - not listening (exited, starting)
+            return None, f"{type(error).__name__}"
 
     def alive(self):
         return self.process is not None and self.process.poll() is None
@@ -285,6 +307,7 @@ class Record:
         self.votes = {}  # vote message_id -> Vote
         self.vote_answers = defaultdict(list)  # vote message_id -> [answer body]
         self.dead = []  # (properties headers, message_id)
+        self.outages = []  # what a disk or broker fault saw, one dict per fault phase
 
     def finals_of(self, message_id):
         return [r for r in self.replies.get(message_id, []) if r.get("final")]
@@ -559,6 +582,137 @@ class Collector(threading.Thread):
 # Faults
 
 
+def run_command(command, timeout=60):
+    return subprocess.run(command, capture_output=True, text=True, timeout=timeout)
+
+
+class Disk:
+    """The workers' database folder on a small file system of its own (needs root).
+
+    kind "tmpfs": a tmpfs of DISK_MEGABYTES, which fill() fills to the last page (ENOSPC).
+    kind "ext4": an ext4 image of DISK_MEGABYTES, loop-mounted with errors=remount-ro; fs_error()
+    makes the kernel turn it read-only under the worker as on an I/O error, and repair() does what
+    an operator does: unmount (possible only once the worker let go of its database), e2fsck,
+    mount again. (A tmpfs cannot be remounted read-only under load: the kernel refuses
+    `mount -o remount,ro` with EBUSY while a file on it is open for writing, and the worker keeps
+    its database open.)
+    """
+
+    def __init__(self, run, kind):
+        self.kind = kind
+        self.path = os.path.join(run.dir, "disk")
+        self.image = os.path.join(run.dir, "disk.img")
+        self.filler = os.path.join(self.path, "filler")
+        self.mounted = False
+        os.makedirs(self.path, exist_ok=True)
+
+    def mount(self):
+        if os.geteuid() != 0:
+            raise RuntimeError("the disk faults mount a file system: run as root")
+        if self.kind == "tmpfs":
+            done = run_command(["mount", "-t", "tmpfs", "-o", f"size={DISK_MEGABYTES}m", "tmpfs", self.path])
+        else:
+            if not os.path.exists(self.image):
+                with open(self.image, "wb") as f:
+                    f.truncate(DISK_MEGABYTES << 20)
+                made = run_command(["mkfs.ext4", "-q", "-F", self.image])
+                if made.returncode != 0:
+                    raise RuntimeError(f"mkfs.ext4: {made.stderr.strip()}")
+            done = run_command(["mount", "-o", "loop,errors=remount-ro", self.image, self.path])
+        if done.returncode != 0:
+            raise RuntimeError(f"cannot mount the {self.kind} at {self.path}: {done.stderr.strip()}")
+        self.mounted = True
+
+    def options(self):
+        with open("/proc/mounts") as mounts:
+            for line in mounts:
+                parts = line.split()
+                if len(parts) > 3 and parts[1] == self.path:
+                    return parts[0], parts[3].split(",")
+        return None, []
+
+    def free_bytes(self):
+        stat = os.statvfs(self.path)
+        return stat.f_bavail * stat.f_frsize
+
+    def fill(self, chunk=1 << 20):
+        """Writes the filler until the file system says ENOSPC, in big then in small pieces."""
+        written = 0
+        fd = os.open(self.filler, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        try:
+            for size in (chunk, 4096, 512):
+                block = b"\0" * size
+                while True:
+                    try:
+                        n = os.write(fd, block)
+                    except OSError as error:
+                        if error.errno != errno.ENOSPC:
+                            raise
+                        break
+                    written += n
+                    if n < size:
+                        break
+        finally:
+            os.close(fd)
+        return written
+
+    def top_up(self):
+        """Keeps it full: whatever the worker freed (a shrunk WAL, a deleted journal) is taken."""
+        return self.fill(chunk=4096)
+
+    def free(self):
+        try:
+            os.remove(self.filler)
+        except FileNotFoundError:
+            pass
+
+    def fs_error(self):
+        """An ext4 error as an I/O error would cause one: the kernel remounts it read-only."""
+        device, _ = self.options()
+        name = (device or "?").rsplit("/", 1)[-1]
+        with open(f"/sys/fs/ext4/{name}/trigger_fs_error", "w") as f:
+            f.write("1")
+
+    def read_only(self):
+        _, options = self.options()
+        return "ro" in options or "emergency_ro" in options
+
+    def repair(self, wait=20):
+        """Unmount (retried until the worker let go of the file), e2fsck, mount. Returns notes."""
+        notes = {}
+        started = time.time()
+        while True:
+            done = run_command(["umount", self.path])
+            if done.returncode == 0:
+                break
+            if time.time() > started + wait:
+                raise RuntimeError(f"cannot unmount {self.path} in {wait} s (the worker still holds its database?): "
+                                   f"{done.stderr.strip()}")
+            time.sleep(0.2)
+        self.mounted = False
+        notes["unmounted_after_s"] = round(time.time() - started, 1)
+        fsck = run_command(["e2fsck", "-fy", self.image], timeout=120)
+        notes["e2fsck_status"] = fsck.returncode  # 1: it fixed the error flag and counts
+        if fsck.returncode not in (0, 1):
+            raise RuntimeError(f"e2fsck {fsck.returncode}: {fsck.stdout.strip()[-300:]}")
+        self.mount()
+        return notes
+
+    def release(self, keep_into=None):
+        """Unmounts (lazily if it must); with keep_into, copies the database files there first."""
+        if not self.mounted:
+            return
+        if keep_into:
+            os.makedirs(keep_into, exist_ok=True)
+            for name in os.listdir(self.path):
+                if name != "filler" and os.path.isfile(os.path.join(self.path, name)):
+                    shutil.copy2(os.path.join(self.path, name), keep_into)
+        self.free()
+        if run_command(["umount", self.path]).returncode != 0:
+            run_command(["umount", "-l", self.path])
+        self.mounted = False
+
+
 def rabbitmqctl(*args, node=None, timeout=120):
     command = ["rabbitmqctl"] + (["-n", node] if node else []) + list(args)
     return subprocess.run(command, capture_output=True, text=True, timeout=timeout)
@@ -572,6 +726,7 @@ class Fault(threading.Thread):
         self.ctx, self.kind, self.seconds = run, kind, seconds
         self.random = random.Random(run.seed + 2)
         self.injected = 0
+        self.restarts = 0  # exits of a worker the fault's supervisor started again
         self.notes = []
         self.error = None
 
@@ -695,6 +850,168 @@ class Fault(threading.Thread):
         self.notes.append("w3 added")
         self.injected += 1
 
+    # The database cannot be written (disk-full, read-only), and the whole broker stops
+    # (broker-server). The fault is also the worker's supervisor here: a worker that exits is
+    # started again at once (as systemd's Restart=always would), and every such exit is counted.
+
+    def supervise(self, worker, seen=None):
+        if worker.process is None or worker.alive():
+            return
+        code = worker.process.returncode
+        self.restarts += 1
+        self.notes.append(f"{worker.id} exited {code} during the fault, restarted")
+        log(f"fault {self.kind}: {worker.id} exited {code}: restarting it")
+        if seen is not None:
+            seen["exits"].append(code)
+            if len(seen["exits"]) >= 3:
+                self.error = f"{worker.id} crash-loops: exits {seen['exits']} in {seen['fault']} {seen['n']}"
+        worker.start(wait=False)
+
+    def watch(self, worker, seen, seconds=None, process=None, each=None):
+        """For `seconds` (or until `process` ends): supervises, polls /readyz, calls each()."""
+        until = time.time() + (seconds or 0)
+        while (process.poll() is None) if process is not None else (time.time() < until):
+            self.supervise(worker, seen)
+            status, body = worker.readiness()
+            polls = seen.setdefault("readyz_polls", {})
+            polls[str(status)] = polls.get(str(status), 0) + 1
+            if status == 503 and seen.get("not_ready_after_s") is None:
+                seen["not_ready_after_s"] = round(time.time() - seen["started"], 2)
+                seen["readyz"] = body[:200]
+            elif status == 200 and seen.get("not_ready_after_s") is not None:
+                seen["readyz_200_after_503"] = seen.get("readyz_200_after_503", 0) + 1
+            if each is not None:
+                each()
+            time.sleep(0.2)
+
+    def run_watched(self, command, worker, seen, timeout):
+        """Runs `command` while watching the worker; returns (status, output)."""
+        out = tempfile.TemporaryFile(mode="w+")
+        process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, text=True, cwd=ROOT)
+        give_up = threading.Timer(timeout, process.kill)
+        give_up.start()
+        try:
+            self.watch(worker, seen, process=process)
+        finally:
+            give_up.cancel()
+            process.wait()
+        out.seek(0)
+        return process.returncode, out.read().strip()
+
+    def recovered(self, worker, seen, since, timeout=60):
+        """Waits until /readyz says ready again; the seconds it took, or None."""
+        while time.time() < since + timeout:
+            self.supervise(worker, seen)
+            if worker.ready():
+                return round(time.time() - since, 2)
+            time.sleep(0.2)
+        return None
+
+    def unwritable(self, what, begin, undo, keep=None):
+        """Cycles in which the database cannot be written, under load: 2 in a short run, 3 in a
+        long one, each held 4-5 s (6-8 s from 30 s of load on). Each phase records what /readyz
+        said, the worker's exits, how many answers came while it lasted (after its first
+        second: what was in flight), the worker's queues, the log's reason, and how long the
+        worker took to be ready again by itself once the disk could be written."""
+        worker = self.ctx.workers[0]
+        cycles = 2 if self.seconds < 30 else 3
+        holds = (4, 5) if self.seconds < 30 else (6, 8)
+        if self.ctx.args.disk_hold:
+            holds = (self.ctx.args.disk_hold, self.ctx.args.disk_hold)
+        for n in range(1, cycles + 1):
+            target = self.ctx.load_started + self.seconds * (n - 1) / cycles + self.random.uniform(1, 2)
+            between = time.time() + max(target - time.time(), 1 if n > 1 else 0)
+            while time.time() < between:
+                self.supervise(worker)
+                time.sleep(0.2)
+            hold = self.random.uniform(*holds)
+            offset = len(worker.log_text())
+            seen = {"fault": what, "n": n, "unwritable": True, "hold_s": round(hold, 1), "exits": []}
+            seen["started"] = time.time()
+            seen.update(begin() or {})
+            self.injected += 1
+            answers = None
+            until = seen["started"] + hold
+            while time.time() < until:
+                self.watch(worker, seen, seconds=min(0.5, until - time.time()), each=keep)
+                if answers is None and time.time() >= seen["started"] + 1:
+                    answers = self.ctx.replies_seen()
+                if "queues" not in seen and time.time() >= seen["started"] + hold / 2:
+                    seen["queues"] = self.ctx.queue_depths(worker)
+            seen["answers_while_unwritable"] = self.ctx.replies_seen() - (answers or 0)
+            held = worker.log_text()[offset:]
+            seen["log_resumed_while_unwritable"] = held.count("the database can be written")
+            freed = time.time()
+            seen.update(undo() or {})
+            seen["ready_again_after_s"] = self.recovered(worker, seen, freed)
+            text = worker.log_text()[offset:]
+            why = [line for line in text.splitlines() if "cannot write the database" in line]
+            seen["log_says_why"] = why[0][-400:] if why else None
+            seen["log_lines_cannot_write"] = len(why)
+            seen["log_written_again"] = "the database can be written" in text
+            del seen["started"]
+            self.ctx.record.outages.append(seen)
+            log(f"fault {self.kind} {n}: {json.dumps(seen)}")
+            if seen["ready_again_after_s"] is None:
+                self.error = f"{what} {n}: the worker was not ready again 60 s after the disk could be written"
+                return
+            if not why:
+                self.error = f"{what} {n}: the worker's log never said that it cannot write the database"
+
+    def fault_disk_full(self):
+        disk = self.ctx.disk
+
+        def begin():
+            before = disk.free_bytes()
+            return {"filled_mib": round(disk.fill() / 2**20, 1), "free_mib_before": round(before / 2**20, 1)}
+
+        self.unwritable("disk full", begin, disk.free, keep=disk.top_up)
+
+    def fault_read_only(self):
+        disk = self.ctx.disk
+
+        def begin():
+            disk.fs_error()
+            return {"mount": "read-only" if disk.read_only() else "STILL WRITABLE"}
+
+        self.unwritable("read-only", begin, disk.repair)
+
+    def fault_broker_server(self):
+        """The whole RabbitMQ server stopped and started (deploy/broker.sh stop, start), 1-2
+        times; the broker is always started again, whatever happened."""
+        broker = os.path.join(ROOT, "deploy", "broker.sh")
+        worker = self.ctx.workers[0]
+        n = 0
+        while n < 2 and not self.pause(3, 5) and not (self.end() and n > 0):
+            n += 1
+            offset = len(worker.log_text())
+            seen = {"fault": "broker server stopped", "n": n, "unwritable": False, "exits": []}
+            seen["started"] = time.time()
+            try:
+                status, output = self.run_watched([broker, "stop"], worker, seen, timeout=180)
+                seen["stop_s"] = round(time.time() - seen["started"], 1)
+                if status != 0:
+                    raise RuntimeError(f"deploy/broker.sh stop: {status}: {output[-300:]}")
+                self.injected += 1
+                self.watch(worker, seen, seconds=self.random.uniform(1, 3))
+            finally:
+                began = time.time()
+                status, output = self.run_watched([broker, "start"], worker, seen, timeout=300)
+                seen["start_s"] = round(time.time() - began, 1)
+                if status != 0:
+                    raise RuntimeError(f"deploy/broker.sh start: {status}: {output[-300:]}")
+            seen["worker_ready_after_broker_s"] = self.recovered(worker, seen, time.time(), timeout=90)
+            text = worker.log_text()[offset:]
+            lost = [line for line in text.splitlines() if "retry_in" in line]
+            seen["log_connection_lost"] = lost[0][-300:] if lost else None
+            seen["log_reconnected"] = text.count("connected to RabbitMQ")
+            del seen["started"]
+            self.ctx.record.outages.append(seen)
+            log(f"fault {self.kind} {n}: {json.dumps(seen)}")
+            if seen["worker_ready_after_broker_s"] is None:
+                self.error = f"broker server {n}: the worker was not ready 90 s after the broker was back"
+                return
+
 
 # ---------------------------------------------------------------------------------------------
 # One run
@@ -716,6 +1033,9 @@ class Run:
         self.feed_queue = f"{self.prefix}.proof.feed"
         self.vote_queue = f"{self.prefix}.proof.votes"
         self.load_started = 0.0
+        # The disk faults put the workers' databases on a small file system of their own.
+        self.disk = Disk(self, DISK_FAULTS[fault]) if fault in DISK_FAULTS else None
+        self.db_dir = self.disk.path if self.disk else self.dir
 
     def next_port(self):
         self.port += 1
@@ -730,7 +1050,38 @@ class Run:
         channel.queue_bind(f"{self.prefix}.proof.notices", f"{self.prefix}.escalations", "#")
         link.close()
 
+    def replies_seen(self):
+        with self.record.lock:
+            return sum(len(replies) for replies in self.record.replies.values())
+
+    def queue_depths(self, worker):
+        """The worker's input queues: {queue: {"ready": n, "consumers": n}} (a passive declare)."""
+        link = Link(self.ports, "guest", "guest", confirm=False)
+        depths = {}
+        try:
+            channel = link.open()
+            for kind in ("toolcalls", "approvals"):
+                frame = channel.queue_declare(f"{self.prefix}.{kind}.{worker.id}", passive=True)
+                depths[kind] = {"ready": frame.method.message_count, "consumers": frame.method.consumer_count}
+        except Exception as error:  # noqa: BLE001 - an observation only
+            depths["error"] = f"{type(error).__name__}: {error}"
+        link.close()
+        return depths
+
     def execute(self):
+        try:
+            if self.disk:
+                self.disk.mount()
+            return self.execute_mounted()
+        finally:
+            for worker in self.workers:
+                if worker.alive():
+                    worker.process.kill()
+                    worker.process.wait()
+            if self.disk:
+                self.disk.release()
+
+    def execute_mounted(self):
         names = ["w1", "w2"] if self.fault == "drain-add" else ["w1"]
         for name in names:
             worker = Worker(self, name)
@@ -749,9 +1100,11 @@ class Run:
         agents.done.wait()
         self.stopping.set()
         fault.join()
+        restarts = fault.restarts
         for worker in self.workers:
             if worker.process is not None and not worker.alive() and worker.process.returncode != 0:
                 worker.start(wait=False)  # a fault left it down: a supervisor brings it back
+                restarts += 1
         self.settle(agents)
         self.finished.set()
         collector.join(10)
@@ -761,6 +1114,8 @@ class Run:
             worker.stop()
         audit = [self.verify_audit(w) for w in self.workers]
         counts, info = check(self.record, dead, audit)
+        if restarts or self.fault in ("broker-server", *DISK_FAULTS):
+            info["supervisor_restarts"] = restarts
         alive_errors = [w.id for w in self.workers if w.process.returncode not in (0, -15, None)]
         result = {
             "fault": self.fault,
@@ -777,6 +1132,7 @@ class Run:
             "info": info,
             "audit": audit,
             "worker_starts": {w.id: w.starts for w in self.workers},
+            "supervisor_restarts": restarts,
             "exit_status": {w.id: w.process.returncode for w in self.workers},
             "dir": self.dir,
         }
@@ -815,6 +1171,8 @@ class Run:
         return {"worker": worker.id, "status": done.returncode, "output": done.stdout.strip()[-300:]}
 
     def cleanup(self):
+        if self.disk:
+            self.disk.release(keep_into=os.path.join(self.dir, "disk-copy") if self.args.keep else None)
         link = Link(self.ports, "guest", "guest", confirm=False)
         try:
             channel = link.open()
@@ -865,17 +1223,11 @@ def check(record, dead, audit):
         replies = record.replies.get(message_id, [])
         request_ids = {r.get("request_id") for r in replies if r.get("request_id")}
         if len(request_ids) > 1:
+            # Also across workers: a retry that reached another worker after the ring changed
+            # (a drain or an added worker) is answered from the call records handed there.
             workers = {worker_of(r) for r in request_ids}
-            if len(workers) == len(request_ids):
-                # A retry that reached another worker after the ring changed (a drain or an added
-                # worker): idempotency records stay with the worker that made them. Known and
-                # documented (docs/reliability.md), counted apart so it is seen, not hidden.
-                info["split_after_move"] += 1
-                keys = {final_key(r) for r in replies if r.get("final")}
-                if len(keys) > 1:
-                    info["split_after_move_disagreeing"] += 1
-            else:
-                bad("split", f"{message_id}: {sorted(request_ids)}")
+            where = "across workers" if len(workers) > 1 else "on one worker"
+            bad("split", f"{message_id} ({where}): {sorted(request_ids)}")
         finals = [r for r in replies if r.get("final")]
         if not finals:
             bad("lost", f"{message_id} ({call.kind} {call.tool})")
@@ -941,7 +1293,9 @@ def check(record, dead, audit):
     for headers, message_id in dead:
         dead_ids.add(message_id)
         if not headers.get("x-tollgate-error"):
-            bad("dead_no_reason", f"{message_id}: headers {sorted(headers)}")
+            why = headers.get("x-first-death-reason")
+            why = why.decode(errors="replace") if isinstance(why, bytes) else why
+            bad("dead_no_reason", f"{message_id}: {why or 'dead-lettered'}, headers {sorted(headers)}")
     info["dead_letters"] = len(dead)
     for message_id, call in record.calls.items():
         if call.kind == "malformed" and message_id not in dead_ids:
@@ -950,6 +1304,14 @@ def check(record, dead, audit):
     for entry in audit:
         if entry["status"] != 0:
             bad("audit_breaks", f"{entry['worker']}: {entry['output']}")
+
+    # Disk faults: while the database could not be written, /readyz must have said not ready.
+    for outage in record.outages:
+        if outage.get("unwritable") and outage.get("not_ready_after_s") is None:
+            polls = outage.get("readyz_polls")
+            bad("ready_while_unwritable", f"{outage.get('fault')} {outage.get('n')}: readyz answers {polls}")
+    if record.outages:
+        info["outages"] = record.outages
 
     info = dict(info)
     info["examples"] = {k: v for k, v in examples.items() if v}
@@ -1015,8 +1377,11 @@ def write_report(results, directory, args):
     lines.append("")
     for r in results:
         notes = "; ".join(r["notes"]) or "-"
-        info = {k: v for k, v in r["info"].items() if k != "examples"}
+        info = {k: v for k, v in r["info"].items() if k not in ("examples", "outages")}
         lines.append(f"- **{r['fault']}**: {notes}. Outcomes: {json.dumps(info)}. Worker starts {r['worker_starts']}.")
+        for outage in r["info"].get("outages", []):
+            seen = {k: v for k, v in outage.items() if k not in ("fault", "n")}
+            lines.append(f"  {outage['fault']} {outage['n']}: {json.dumps(seen)}")
         if r["fault_error"]:
             lines.append(f"  Fault error: {r['fault_error']}")
         for name, examples in r["info"].get("examples", {}).items():
@@ -1037,11 +1402,20 @@ def main():
     parser.add_argument("--workdir", default=None, help="where the databases and logs go (default /tmp)")
     parser.add_argument("--report", default=None, help="folder for proof.md and proof.json")
     parser.add_argument("--keep", action="store_true", help="keep the databases and logs")
+    parser.add_argument(
+        "--disk-hold", type=float, default=None,
+        help="seconds each disk-full or read-only phase lasts (default 4-5, from 30 s of load on 6-8)",
+    )
     args = parser.parse_args()
     faults = FAULTS if args.fault == "all" else args.fault.split(",")
     for fault in faults:
         if fault not in FAULTS:
             parser.error(f"unknown fault '{fault}'; known: {', '.join(FAULTS)}")
+    if os.geteuid() != 0 and any(f in DISK_FAULTS for f in faults):
+        if args.fault != "all":
+            parser.error(f"{', '.join(DISK_FAULTS)} mount a file system for the database: run as root")
+        faults = [f for f in faults if f not in DISK_FAULTS]
+        log(f"not root: {', '.join(DISK_FAULTS)} left out (they mount a file system)")
     results = []
     for fault in faults:
         log(f"{fault}: {args.seconds:g} s of load at {args.rate:g} calls/s")

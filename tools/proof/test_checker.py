@@ -21,6 +21,15 @@ def decision(request_id, decision, resolution, final=True, votes=None):
             "votes": votes or []}
 
 
+def outage(**changes):
+    """One disk-full phase as the fault records it: /readyz said not ready 0.3 s in."""
+    seen = {"fault": "disk full", "n": 1, "unwritable": True, "hold_s": 4.5, "exits": [],
+            "not_ready_after_s": 0.3, "readyz": "not ready: the database cannot be written: disk full",
+            "readyz_polls": {"503": 20, "200": 2}}
+    seen.update(changes)
+    return seen
+
+
 def clean():
     """One allowed call, one malformed call and one approved escalation, all seen everywhere."""
     r = Record()
@@ -91,11 +100,14 @@ class CheckerTests(unittest.TestCase):
         def audit_break(r, d, a):
             a[0]["status"] = 1
 
+        def ready_while_unwritable(r, d, a):
+            r.outages.append(outage(not_ready_after_s=None, readyz_polls={"200": 25}))
+
         cases = {
             "lost": lost, "split": split, "conflicting": conflicting, "decided_twice": decided_twice,
             "wrong": wrong, "bad_votes_applied": bad_vote, "dead_no_reason": dead_no_reason,
             "malformed_not_dead": not_dead, "budget_overspend": overspend, "feed_missing": feed_missing,
-            "audit_breaks": audit_break,
+            "audit_breaks": audit_break, "ready_while_unwritable": ready_while_unwritable,
         }
         for name, spoil in cases.items():
             with self.subTest(name):
@@ -104,6 +116,14 @@ class CheckerTests(unittest.TestCase):
                 counts = self.counts(record, dead, audit)
                 self.assertGreater(counts[name], 0, f"{name} not counted: {counts}")
 
+    def test_disk_phases_that_said_not_ready_and_broker_stops_pass(self):
+        record, dead, audit = clean()
+        record.outages.append(outage())
+        record.outages.append(outage(fault="broker server stopped", unwritable=False, not_ready_after_s=None))
+        counts, info = check(record, dead, audit)
+        self.assertEqual(set(counts.values()), {0})
+        self.assertEqual(len(info["outages"]), 2)
+
     def test_a_voter_who_is_no_approver_listed_in_the_decision_is_a_bad_vote(self):
         record, dead, audit = clean()
         esc = record.replies["m-3"][0]["request_id"]
@@ -111,12 +131,11 @@ class CheckerTests(unittest.TestCase):
         record.replies["m-3"][1] = decision(esc, "allow", "approved", votes=votes)
         self.assertGreater(self.counts(record, dead, audit)["bad_votes_applied"], 0)
 
-    def test_a_retry_that_reached_another_worker_is_reported_apart(self):
+    def test_a_retry_decided_again_by_another_worker_is_a_split(self):
         record, dead, audit = clean()
         record.replies["m-1"].append(decision(W2, "allow", "policy"))
-        counts, info = check(record, dead, audit)
-        self.assertEqual(counts["split"], 0)
-        self.assertEqual(info["split_after_move"], 1)
+        counts, _ = check(record, dead, audit)
+        self.assertEqual(counts["split"], 1)
 
 
 if __name__ == "__main__":
