@@ -5,7 +5,7 @@ agent-os-kernel 3.7.0 (`pip install agent-os-kernel==3.7.0`): PolicyEvaluator.ev
 pre-built contexts for the tutorial's 5-rule policy and a 1,000-rule policy, and json.loads +
 evaluate on wire-protocol-shaped tool calls. Prints decisions per second (best of --repeats).
 
-Usage: python3 benchmarks/reference_policy_bench.py [--seconds 2] [--repeats 3]
+Usage: python3 benchmarks/reference_policy_bench.py [--seconds 2] [--repeats 3] [--json]
 """
 import argparse
 import json
@@ -66,6 +66,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seconds", type=float, default=2.0)
     ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--json", action="store_true", help="print one JSON object (decisions per second by figure)")
     args = ap.parse_args()
 
     seed = PolicyEvaluator(policies=[PolicyDocument.from_yaml(SEED)])
@@ -79,18 +80,26 @@ def main():
 
     seed_ctx = [ctx(t) for t in SEED_TOOLS]
     large_ctx = [ctx(t) for t in large_tools(1000)]
-    print("python %s, agent-os reference, best of %d x %.1fs" % (sys.version.split()[0], args.repeats, args.seconds))
+    if not args.json:
+        print("python %s, agent-os reference, best of %d x %.1fs" % (sys.version.split()[0], args.repeats, args.seconds))
     figures = [
-        ("seed policy (5 rules), evaluate", rate(seed.evaluate, seed_ctx, args.seconds, args.repeats)),
-        ("1,000-rule policy, evaluate", rate(large.evaluate, large_ctx, args.seconds, args.repeats)),
-        ("seed policy, JSON parse + evaluate",
+        ("seed_evaluate", "seed policy (5 rules), evaluate", rate(seed.evaluate, seed_ctx, args.seconds, args.repeats)),
+        ("large_evaluate", "1,000-rule policy, evaluate", rate(large.evaluate, large_ctx, args.seconds, args.repeats)),
+        ("seed_parse_evaluate", "seed policy, JSON parse + evaluate",
          rate(lambda m: seed.evaluate(json.loads(m)), [message(t) for t in SEED_TOOLS], args.seconds, args.repeats)),
-        ("1,000-rule policy, JSON parse + evaluate",
+        ("large_parse_evaluate", "1,000-rule policy, JSON parse + evaluate",
          rate(lambda m: large.evaluate(json.loads(m)), [message(t) for t in large_tools(1000)], args.seconds, args.repeats)),
     ]
-    for name, per_second in figures:
+    if args.json:
+        from importlib.metadata import version
+        print(json.dumps({
+            "benchmark": "reference_policy", "python": sys.version.split()[0],
+            "agent_os_kernel": version("agent-os-kernel"), "seconds": args.seconds, "repeats": args.repeats,
+            "decisions_per_second": {key: round(per_second) for key, _, per_second in figures},
+        }, sort_keys=True))
+        return
+    for _, name, per_second in figures:
         print("%-42s %12.0f decisions/s  (%.1f us each)" % (name, per_second, 1e6 / per_second))
-
 
 if __name__ == "__main__":
     main()

@@ -121,7 +121,8 @@ struct CPUSnapshot: Sendable {
         return nil
     }()
 
-    private static func cpuSeconds(pid: Int32) -> Double? {
+    /// CPU seconds (user + system) used so far by process `pid`, from `/proc/<pid>/stat`.
+    static func cpuSeconds(pid: Int32) -> Double? {
         guard let text = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
             let close = text.lastIndex(of: ")")
         else { return nil }
@@ -157,14 +158,15 @@ struct CPUUsage: Sendable {
     }
 }
 
-/// This process's resident memory, from `/proc/self/status`: now (`VmRSS`) and the peak
-/// (`VmHWM`).
+/// This process's resident memory (or process `pid`'s), from `/proc/self/status`: now (`VmRSS`)
+/// and the peak (`VmHWM`).
 struct MemoryUsage: Sendable {
     var residentKiB: Int
     var peakKiB: Int
 
-    static func now() -> MemoryUsage {
-        let text = (try? String(contentsOfFile: "/proc/self/status", encoding: .utf8)) ?? ""
+    static func now(pid: Int32? = nil) -> MemoryUsage {
+        let path = pid.map { "/proc/\($0)/status" } ?? "/proc/self/status"
+        let text = (try? String(contentsOfFile: path, encoding: .utf8)) ?? ""
         func field(_ name: String) -> Int {
             guard let line = text.split(separator: "\n").first(where: { $0.hasPrefix(name + ":") }) else { return 0 }
             return Int(line.split(separator: " ", omittingEmptySubsequences: true).dropFirst().first ?? "") ?? 0

@@ -22,8 +22,11 @@ struct EscalationBenchCommand: AsyncParsableCommand {
             seed policy escalates, at full speed (parked/s: first publish -> last `pending` reply); (3) \
             --voter approves the first --park of them at full speed (final decisions/s: first vote -> last \
             final `allow` in the agent's reply queue); (4) it approves the rest at --vote-rate per second \
-            (latency from each vote's publish to the agent receiving the final decision). Needs a broker \
-            with the test users (deploy/broker.sh start && deploy/broker-users.sh).
+            (latency from each vote's publish to the agent receiving the final decision); (5) with \
+            --timeouts K: a worker whose escalation timeout is --timeout-seconds parks K more and stops; once \
+            every deadline has passed a worker starts on the database and decides them all (timeouts/s: \
+            its start -> the agent's last final `deny` with resolution `timeout`). Needs a broker with the \
+            test users (deploy/broker.sh start && deploy/broker-users.sh).
             """
     )
 
@@ -33,6 +36,12 @@ struct EscalationBenchCommand: AsyncParsableCommand {
     @Option(help: "Votes per second for the latency figures.") var voteRate = 500.0
     @Option(help: "Allowed and denied tool calls per backlog (decision rate with the backlog; 0: skip).") var calls =
         50_000
+    @Option(
+        help: "Escalations left to time out per backlog, decided by a worker started after their deadlines (0: skip)."
+    )
+    var timeouts = 0
+    @Option(help: "Escalation timeout in seconds of the worker that parks the --timeouts escalations.")
+    var timeoutSeconds = 10
     @Option(help: "Distinct agent ids.") var agents = 1000
     @Option(help: "Body size of tool calls in bytes.") var bodyBytes = 256
     @Option(help: "Worker durability: full or normal.") var durability = "full"
@@ -182,6 +191,21 @@ struct EscalationBenchCommand: AsyncParsableCommand {
             outcome = .failure(error)
         }
         try await worker.stop()
+        var timeoutOutcome: Result<Void, any Error> = .success(())
+        if case .success = outcome, timeouts > 0 {
+            do {
+                m.timeouts = try await measureTimeouts(
+                    databasePath: databasePath,
+                    prefix: worker.prefix,
+                    durability: durability,
+                    agents: agents,
+                    agentQueue: agentQueue,
+                    logger: logger
+                )
+            } catch {
+                timeoutOutcome = .failure(error)
+            }
+        }
         await worker.deleteTopology(connection: agents, logger: logger)
         _ = try? await onThread("escalation-cleanup") {
             let c = try AMQPConnection(configuration: agents, logger: logger)
@@ -189,9 +213,91 @@ struct EscalationBenchCommand: AsyncParsableCommand {
             _ = try c.queueDelete(agentQueue)
         }
         try outcome.get()
+        try timeoutOutcome.get()
         let store = try Store(readingExisting: databasePath)
         m.pendingAfter = try store.pendingCount()
         store.close()
+        return m
+    }
+
+    /// Parks `timeouts` escalations with a worker whose escalation timeout is `timeoutSeconds`,
+    /// stops it, waits until every deadline has passed, then starts a worker on the database and
+    /// times how fast it decides them (on the same database, prefix and worker id).
+    private func measureTimeouts(
+        databasePath: String,
+        prefix: String,
+        durability: StoreDurability,
+        agents: AMQPConfiguration,
+        agentQueue: String,
+        logger: Logger
+    ) async throws -> TimeoutMeasurement {
+        // Two workers one after the other (an InProcessWorker starts once), both with the short
+        // timeout; only their logs are removed here, the database is the caller's.
+        let workers = try (0..<2).map { _ in
+            try InProcessWorker(
+                amqpURL: amqpURL,
+                policy: policy,
+                durability: durability,
+                databasePath: databasePath,
+                prefix: prefix,
+                escalationTimeoutSeconds: timeoutSeconds
+            )
+        }
+        defer {
+            for w in workers {
+                unlink(w.logPath)
+                rmdir((w.logPath as NSString).deletingLastPathComponent)
+            }
+        }
+        let (parker, decider) = (workers[0], workers[1])
+        var m = TimeoutMeasurement(parked: timeouts)
+        try await parker.start()
+        let requestIDs = RequestIDs(count: timeouts)
+        let mix = ToolCallMix(agents: self.agents, bodyBytes: bodyBytes, tag: "t", tools: ToolCallMix.escalating)
+        do {
+            let park = try await mix.load(
+                topology: parker.topology,
+                connection: agents,
+                messages: timeouts,
+                replyQueue: agentQueue,
+                onReply: { index, delivery in requestIDs.record(index, from: delivery.body) },
+                logger: logger
+            ).run()
+            m.parkSeconds = park.elapsed.seconds
+        } catch {
+            try? await parker.stop()
+            throw error
+        }
+        // Each deadline is its parking time + timeoutSeconds (on the wall clock), so all have
+        // passed timeoutSeconds after the last `pending` reply; half a second more for the clocks.
+        let due = monotonicNanos() + UInt64(timeoutSeconds) * 1_000_000_000 + 500_000_000
+        m.pendingReplies = requestIDs.pendingCount
+        try await parker.stop()
+        m.timedOutWhileParking = parker.control.status.counters.timeouts
+        let now = monotonicNanos()
+        if due > now { try await Task.sleep(for: .nanoseconds(Int64(due - now))) }
+
+        let expected = m.pendingReplies - m.timedOutWhileParking
+        let ready = OneShot<Void>()
+        async let collected = onThread("timeout-collector") {
+            try collectTimeouts(queue: agentQueue, expected: expected, connection: agents, ready: ready, logger: logger)
+        }
+        try await ready.value
+        let started = monotonicNanos()
+        let outcome: Result<Void, any Error>
+        do {
+            m.startup = try await decider.start()
+            outcome = .success(())
+        } catch {
+            outcome = .failure(error)
+        }
+        let found = try await collected
+        m.decided = decider.control.status.counters.timeouts
+        try await decider.stop()
+        try outcome.get()
+        m.finals = found.count
+        m.elapsed = .nanoseconds(Int64(found.last > started ? found.last - started : 0))
+        m.firstToLast = .nanoseconds(Int64(found.last - found.first))
         return m
     }
 
@@ -275,6 +381,78 @@ struct EscalationBenchCommand: AsyncParsableCommand {
     }
 }
 
+/// Counts the final `deny` decisions with resolution `timeout` that reach `queue` (emptied first:
+/// what the parking worker put there is not part of the measurement), until `expected` or 30 s
+/// without one.
+private func collectTimeouts(
+    queue: String,
+    expected: Int,
+    connection: AMQPConfiguration,
+    ready: OneShot<Void>,
+    logger: Logger
+) throws -> (count: Int, first: UInt64, last: UInt64) {
+    let c: AMQPConnection
+    do {
+        c = try AMQPConnection(configuration: connection, logger: logger)
+        _ = try c.queuePurge(queue)
+        try c.basicQos(prefetchCount: 0)
+        try c.basicConsume(queue: queue, noAck: true)
+        ready.fulfill(.success(()))
+    } catch {
+        ready.fulfill(.failure(error))
+        throw error
+    }
+    defer { c.close() }
+    var count = 0
+    var first: UInt64 = 0
+    var last: UInt64 = 0
+    var lastProgress = monotonicNanos()
+    while count < expected {
+        guard let event = try c.nextEvent(timeout: .milliseconds(200)) else {
+            if monotonicNanos() - lastProgress > 30_000_000_000 { break }
+            continue
+        }
+        guard case .delivery(let d) = event, case .object(let body)? = try? JSONValue.parse(d.body),
+            body["final"]?.boolValue == true, body["resolution"]?.stringValue == "timeout"
+        else { continue }
+        let now = monotonicNanos()
+        if count == 0 { first = now }
+        count += 1
+        last = now
+        lastProgress = now
+    }
+    return (count, first, last)
+}
+
+/// Escalations left to time out, decided by a worker started after their deadlines.
+struct TimeoutMeasurement: Sendable {
+    var parked: Int
+    var parkSeconds = 0.0
+    var pendingReplies = 0
+    /// Decided by the parking worker before it stopped (none when --timeout-seconds is long enough).
+    var timedOutWhileParking = 0
+    var startup: Duration = .zero
+    /// Timeouts the second worker counted, and final `timeout` decisions the agent received.
+    var decided = 0
+    var finals = 0
+    /// From the second worker's start to the last final decision, and first to last decision.
+    var elapsed: Duration = .zero
+    var firstToLast: Duration = .zero
+
+    var expected: Int { pendingReplies - timedOutWhileParking }
+    var perSecond: Double { elapsed > .zero ? Double(finals) / elapsed.seconds : 0 }
+    var complete: Bool { pendingReplies == parked && finals == expected }
+
+    var json: [String: Any] {
+        [
+            "parked": parked, "pending_replies": pendingReplies, "timed_out_while_parking": timedOutWhileParking,
+            "startup_ms": startup.seconds * 1000, "decided": decided, "finals": finals,
+            "seconds": elapsed.seconds, "first_to_last_seconds": firstToLast.seconds,
+            "timeouts_per_second": (perSecond * 10).rounded() / 10,
+        ]
+    }
+}
+
 /// Request ids like the worker's (`<worker-id>-<uuid>`, a version-7 UUID: time, then random).
 struct RequestIDSource {
     let workerID: String
@@ -329,6 +507,7 @@ struct EscalationMeasurement: Sendable {
     var pacedVotes: LoadGenerator.Result?
     var counters = WorkerCounters()
     var pendingAfter = 0
+    var timeouts: TimeoutMeasurement?
     /// This process's resident memory (worker and load generator) once the worker has started on
     /// the backlog, and after the load.
     var memoryStarted = MemoryUsage(residentKiB: 0, peakKiB: 0)
@@ -336,7 +515,7 @@ struct EscalationMeasurement: Sendable {
 
     var complete: Bool {
         [calls, park, votes, pacedVotes].allSatisfy { r in r.map { $0.replies == $0.messages } ?? true }
-            && pendingReplies == (park?.messages ?? 0)
+            && pendingReplies == (park?.messages ?? 0) && (timeouts?.complete ?? true)
     }
 
     var line: String {
@@ -346,7 +525,7 @@ struct EscalationMeasurement: Sendable {
             + (votes.map { " | final decisions \(rateText($0.messagesPerSecond))/s" } ?? "")
             + (pacedVotes.map {
                 " | vote -> decision p50 \(millisText($0.latency.percentile(50))) ms p99 \(millisText($0.latency.percentile(99))) ms"
-            } ?? "")
+            } ?? "") + (timeouts.map { " | timeouts \(rateText($0.perSecond))/s" } ?? "")
     }
 }
 
@@ -381,6 +560,9 @@ struct EscalationReport {
                 "  pending \(rateText(Double(r.backlog))): pending replies \(r.pendingReplies) of \(r.park?.messages ?? 0), finals \((r.votes?.replies ?? 0) + (r.pacedVotes?.replies ?? 0)) of \((r.votes?.messages ?? 0) + (r.pacedVotes?.messages ?? 0)), votes accepted \(r.counters.votesAccepted) rejected \(r.counters.votesRejected), still pending after \(rateText(Double(r.pendingAfter)))"
                     + (r.votes.map { "; full-speed vote -> final latency \($0.latency.summary) (queueing)" } ?? "")
                     + "; process RSS \(r.memoryStarted.residentKiB >> 10) MiB after start, \(r.memoryLoaded.residentKiB >> 10) MiB after the load (peak \(r.memoryLoaded.peakKiB >> 10) MiB)"
+                    + (r.timeouts.map {
+                        "; timeouts: \($0.finals) of \($0.expected) decided \(rateText($0.perSecond))/s (start-up \(String(format: "%.0f", $0.startup.seconds * 1000)) ms included; first -> last \(String(format: "%.2f", $0.firstToLast.seconds)) s)"
+                    } ?? "")
             )
         }
         return lines.joined(separator: "\n")
@@ -402,12 +584,13 @@ struct EscalationReport {
                 "pending_replies": r.pendingReplies, "votes_accepted": r.counters.votesAccepted,
                 "votes_rejected": r.counters.votesRejected, "pending_after": r.pendingAfter,
                 "rss_started_kib": r.memoryStarted.residentKiB, "rss_loaded_kib": r.memoryLoaded.residentKiB,
-                "rss_peak_kib": r.memoryLoaded.peakKiB,
+                "rss_peak_kib": r.memoryLoaded.peakKiB, "timeouts": r.timeouts?.json ?? NSNull(),
             ]
         }
         let object: [String: Any] = [
             "benchmark": "escalations", "machine": machine, "durability": durability.rawValue, "calls": c.calls,
             "park": c.park, "latency_votes": c.latencyVotes, "vote_rate": c.voteRate, "results": rows,
+            "timeouts": c.timeouts, "timeout_seconds": c.timeoutSeconds,
         ]
         let data = try! JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])
         return String(decoding: data, as: UTF8.self)

@@ -38,7 +38,8 @@ final class InProcessWorker {
         prefetch: UInt16 = 200,
         maxBatch: Int? = nil,
         receipts: ReceiptSigner? = nil,
-        decisionFeed: DecisionFeedForm = .batch
+        decisionFeed: DecisionFeedForm = .batch,
+        escalationTimeoutSeconds: Int? = nil
     ) throws {
         self.prefix = prefix ?? "tgbench\(UInt32.random(in: 0...UInt32.max))"
         self.workerID = workerID
@@ -57,6 +58,9 @@ final class InProcessWorker {
         if let maxBatch { c.maxBatch = maxBatch }
         c.receipts = receipts
         c.decisionFeed = decisionFeed
+        // One worker alone in its ring: nobody hands it anything when it joins.
+        c.joinSettleMillis = 0
+        if let escalationTimeoutSeconds { c.defaultEscalationTimeoutSeconds = escalationTimeoutSeconds }
         configuration = c
     }
 
@@ -104,9 +108,12 @@ final class InProcessWorker {
         _ = try? await onThread("worker-cleanup") {
             let c = try AMQPConnection(configuration: connection, logger: logger)
             defer { c.close() }
-            for queue in [t.toolCallsQueue, t.approvalsQueue, t.deadQueue] { _ = try c.queueDelete(queue) }
+            for queue in [t.toolCallsQueue, t.approvalsQueue, t.deadQueue, t.ownerQueue] {
+                _ = try c.queueDelete(queue)
+            }
             for exchange in [
                 t.toolCallsExchange, t.approvalsExchange, t.escalationsExchange, t.decisionsExchange, t.deadExchange,
+                t.controlExchange,
             ] {
                 try c.exchangeDelete(exchange)
             }

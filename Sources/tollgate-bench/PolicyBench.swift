@@ -26,6 +26,8 @@ struct PolicyBench: ParsableCommand {
     @Option(help: "The seed policy file (default: the tutorial's 05_approval_policy.yaml, built in).")
     var seedPolicy: String?
 
+    @Flag(help: "Print the result as one JSON object (decisions per second by figure).") var json = false
+
     func run() throws {
         let seed: PolicySet
         if let seedPolicy {
@@ -45,22 +47,48 @@ struct PolicyBench: ParsableCommand {
         let largeContexts = BenchPolicies.largeTools(rules: 1000).map { tool -> JSONObject in
             ["tool_name": .string(tool), "agent_id": "finance-agent", "environment": "production"]
         }
-        print(
-            "machine: \(ProcessInfo.processInfo.activeProcessorCount) cores; iterations \(iterations), best of \(repeats)"
-        )
-        report("seed policy (5 rules), evaluate", rate(seed, seedContexts))
-        report("1,000-rule policy, evaluate", rate(large, largeContexts))
+        if !json {
+            print(
+                "machine: \(ProcessInfo.processInfo.activeProcessorCount) cores; iterations \(iterations), best of \(repeats)"
+            )
+        }
+        var figures: [(key: String, perSecond: Double)] = []
+        func record(_ key: String, _ name: String, _ perSecond: Double) {
+            figures.append((key, perSecond))
+            if !json { report(name, perSecond) }
+        }
+        record("seed_evaluate", "seed policy (5 rules), evaluate", rate(seed, seedContexts))
+        record("large_evaluate", "1,000-rule policy, evaluate", rate(large, largeContexts))
         let messages = BenchPolicies.seedTools.map { BenchPolicies.message(tool: $0) }
-        report("seed policy, JSON parse + evaluate", parseRate(seed, messages))
+        record("seed_parse_evaluate", "seed policy, JSON parse + evaluate", parseRate(seed, messages))
         let largeMessages = BenchPolicies.largeTools(rules: 1000).map { BenchPolicies.message(tool: $0) }
-        report("1,000-rule policy, JSON parse + evaluate", parseRate(large, largeMessages))
+        record("large_parse_evaluate", "1,000-rule policy, JSON parse + evaluate", parseRate(large, largeMessages))
 
         // Why `matches` uses ICU (NSRegularExpression): the same search with Swift Regex.
         let regexPolicy = try PolicyLoader.load(sources: [
             PolicySource(path: "regex.yaml", bytes: Array(BenchPolicies.regexPolicy.utf8))
         ])
-        report("matches rule (ICU regex), evaluate", rate(regexPolicy, seedContexts, iterations: iterations / 10))
-        report("same search with Swift Regex", swiftRegexRate(BenchPolicies.seedTools, iterations: iterations / 10))
+        record(
+            "regex_icu_evaluate",
+            "matches rule (ICU regex), evaluate",
+            rate(regexPolicy, seedContexts, iterations: iterations / 10)
+        )
+        record(
+            "regex_swift",
+            "same search with Swift Regex",
+            swiftRegexRate(BenchPolicies.seedTools, iterations: iterations / 10)
+        )
+        if json {
+            let object: [String: Any] = [
+                "benchmark": "policy", "machine": machineSummary(brokerVersion: "-"), "iterations": iterations,
+                "repeats": repeats, "seed_policy": seedPolicy ?? "built-in approval-workflow.yaml",
+                "decisions_per_second": Dictionary(
+                    uniqueKeysWithValues: figures.map { ($0.key, $0.perSecond.rounded()) }
+                ),
+            ]
+            let data = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])
+            print(String(decoding: data, as: UTF8.self))
+        }
     }
 
     func swiftRegexRate(_ texts: [String], iterations: Int) -> Double {
