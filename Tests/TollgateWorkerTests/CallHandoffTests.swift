@@ -20,14 +20,7 @@ struct CallHandoffTests {
 
     /// What the broker delivers for a message a worker published through the ring.
     func delivered(_ message: OutboundMessage, by user: String? = workerUser) -> Inbound {
-        Inbound(
-            source: .toolCall,
-            body: message.body,
-            routingKey: message.routingKey,
-            messageID: message.messageID,
-            userID: user,
-            kind: message.headers.first { $0.name == "x-tollgate-kind" }?.value
-        )
+        deliveredToolCall(message, by: user)
     }
 
     func records(_ messages: [OutboundMessage]) -> [OutboundMessage] {

@@ -274,3 +274,16 @@ func quoted(_ text: String) -> String {
     w.string(text)
     return String(decoding: w.bytes, as: UTF8.self)
 }
+
+/// What the broker delivers to a shard queue for a message a worker published through the ring
+/// or to its own queue (a hand-off, a marker, call records), with the publisher's `user_id`.
+func deliveredToolCall(_ message: OutboundMessage, by user: String?) -> Inbound {
+    Inbound(
+        source: .toolCall,
+        body: message.body,
+        routingKey: message.routingKey,
+        messageID: message.messageID,
+        userID: user,
+        kind: message.headers.first { $0.name == "x-tollgate-kind" }?.value
+    )
+}

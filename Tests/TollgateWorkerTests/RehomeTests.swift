@@ -16,14 +16,7 @@ struct RehomeTests {
 
     /// What the broker would deliver for a message the worker published (hand-off or marker).
     func delivered(_ message: OutboundMessage, by user: String? = workerUser) -> Inbound {
-        Inbound(
-            source: .toolCall,
-            body: message.body,
-            routingKey: message.routingKey,
-            messageID: message.messageID,
-            userID: user,
-            kind: message.headers.first { $0.name == "x-tollgate-kind" }?.value
-        )
+        deliveredToolCall(message, by: user)
     }
 
     func rehome(_ h: GateHarness) throws -> (handoffs: [OutboundMessage], marker: OutboundMessage) {
