@@ -49,13 +49,11 @@ extension Store {
     /// The call of `requestID` (its `message_id` and when it was received), once, when it was
     /// handed away while pending.
     public func takeHanded(requestID: String) throws(StoreError) -> (messageID: String, receivedAt: Millis)? {
-        let found = try db.first(
-            "SELECT message_id, received_at FROM handed_pending WHERE request_id = ?1",
+        // One statement: SQLite makes a RETURNING statement's changes at its first step.
+        try db.first(
+            "DELETE FROM handed_pending WHERE request_id = ?1 RETURNING message_id, received_at",
             [.text(requestID)]
         ) { row throws(StoreError) in (try row.string(0), try row.int64(1)) }
-        guard let found else { return nil }
-        try db.run("DELETE FROM handed_pending WHERE request_id = ?1", [.text(requestID)])
-        return (found.0, found.1)
     }
 
     /// Keeps a record another worker handed here (`record.adoptedFrom` names it). A record of the

@@ -161,10 +161,7 @@ extension Gate {
     /// that worker hands it here.
     func rememberAdoptedWaiter(_ input: Inbound, _ record: CallRecord) throws {
         guard let replyTo = input.replyTo, !replyTo.isEmpty else { return }
-        let waiter = WaiterRecord(replyTo: replyTo, correlationID: input.correlationID)
-        let known = try store.waiters(requestID: record.requestID)
-        guard !known.contains(waiter), known.count < Self.maxWaiters else { return }
-        try store.addWaiter(waiter, requestID: record.requestID)
+        try addWaiter(WaiterRecord(replyTo: replyTo, correlationID: input.correlationID), requestID: record.requestID)
     }
 
     /// Hand-offs of this worker's call records received in the last `--handoff-records`

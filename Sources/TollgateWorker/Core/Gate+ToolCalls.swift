@@ -210,12 +210,17 @@ extension Gate {
         guard let replyTo = input.replyTo, let escalation = try store.escalation(requestID: requestID) else { return }
         let waiter = WaiterRecord(replyTo: replyTo, correlationID: input.correlationID)
         if escalation.replyTo == waiter.replyTo, escalation.correlationID == waiter.correlationID { return }
+        try addWaiter(waiter, requestID: requestID)
+    }
+
+    /// Remembers a waiter for a request's final decision, once, and at most `maxWaiters` of them.
+    func addWaiter(_ waiter: WaiterRecord, requestID: String) throws {
         let known = try store.waiters(requestID: requestID)
         guard !known.contains(waiter) else { return }
         guard known.count < Self.maxWaiters else {
             logger.warning(
                 "too many retries from other reply queues; this one gets no final decision",
-                metadata: [LogKey.requestID: "\(requestID)", "reply_to": "\(replyTo)"]
+                metadata: [LogKey.requestID: "\(requestID)", "reply_to": "\(waiter.replyTo)"]
             )
             return
         }
