@@ -168,3 +168,17 @@ let package = Package(
     ],
     swiftLanguageModes: [.v6]
 )
+
+// The coverage-guided fuzz targets (tools/fuzz/Sources): only when tools/fuzz/run.sh asks for
+// them (TOLLGATE_FUZZ=1), built with the sanitizers in a build folder of their own; `@testable`
+// reaches the worker's parsers, so they build in debug.
+if Context.environment["TOLLGATE_FUZZ"] == "1" {
+    package.products.append(.executable(name: "tollgate-fuzz", targets: ["tollgate-fuzz"]))
+    package.targets.append(
+        .executableTarget(
+            name: "tollgate-fuzz",
+            dependencies: ["TollgateJSON", "TollgatePolicy", "TollgateWorker"],
+            path: "tools/fuzz/Sources"
+        )
+    )
+}

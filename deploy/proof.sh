@@ -6,8 +6,9 @@
 #
 #   deploy/proof.sh            the full suite: every fault for 60 s of load at 150 calls/s, the
 #                              three-node cluster (deploy/cluster.sh) included, 3,000 fuzzed
-#                              messages and 120 s of libFuzzer on the JSON parser
-#                              (tools/fuzz/run.sh); writes docs/proof/proof.md and proof.json
+#                              messages and 120 s of libFuzzer on each parser (JSON, tool
+#                              call, vote, policy: tools/fuzz/run.sh); writes docs/proof/proof.md
+#                              and proof.json
 #   deploy/proof.sh --short    what CI runs (deploy/test.sh): every fault but the cluster, the
 #                              whole-server stop for 12 s at 100 calls/s, and 400
 #                              fuzzed messages; report under var/proof
@@ -77,7 +78,7 @@ if [ -f tools/proof/fuzz_amqp.py ] && [ $# -eq 0 ]; then
 fi
 if [ $short -eq 0 ] && [ $# -eq 0 ]; then
     deploy/cluster.sh stop >/dev/null || true
-    say "coverage-guided fuzzing of the JSON parser: tools/fuzz/run.sh 120"
+    say "coverage-guided fuzzing of the JSON, tool-call, vote and policy parsers: tools/fuzz/run.sh 120"
     tools/fuzz/run.sh 120 || status=1
 fi
 if [ $status -eq 0 ]; then say "passed: report in $report/proof.md"; else say "FAILED: see $report/proof.md"; fi

@@ -46,6 +46,27 @@ public struct PolicySource: Sendable {
         self.path = path
         self.bytes = bytes
     }
+
+    /// The lines of the file as YAML counts them, which is how a diagnostic's line is numbered:
+    /// a line ends at LF, CR LF, a lone CR, or NEL, LS and PS (U+0085, U+2028, U+2029).
+    public var lineCount: Int {
+        var breaks = 0
+        var i = 0
+        while i < bytes.count {
+            switch bytes[i] {
+            case 0x0A: breaks += 1
+            case 0x0D: if i + 1 >= bytes.count || bytes[i + 1] != 0x0A { breaks += 1 }
+            case 0xC2: if i + 1 < bytes.count, bytes[i + 1] == 0x85 { breaks += 1 }
+            case 0xE2:
+                if i + 2 < bytes.count, bytes[i + 1] == 0x80, bytes[i + 2] == 0xA8 || bytes[i + 2] == 0xA9 {
+                    breaks += 1
+                }
+            default: break
+            }
+            i += 1
+        }
+        return breaks + 1
+    }
 }
 
 /// Reads policy files and folders into a `PolicySet`.

@@ -284,6 +284,18 @@ import Testing
         #expect(ContinuousClock.now - start < .seconds(20))
     }
 
+    /// YAML ends a line at a lone CR too (and at NEL, LS, PS): a diagnostic's line counts those,
+    /// and `PolicySource.lineCount` counts lines the same way (found by the policy fuzz target,
+    /// whose check counted only LF and took line 85 of a 15-line file for a line past the end).
+    @Test func linesEndWhereYAMLEndsThem() throws {
+        let yaml = "name: x\r\rrules: [\r\n"
+        let source = PolicySource(path: "p.yaml", bytes: Array(yaml.utf8))
+        #expect(source.lineCount == 4)
+        #expect(diagnostics(yaml).first?.hasPrefix("p.yaml:4:1: YAML syntax error") == true)
+        #expect(PolicySource(path: "p", bytes: Array("a\u{85}b\u{2028}c\u{2029}d\r\ne".utf8)).lineCount == 5)
+        #expect(PolicySource(path: "p", bytes: []).lineCount == 1)
+    }
+
     @Test func garbageNeverCrashesTheLoader() {
         var rng = SystemRandomNumberGenerator()
         let pieces = [
