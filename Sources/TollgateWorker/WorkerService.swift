@@ -14,6 +14,9 @@ public struct WorkerService: Service, CustomStringConvertible {
     public let control: WorkerControl
     private let logger: Logger
 
+    /// The event loop thread's name (at most 15 bytes: the kernel's limit).
+    public static let threadName = "tollgate-worker"
+
     /// Checks the configuration and loads the policies: a bad policy stops the start here with
     /// every error's file, line and column.
     public init(
@@ -52,6 +55,10 @@ public struct WorkerService: Service, CustomStringConvertible {
         try await withGracefulShutdownHandler {
             try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
                 let thread = Thread {
+                    // The thread's name for the kernel (`top -H`, `ps -L`, /proc/<pid>/task/*/comm,
+                    // and the benchmarks' worker-thread CPU): Foundation keeps `Thread.name` to
+                    // itself, and pthread_setname_np is not in Swift's Glibc module.
+                    try? Data(Self.threadName.utf8).write(to: URL(fileURLWithPath: "/proc/thread-self/comm"))
                     do {
                         guard let store = try openStore(configuration, control: control, logger: logger) else {
                             continuation.resume()
@@ -74,7 +81,7 @@ public struct WorkerService: Service, CustomStringConvertible {
                         continuation.resume(throwing: error)
                     }
                 }
-                thread.name = "tollgate-worker"
+                thread.name = Self.threadName
                 thread.stackSize = 8 << 20
                 thread.start()
             }

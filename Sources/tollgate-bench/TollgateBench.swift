@@ -13,6 +13,7 @@ struct TollgateBench: AsyncParsableCommand {
             EscalationBenchCommand.self,
             PolicyBench.self,
             ReceiptBench.self,
+            CoreBench.self,
             LoadCommand.self,
         ]
     )
