@@ -83,31 +83,34 @@ public struct AuditRecord: Sendable, Equatable {
     /// SHA-256 over the previous hash and an unambiguous encoding of every field (each field is
     /// tagged and length-prefixed, and absent differs from empty).
     public func computeHash() -> [UInt8] {
-        var hasher = SHA256()
-        hasher.update(data: previousHash)
+        // One buffer, filled in place (no array per field): this runs for every decision.
         var buffer: [UInt8] = []
-        buffer.reserveCapacity(256)
+        buffer.reserveCapacity(
+            previousHash.count + 96 + (requestID?.utf8.count ?? 0) + (agentID?.utf8.count ?? 0)
+                + (detail?.utf8.count ?? 0) + (policyVersion?.utf8.count ?? 0)
+        )
+        buffer.append(contentsOf: previousHash)
         func put(_ value: String?) {
             guard let value else {
                 buffer.append(0)
                 return
             }
             buffer.append(1)
-            let bytes = Array(value.utf8)
-            putLength(bytes.count)
-            buffer.append(contentsOf: bytes)
+            putLength(value.utf8.count)
+            buffer.append(contentsOf: value.utf8)
         }
         func putLength(_ count: Int) {
             let n = UInt32(truncatingIfNeeded: count)
-            buffer.append(contentsOf: [
-                UInt8(n >> 24), UInt8((n >> 16) & 0xff), UInt8((n >> 8) & 0xff), UInt8(n & 0xff),
-            ])
+            buffer.append(UInt8(n >> 24))
+            buffer.append(UInt8((n >> 16) & 0xff))
+            buffer.append(UInt8((n >> 8) & 0xff))
+            buffer.append(UInt8(n & 0xff))
         }
         func putInt(_ value: Int64) {
             let n = UInt64(bitPattern: value)
             for shift in stride(from: 56, through: 0, by: -8) { buffer.append(UInt8((n >> UInt64(shift)) & 0xff)) }
         }
-        buffer.append(contentsOf: Array("tollgate-audit-v1".utf8))
+        buffer.append(contentsOf: "tollgate-audit-v1".utf8)
         putInt(seq)
         putInt(at)
         put(kind.rawValue)
@@ -121,8 +124,7 @@ public struct AuditRecord: Sendable, Equatable {
         put(accepted.map { $0 ? "true" : "false" })
         put(detail)
         put(policyVersion)
-        hasher.update(data: buffer)
-        return Array(hasher.finalize())
+        return Array(SHA256.hash(data: buffer))
     }
 }
 

@@ -5,6 +5,9 @@ extension Store {
         detail, policy_version, prev_hash, hash
         """
 
+    private static let insertAuditSQL =
+        "INSERT INTO audit(\(auditColumns)) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)"
+
     func loadAuditHead() throws(StoreError) -> (seq: Int64, hash: [UInt8]) {
         try db.first("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1") { row throws(StoreError) in
             (try row.int64(0), try row.blob(1))
@@ -21,7 +24,7 @@ extension Store {
         record.previousHash = auditHead.hash
         record.hash = record.computeHash()
         try db.run(
-            "INSERT INTO audit(\(Self.auditColumns)) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
+            Self.insertAuditSQL,
             [
                 .integer(record.seq), .integer(record.at), .text(record.kind.rawValue), .text(record.requestID),
                 .text(record.agentID), .text(record.toolName), .text(record.decision), .text(record.resolution),

@@ -1,10 +1,15 @@
 // Tool calls already decided or parked: how a redelivered or retried call is recognised.
 extension Store {
     static let callColumns = "request_id, agent_id, message_id, fingerprint, received_at, decision, reply, adopted_from"
+    // Built once: statements are cached by their text, and every decision runs these.
+    private static let callByMessageSQL = "SELECT \(callColumns) FROM calls WHERE agent_id = ?1 AND message_id = ?2"
+    private static let callByFingerprintSQL =
+        "SELECT \(callColumns) FROM calls WHERE fingerprint = ?1 ORDER BY seq DESC LIMIT 1"
+    private static let insertCallSQL = "INSERT INTO calls(\(callColumns)) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"
 
     public func call(agentID: String, messageID: String) throws(StoreError) -> CallRecord? {
         try db.first(
-            "SELECT \(Self.callColumns) FROM calls WHERE agent_id = ?1 AND message_id = ?2",
+            Self.callByMessageSQL,
             [.text(agentID), .text(messageID)],
             Self.callRecord
         )
@@ -12,7 +17,7 @@ extension Store {
 
     public func call(fingerprint: [UInt8]) throws(StoreError) -> CallRecord? {
         try db.first(
-            "SELECT \(Self.callColumns) FROM calls WHERE fingerprint = ?1 ORDER BY seq DESC LIMIT 1",
+            Self.callByFingerprintSQL,
             [.blob(fingerprint)],
             Self.callRecord
         )
@@ -33,7 +38,7 @@ extension Store {
 
     public func insertCall(_ call: CallRecord) throws(StoreError) {
         try db.run(
-            "INSERT INTO calls(\(Self.callColumns)) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            Self.insertCallSQL,
             [
                 .text(call.requestID), .text(call.agentID), .text(call.messageID), .blob(call.fingerprint),
                 .integer(call.receivedAt), .text(call.decision.rawValue), .blob(call.reply),

@@ -7,6 +7,12 @@ extension Store {
         approvers, required_approvals, required_denials, timeout_action, created_at, deadline, reply_to,
         correlation_id, status, resolution, decided_at, charged, require_comment, call_context, round, max_grant_seconds, stages, phase
         """
+    private static let insertEscalationSQL: String = {
+        let count = escalationColumns.split(separator: ",").count
+        let placeholders = (1...count).map { "?\($0)" }.joined(separator: ", ")
+        return "INSERT INTO escalations(\(escalationColumns)) VALUES (\(placeholders))"
+    }()
+    private static let escalationByIDSQL = "SELECT \(escalationColumns) FROM escalations WHERE request_id = ?1"
 
     public func insertEscalation(_ e: EscalationRecord) throws(StoreError) {
         let values: [SQLiteValue] = [
@@ -18,15 +24,14 @@ extension Store {
             .bool(e.charged), .text(e.requireComment.rawValue), .text(e.callContextJSON), .integer(e.round),
             .integer(e.maxGrantSeconds), .text(e.stagesJSON), .integer(e.phase),
         ]
-        let placeholders = (1...values.count).map { "?\($0)" }.joined(separator: ", ")
-        try db.run("INSERT INTO escalations(\(Self.escalationColumns)) VALUES (\(placeholders))", values)
+        try db.run(Self.insertEscalationSQL, values)
     }
 
     /// The escalation, or nil when this database holds none with that id. A row that cannot be
     /// read throws `unreadable`: it is never read as pending with an empty approvers list.
     public func escalation(requestID: String) throws(StoreError) -> EscalationRecord? {
         try db.first(
-            "SELECT \(Self.escalationColumns) FROM escalations WHERE request_id = ?1",
+            Self.escalationByIDSQL,
             [.text(requestID)],
             Self.escalationRecord
         )

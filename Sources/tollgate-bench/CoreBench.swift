@@ -27,6 +27,11 @@ struct CoreBench: ParsableCommand {
     @Option(help: "Calls per transaction (the worker's batches are 50-200 at full speed).") var batch = 100
     @Option(help: "Calls decided first in each run and not measured.") var warmup = 10_000
     @Option(help: "Runs (each with a new database).") var runs = 3
+    @Option(
+        help:
+            "Calls decided into each new database before the warm-up, in transactions of 1,000: a worker that has kept a week of call records works on a large database."
+    )
+    var prefill = 0
     @Option(help: "full or normal.") var durability = "full"
     @Option(help: "Distinct agent ids.") var agents = 1000
     @Option(help: "Body size in bytes.") var bodyBytes = 256
@@ -106,6 +111,21 @@ struct CoreBench: ParsableCommand {
             )
         }
         let now = Millis(Date().timeIntervalSince1970 * 1000)
+        if prefill > 0 {
+            let old = ToolCallMix(agents: agents, bodyBytes: bodyBytes, tag: "prefill", tools: ToolCallMix.allowAndDeny)
+            for start in stride(from: 0, to: prefill, by: 1000) {
+                let chunk = (start..<min(prefill, start + 1000)).map { index in
+                    OfflineDecisions.Call(
+                        body: old.body(index),
+                        agentID: old.agent(index),
+                        messageID: old.messageID(index),
+                        replyTo: "replies",
+                        correlationID: "p\(index)"
+                    )
+                }
+                _ = try core.decide(chunk, now: now - 3_600_000)
+            }
+        }
         for start in stride(from: 0, to: warmup, by: batch) {
             _ = try core.decide(Array(all[start..<min(warmup, start + batch)]), now: now)
         }

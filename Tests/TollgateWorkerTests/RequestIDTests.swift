@@ -5,12 +5,15 @@ import Testing
 
 @Suite("Request ids")
 struct RequestIDTests {
-    @Test("worker id, dash, lowercase version-7 UUID; no repeats; ordered by time")
+    @Test("worker id, dash, lowercase version-7 UUID; no repeats; ordered by time, and in order within a millisecond")
     func format() {
         var generator = RequestIDGenerator(workerID: "w-1")
         var seen = Set<String>()
+        var previous = ""
         for _ in 0..<10_000 {
             let id = generator.next()
+            #expect(id > previous, "\(id) after \(previous)")
+            previous = id
             #expect(id.hasPrefix("w-1-"))
             let uuid = String(id.dropFirst(4))
             #expect(uuid.count == 36)

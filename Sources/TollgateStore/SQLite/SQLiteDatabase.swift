@@ -23,7 +23,11 @@ final class SQLiteDatabase {
         try open(create: !readOnly)
     }
 
+    /// Done once, before SQLite's first use in the process (see the shim).
+    private static let configured: Bool = tollgate_sqlite3_disable_memstatus() == SQLITE_OK
+
     private func open(create: Bool) throws(StoreError) {
+        _ = Self.configured
         var db: OpaquePointer?
         var flags = readOnly ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE
         if create { flags |= SQLITE_OPEN_CREATE }
@@ -75,12 +79,21 @@ final class SQLiteDatabase {
         }
     }
 
-    /// A prepared statement with `values` bound, cached by its SQL text for the life of the
-    /// connection. Every bind's return code is checked, and the number of values must be the
+    /// A prepared statement with `values` bound (copied), cached by its SQL text for the life of
+    /// the connection. Every bind's return code is checked, and the number of values must be the
     /// number of parameters.
     func statement(_ sql: String, _ values: [SQLiteValue] = []) throws(StoreError) -> SQLiteStatement {
+        let statement = try prepared(sql)
+        try statement.bind(values)
+        return statement
+    }
+
+    /// The prepared statement for `sql`, from the cache or prepared now, reset.
+    private func prepared(_ sql: String) throws(StoreError) -> SQLiteStatement {
         let statement: SQLiteStatement
         if let cached = statements[sql] {
+            // Every use resets its statement when done (`run`, `first`, ...); resetting again is
+            // cheap and makes sure it can be bound.
             cached.reset()
             statement = cached
         } else {
@@ -93,17 +106,17 @@ final class SQLiteDatabase {
             statement = SQLiteStatement(stmt, database: self)
             statements[sql] = statement
         }
-        try statement.bind(values)
         return statement
     }
 
     /// Runs a statement that returns no rows; returns how many rows it changed.
     @discardableResult
     func run(_ sql: String, _ values: [SQLiteValue] = []) throws(StoreError) -> Int {
-        let stmt = try statement(sql, values)
-        defer { stmt.reset() }
-        _ = try stmt.step()
-        return changes
+        let stmt = try prepared(sql)
+        return try stmt.withBindings(values) { () throws(StoreError) -> Int in
+            _ = try stmt.step()
+            return changes
+        }
     }
 
     /// The first row of a query, decoded by `decode`, or nil when there is none.
@@ -112,10 +125,11 @@ final class SQLiteDatabase {
         _ values: [SQLiteValue] = [],
         _ decode: (SQLiteRow) throws(StoreError) -> T
     ) throws(StoreError) -> T? {
-        let stmt = try statement(sql, values)
-        defer { stmt.reset() }
-        guard try stmt.step() else { return nil }
-        return try decode(SQLiteRow(stmt))
+        let stmt = try prepared(sql)
+        return try stmt.withBindings(values) { () throws(StoreError) -> T? in
+            guard try stmt.step() else { return nil }
+            return try decode(SQLiteRow(stmt))
+        }
     }
 
     /// Every row of a query, decoded by `decode`.
@@ -124,11 +138,12 @@ final class SQLiteDatabase {
         _ values: [SQLiteValue] = [],
         _ decode: (SQLiteRow) throws(StoreError) -> T
     ) throws(StoreError) -> [T] {
-        let stmt = try statement(sql, values)
-        defer { stmt.reset() }
-        var rows: [T] = []
-        while try stmt.step() { rows.append(try decode(SQLiteRow(stmt))) }
-        return rows
+        let stmt = try prepared(sql)
+        return try stmt.withBindings(values) { () throws(StoreError) -> [T] in
+            var rows: [T] = []
+            while try stmt.step() { rows.append(try decode(SQLiteRow(stmt))) }
+            return rows
+        }
     }
 
     /// Calls `body` with each row of a query (streaming; constant memory).

@@ -12,20 +12,87 @@ final class SQLiteStatement {
 
     deinit { sqlite3_finalize(stmt) }
 
+    /// Ends a use of the statement (its read transaction and locks). Its bindings stay: the next
+    /// `bind` sets every parameter again (their count is checked), so clearing them is not needed.
     func reset() {
         sqlite3_reset(stmt)
-        sqlite3_clear_bindings(stmt)
     }
 
-    /// Binds `values` to `?1 ... ?N`; the count must match the statement's parameters.
-    func bind(_ values: [SQLiteValue]) throws(StoreError) {
+    /// Checks that `count` values fit the statement's parameters.
+    private func checkCount(_ count: Int) throws(StoreError) {
         let expected = Int(sqlite3_bind_parameter_count(stmt))
-        guard values.count == expected else {
+        guard count == expected else {
             throw StoreError(
                 kind: .sqlite,
-                message: "statement takes \(expected) parameters, \(values.count) given (in: \(sql.prefix(80)))"
+                message: "statement takes \(expected) parameters, \(count) given (in: \(sql.prefix(80)))"
             )
         }
+    }
+
+    /// Binds `values` to `?1 ... ?N` without copying text and blobs (`SQLITE_STATIC`), runs
+    /// `body` while they are bound, and resets the statement before they go: every step of the
+    /// statement happens inside `body`. The count must match the statement's parameters.
+    func withBindings<T>(
+        _ values: [SQLiteValue],
+        _ body: () throws(StoreError) -> T
+    ) throws(StoreError) -> T {
+        try checkCount(values.count)
+        return try bound(values[...]) { () -> Result<T, StoreError> in
+            defer { reset() }
+            do throws(StoreError) { return .success(try body()) } catch { return .failure(error) }
+        }.get()
+    }
+
+    /// Binds the first of `values` (at its position), then the rest, then runs `body`: text and
+    /// blobs are bound by pointer, valid only inside their `withUTF8` / `withUnsafeBytes`.
+    private func bound<T>(
+        _ values: ArraySlice<SQLiteValue>,
+        _ body: () -> Result<T, StoreError>
+    ) -> Result<T, StoreError> {
+        guard let value = values.first else { return body() }
+        let index = Int32(values.startIndex + 1)
+        let rest = values.dropFirst()
+        let rc: Int32
+        switch value {
+        case .null:
+            rc = sqlite3_bind_null(stmt, index)
+        case .integer(let n):
+            rc = sqlite3_bind_int64(stmt, index, n)
+        case .text(var text):
+            return text.withUTF8 { buffer in
+                // An empty string still binds as text: SQLite needs a non-null pointer.
+                let base = UnsafeRawPointer(buffer.baseAddress ?? UnsafePointer(bitPattern: 1)!)
+                let rc = sqlite3_bind_text(
+                    stmt,
+                    index,
+                    base.assumingMemoryBound(to: CChar.self),
+                    Int32(buffer.count),
+                    nil
+                )
+                guard rc == SQLITE_OK else { return .failure(bindFailed(rc, index)) }
+                return bound(rest, body)
+            }
+        case .blob(let bytes):
+            return bytes.withUnsafeBytes { buffer in
+                // A zero-length blob must still bind as a blob, not NULL.
+                let base = buffer.baseAddress ?? UnsafeRawPointer(bitPattern: 1)
+                let rc = sqlite3_bind_blob(stmt, index, base, Int32(buffer.count), nil)
+                guard rc == SQLITE_OK else { return .failure(bindFailed(rc, index)) }
+                return bound(rest, body)
+            }
+        }
+        guard rc == SQLITE_OK else { return .failure(bindFailed(rc, index)) }
+        return bound(rest, body)
+    }
+
+    private func bindFailed(_ rc: Int32, _ index: Int32) -> StoreError {
+        database.makeError(rc, message: "binding parameter \(index) failed", sql: sql)
+    }
+
+    /// Binds `values` to `?1 ... ?N` as copies (`SQLITE_TRANSIENT`), for a statement stepped
+    /// after this returns; the count must match the statement's parameters.
+    func bind(_ values: [SQLiteValue]) throws(StoreError) {
+        try checkCount(values.count)
         for (offset, value) in values.enumerated() {
             let index = Int32(offset + 1)
             let rc: Int32
