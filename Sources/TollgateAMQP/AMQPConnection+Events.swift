@@ -34,6 +34,46 @@ extension AMQPConnection {
         }
     }
 
+    /// As `nextEvent(timeout:)`, but also returns nil as soon as `wakeFD` is readable: another
+    /// thread's signal (the caller empties it), so that a loop waiting for the broker also wakes
+    /// for work done elsewhere. On TLS, where decrypted data can wait inside the TLS library
+    /// where `poll` does not see it, it waits at most 1 ms instead of watching `wakeFD`.
+    public func nextEvent(timeout: Duration, wakingOn wakeFD: Int32) throws(AMQPError) -> AMQPEvent? {
+        let session = try usable("waiting for broker events")
+        guard session.writer != nil else {
+            return try nextEvent(timeout: min(timeout, .milliseconds(1)))
+        }
+        let st = session.handle
+        // What the library already read comes first.
+        if amqp_frames_enqueued(st) != 0 || amqp_data_in_buffer(st) != 0,
+            let event = try nextEvent(timeout: .zero)
+        {
+            return event
+        }
+        let deadline = ContinuousClock.now.advanced(by: timeout)
+        while true {
+            let left = deadline - ContinuousClock.now
+            // Rounded up, so a wait of less than a millisecond still waits.
+            let millis =
+                left <= .zero
+                ? 0 : Int32(min(3_600_000, ((left + .microseconds(999)) / .milliseconds(1)).rounded(.down)))
+            var fds = [
+                pollfd(fd: amqp_get_sockfd(st), events: Int16(POLLIN), revents: 0),
+                pollfd(fd: wakeFD, events: Int16(POLLIN), revents: 0),
+            ]
+            let ready = poll(&fds, 2, millis)
+            if ready < 0 {
+                if errno == EINTR { continue }
+                throw fail(.socketError, "waiting for broker events or a wake-up", "waiting for broker events")
+            }
+            if fds[1].revents != 0 { return nil }
+            // The socket is readable (or closed, which the library reports), or the time is up:
+            // either way the library reads, answers heartbeats, and checks the broker's.
+            if let event = try nextEvent(timeout: .zero) { return event }
+            if ready == 0 || ContinuousClock.now >= deadline { return nil }
+        }
+    }
+
     private func handle(_ st: amqp_connection_state_t, _ frame: amqp_frame_t) throws(AMQPError) -> AMQPEvent? {
         guard frame.frame_type == UInt8(AMQP_FRAME_METHOD) else {
             throw fail(
