@@ -36,28 +36,66 @@ public final class Store {
     /// - Parameter workerID: when given, the database is bound to this worker on first use and
     ///   refused to any other: pending escalations and the outbox belong to the worker whose
     ///   queues receive their votes.
-    public init(path: String, workerID: String? = nil, durability: StoreDurability = .full) throws(StoreError) {
+    ///
+    /// - Parameter deferredSync: with `durability` `.full`, commits return before the disk has
+    ///   them and a `StoreSyncer` (`syncer`) makes them durable on threads of its own: the caller
+    ///   must wait for it before it publishes what a commit caused (the worker does). Without it,
+    ///   every commit waits for its sync (`synchronous=FULL`).
+    /// - Parameter syncHold: while it answers true, the syncer does not sync (for the tests that
+    ///   show nothing is published before its commit is on disk).
+    public init(
+        path: String,
+        workerID: String? = nil,
+        durability: StoreDurability = .full,
+        deferredSync: Bool = false,
+        syncHold: (@Sendable () -> Bool)? = nil
+    ) throws(StoreError) {
         db = try SQLiteDatabase(path: path)
         self.durability = durability
+        self.deferredSync = deferredSync && durability == .full
+        self.syncHold = syncHold
         do throws(StoreError) {
             try configure()
             try migrate(workerID: workerID)
             knownDatabaseID = try metaValue("database_id")
+            try startSyncer()
         } catch {
-            db.close()
+            close()
             throw error
         }
     }
 
     private var durability: StoreDurability = .full
+    private let deferredSync: Bool
+    private let syncHold: (@Sendable () -> Bool)?
+
+    /// Makes this store's commits durable when they are not synced as they commit (`deferredSync`);
+    /// nil otherwise, and while the store is closed.
+    public private(set) var syncer: StoreSyncer?
 
     private func configure() throws(StoreError) {
         try db.execute("PRAGMA journal_mode=WAL")
-        try db.execute("PRAGMA synchronous=\(durability == .full ? "FULL" : "NORMAL")")
+        try db.execute("PRAGMA synchronous=\(durability == .full && !deferredSync ? "FULL" : "NORMAL")")
         try db.execute("PRAGMA wal_autocheckpoint=\(Self.walAutocheckpointPages)")
         try db.execute("PRAGMA journal_size_limit=\(Self.walSizeLimitBytes)")
         try db.execute("PRAGMA foreign_keys=OFF")
         try db.execute("PRAGMA temp_store=MEMORY")
+    }
+
+    /// With `deferredSync`: the syncer, and its WAL hook in place of SQLite's own checkpoints.
+    private func startSyncer() throws(StoreError) {
+        guard deferredSync, syncer == nil else { return }
+        let started = try StoreSyncer(databasePath: db.path, hold: syncHold)
+        db.setWALHook(started)
+        syncer = started
+    }
+
+    /// Syncs what the syncer was asked for and stops it (before the connection closes).
+    private func stopSyncer() {
+        guard let syncer else { return }
+        db.setWALHook(nil)
+        syncer.stop()
+        self.syncer = nil
     }
 
     /// Whether the connection is open (false after `close()`).
@@ -68,6 +106,7 @@ public final class Store {
     /// is missing or is another database: never an empty or foreign one in its place.
     public func reopen() throws(StoreError) {
         let expected = knownDatabaseID
+        stopSyncer()
         try db.reopen()
         do throws(StoreError) {
             try configure()
@@ -78,8 +117,9 @@ public final class Store {
                     message: "\(db.path) is now another database (\(found ?? "no database_id")), not \(expected)"
                 )
             }
+            try startSyncer()
         } catch {
-            db.close()
+            close()
             throw error
         }
     }
@@ -94,6 +134,8 @@ public final class Store {
             throw StoreError(kind: .open, message: "no database at \(path): give the --db the worker uses")
         }
         db = try SQLiteDatabase(path: path, readOnly: true)
+        deferredSync = false
+        syncHold = nil
         do throws(StoreError) {
             guard let version = try metaValue("schema_version").flatMap({ Int($0) }) else {
                 throw StoreError(kind: .mismatch, message: "\(path) is not a Tollgate database (no schema_version)")
@@ -105,7 +147,10 @@ public final class Store {
         }
     }
 
-    public func close() { db.close() }
+    public func close() {
+        stopSyncer()
+        db.close()
+    }
 
     // MARK: - Schema and meta
 
@@ -190,6 +235,10 @@ public final class Store {
     /// rethrows when `body` throws. Every write method of the store must be called inside one.
     public func transaction<T>(_ body: () throws -> T) throws -> T {
         precondition(!inTransaction, "nested Store.transaction")
+        if let syncer, syncer.walFrames >= StoreSyncer.hardLimitFrames {
+            // The background checkpoints have not caught up: copy the WAL here, waiting.
+            db.checkpoint(.restart)
+        }
         try db.execute("BEGIN IMMEDIATE")
         inTransaction = true
         defer { inTransaction = false }
@@ -210,8 +259,8 @@ public final class Store {
         }
     }
 
-    /// Writes and commits a small row: succeeds only when the database can take writes again
-    /// (after a full disk or a read-only file system).
+    /// Writes and commits a small row, synced: succeeds only when the database can take writes
+    /// again (after a full disk or a read-only file system).
     public func probeWrite(at now: Millis) throws(StoreError) {
         try db.execute("BEGIN IMMEDIATE")
         do throws(StoreError) {
@@ -221,5 +270,20 @@ public final class Store {
             try? db.execute("ROLLBACK")
             throw error
         }
+        try syncNow()
+    }
+
+    /// With a syncer: waits until every commit so far is on disk. A syncer whose last sync failed
+    /// is started anew first (its failure would otherwise answer every later wait), so this is
+    /// also how the worker learns that syncing works again.
+    public func syncNow() throws(StoreError) {
+        guard let syncer else { return }
+        if syncer.failure != nil {
+            stopSyncer()
+            try startSyncer()
+        }
+        guard let current = self.syncer else { return }
+        _ = current.request()
+        try current.waitForAll()
     }
 }

@@ -8,7 +8,9 @@ import Foundation
 /// not yet confirmed or acked), `before-ack` (confirmed, about to ack). And
 /// `TOLLGATE_FAULT=crash-on-tool:NAME`: die while evaluating any call of tool NAME, to play a
 /// message that keeps killing workers; `TOLLGATE_FAULT=clock-offset-file:PATH`: add the
-/// milliseconds written in PATH to the wall clock, to step it under a running worker.
+/// milliseconds written in PATH to the wall clock, to step it under a running worker;
+/// `TOLLGATE_FAULT=sync-hold-file:PATH`: while PATH exists, commits are not synced to disk (so
+/// nothing they caused may be published).
 struct FaultPoints {
     enum Point: String {
         case afterCommit = "after-commit"
@@ -49,6 +51,14 @@ struct FaultPoints {
         guard let spec = ProcessInfo.processInfo.environment["TOLLGATE_FAULT"], spec.hasPrefix("clock-offset-file:")
         else { return nil }
         return String(spec.dropFirst("clock-offset-file:".count))
+    }
+
+    /// While the file of `sync-hold-file:PATH` exists, the store's syncer holds its syncs.
+    static func syncHold() -> (@Sendable () -> Bool)? {
+        guard let spec = ProcessInfo.processInfo.environment["TOLLGATE_FAULT"], spec.hasPrefix("sync-hold-file:")
+        else { return nil }
+        let path = String(spec.dropFirst("sync-hold-file:".count))
+        return { FileManager.default.fileExists(atPath: path) }
     }
 
     /// The worker's clock: the system's, or one stepped by the tests.

@@ -104,10 +104,14 @@ func openStore(
     var reported = false
     while !control.stopRequested {
         do {
+            // Commits are synced on the store's own threads; the loop publishes what they caused
+            // once they are on disk (WorkerLoop.publishDurable).
             let store = try Store(
                 path: configuration.databasePath,
                 workerID: configuration.workerID,
-                durability: configuration.durability
+                durability: configuration.durability,
+                deferredSync: true,
+                syncHold: FaultPoints.syncHold()
             )
             if reported { logger.notice("the database can be written; starting") }
             control.update {

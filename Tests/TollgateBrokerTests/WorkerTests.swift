@@ -416,6 +416,35 @@ struct WorkerTests {
         worker.terminate()
     }
 
+    @Test(
+        "a decision is published only once its commit is on disk: with syncs held, the call is recorded, not answered"
+    )
+    func publishedOnlyWhenSynced() throws {
+        let scratch = try Scratch()
+        let hold = scratch.path("hold-syncs")
+        let worker = WorkerProcess(scratch: scratch, policies: [seedPolicy])
+        try worker.start(extraEnvironment: ["TOLLGATE_FAULT": "sync-hold-file:\(hold)"])
+        let agent = try TestClient()
+        defer { agent.close() }
+        #expect(FileManager.default.createFile(atPath: hold, contents: nil))
+        let id = try agent.call(prefix: worker.prefix, tool: "search_documents", messageID: "held-1")
+        // Committed: another process reads the decision in the audit trail ...
+        let deadline = ContinuousClock.now + .seconds(10)
+        var entries = 0
+        while entries == 0, ContinuousClock.now < deadline {
+            entries = auditEntries(try runTollgate(["audit", "export", "--db", worker.databasePath]).output).count
+            if entries == 0 { Thread.sleep(forTimeInterval: 0.05) }
+        }
+        #expect(entries == 1, "the decision was committed")
+        // ... but while its commit is not synced, nothing of it is published.
+        try agent.drain(for: .seconds(1))
+        #expect(agent.messages(correlation: id).isEmpty, "published before the commit was on disk")
+        try FileManager.default.removeItem(atPath: hold)
+        let reply = try agent.reply(to: id, timeout: .seconds(5))
+        #expect(reply.string("decision") == "allow")
+        #expect(worker.terminate() == 0)
+    }
+
     @Test("SIGTERM stops gracefully: everything in flight is answered and acked, exit 0")
     func gracefulStop() throws {
         let scratch = try Scratch()

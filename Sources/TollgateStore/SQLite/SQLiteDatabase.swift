@@ -157,6 +157,41 @@ final class SQLiteDatabase {
         while try stmt.step() { try body(SQLiteRow(stmt)) }
     }
 
+    enum CheckpointMode {
+        /// Copies what it can without waiting for other connections.
+        case passive
+        /// Waits for the writer and readers, copies everything, and lets the WAL start over.
+        case restart
+    }
+
+    /// Runs a checkpoint of the WAL; false when SQLite reports an error (a busy lock, an I/O
+    /// error): the WAL is then left as it is.
+    @discardableResult
+    func checkpoint(_ mode: CheckpointMode) -> Bool {
+        guard let handle else { return false }
+        let code = mode == .passive ? SQLITE_CHECKPOINT_PASSIVE : SQLITE_CHECKPOINT_RESTART
+        return sqlite3_wal_checkpoint_v2(handle, nil, code, nil, nil) == SQLITE_OK
+    }
+
+    /// Calls `syncer.walCommitted(frames:)` after every commit of this connection (SQLite's WAL
+    /// hook, which also replaces its automatic checkpoints); nil removes it.
+    func setWALHook(_ syncer: StoreSyncer?) {
+        guard let handle else { return }
+        guard let syncer else {
+            sqlite3_wal_hook(handle, nil, nil)
+            return
+        }
+        sqlite3_wal_hook(
+            handle,
+            { context, _, _, frames in
+                guard let context else { return SQLITE_OK }
+                Unmanaged<StoreSyncer>.fromOpaque(context).takeUnretainedValue().walCommitted(frames: frames)
+                return SQLITE_OK
+            },
+            Unmanaged.passUnretained(syncer).toOpaque()
+        )
+    }
+
     var changes: Int { handle.map { Int(sqlite3_changes($0)) } ?? 0 }
     var lastInsertRowID: Int64 { handle.map { sqlite3_last_insert_rowid($0) } ?? 0 }
 

@@ -49,13 +49,82 @@ extension WorkerLoop {
         // The crash tests' fault points count batches of inputs (not the worker's own
         // housekeeping transactions: deadlines alone, re-homing budgets).
         if !batch.isEmpty { faults.reached(.afterCommit) }
+        try publishWhenDurable(decided, for: batch, connection)
+        reportCounters()
+    }
+
+    /// A committed batch whose commit is not known to be on disk yet.
+    struct AwaitingSync {
+        var ticket: UInt64
+        var decided: Decided
+        var batch: [Inbound]
+        var outboxIDs: [Int64] {
+            (decided.perInput.joined() + decided.others).compactMap(\.outboxID)
+        }
+    }
+
+    /// Publishes what a committed transaction caused: at once when the commit waited for the
+    /// disk itself, else once the store's syncer has it on disk (`publishDurable`): nothing is
+    /// published, and so nothing acked, before it is durable.
+    func publishWhenDurable(_ decided: Decided, for batch: [Inbound], _ connection: AMQPConnection) throws {
+        guard let syncer = store.syncer else {
+            try publishNow(decided, for: batch, connection)
+            return
+        }
+        let waiting = AwaitingSync(ticket: syncer.request(), decided: decided, batch: batch)
+        // The outbox sweep must not publish these rows before their commit is on disk.
+        for id in waiting.outboxIDs { inFlightOutbox.insert(id) }
+        awaitingSync.append(waiting)
+    }
+
+    /// Publishes, in commit order, what the commits now on disk caused; a failed sync is an
+    /// outage, and the inputs of the commits it leaves unsynced are held with it.
+    func publishDurable(_ connection: AMQPConnection) throws {
+        guard !awaitingSync.isEmpty, let syncer = store.syncer else { return }
+        syncer.drainWake()
+        let done = syncer.completed
+        let ready = awaitingSync.prefix { $0.ticket <= done }
+        awaitingSync.removeFirst(ready.count)
+        for waiting in ready { try publishNow(waiting.decided, for: waiting.batch, connection) }
+        if !awaitingSync.isEmpty, let failure = syncer.failure {
+            logger.error(
+                "the database's write-ahead log could not be synced: what it holds since is not published",
+                metadata: [LogKey.error: "\(failure)", "batches": "\(awaitingSync.count)"]
+            )
+            try enterOutage(failure, holding: [], connection)
+        }
+    }
+
+    /// Waits for the syncer, publishes what is on disk, and gives back the inputs of the commits
+    /// that are not (a failed sync): they are decided again when the database works, answered
+    /// from their records if those survived. Their outbox rows are published again then too.
+    func settleAwaitingSync(_ connection: AMQPConnection?) -> [Inbound] {
+        guard !awaitingSync.isEmpty else { return [] }
+        try? store.syncer?.waitForAll()
+        let done = store.syncer?.completed ?? 0
+        var unsynced: [Inbound] = []
+        for waiting in awaitingSync {
+            if waiting.ticket <= done, let connection,
+                (try? publishNow(waiting.decided, for: waiting.batch, connection)) != nil
+            {
+                continue
+            }
+            for id in waiting.outboxIDs { inFlightOutbox.remove(id) }
+            unsynced += waiting.batch
+        }
+        awaitingSync.removeAll()
+        return unsynced
+    }
+
+    /// Publishes a committed (and durable) batch's messages; its inputs are acked once they are
+    /// confirmed.
+    private func publishNow(_ decided: Decided, for batch: [Inbound], _ connection: AMQPConnection) throws {
         try publish(decided, for: batch, connection)
         if !batch.isEmpty { faults.reached(.afterPublish) }
         let published = clock.monotonicMillis()
         for input in batch where input.receivedAt > 0 {
             metrics.decisionDuration.recordMilliseconds(published - input.receivedAt)
         }
-        reportCounters()
     }
 
     private func decideAll(_ batch: [Inbound], deadlines: Bool, now: Millis) throws -> Decided {
@@ -114,7 +183,7 @@ extension WorkerLoop {
         let messages = try store.transaction { try gate.refuse(input, reason: reason, now: now) }
         var decided = Decided()
         decided.perInput = [messages]
-        try publish(decided, for: [input], connection)
+        try publishWhenDurable(decided, for: [input], connection)
     }
 
     private func publish(_ decided: Decided, for batch: [Inbound], _ connection: AMQPConnection) throws {

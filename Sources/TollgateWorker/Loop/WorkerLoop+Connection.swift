@@ -21,6 +21,10 @@ extension WorkerLoop {
             connection.close()
             throw error
         }
+        // Batches of the last connection still waiting for their sync: their inputs come back
+        // from the broker (answered from their records), their outbox rows are published by
+        // `catchUp` once synced.
+        _ = settleAwaitingSync(nil)
         settlement.reset()
         publishAgain.removeAll()
         unacked.reset()

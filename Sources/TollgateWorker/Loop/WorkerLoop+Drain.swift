@@ -70,6 +70,7 @@ extension WorkerLoop {
                 )
             }
             guard pending == 0, !rehomeRequested, !rehomeRecords, unacked.count == 0, settlement.isIdle,
+                awaitingSync.isEmpty,
                 try store.outboxCount() == 0
             else { return false }
             logger.notice("drained: no call left in the queue, no escalation pending; stopping")

@@ -23,7 +23,9 @@ extension WorkerLoop {
     /// that transaction, not recorded) unacked for when writes work again, stops consuming, and
     /// logs why, once.
     func enterOutage(_ error: StoreError, holding inputs: [Inbound], _ connection: AMQPConnection) throws {
-        outageHeld.insert(contentsOf: inputs, at: 0)
+        // Commits not known to be on disk are not published: their inputs are held too.
+        let unsynced = settleAwaitingSync(connection)
+        outageHeld.insert(contentsOf: unsynced + inputs, at: 0)
         if outage == nil {
             let now = ContinuousClock.now
             var state = StoreOutage(

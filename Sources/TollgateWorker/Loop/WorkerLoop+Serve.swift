@@ -45,7 +45,9 @@ extension WorkerLoop {
                 logger.info("shutting down: finishing in-flight messages", metadata: ["in_flight": "\(unacked.count)"])
                 try stopConsuming(connection, everything: true)
             }
-            if let stopBy, (unacked.count == 0 && settlement.isIdle) || ContinuousClock.now >= stopBy {
+            if let stopBy,
+                (unacked.count == 0 && settlement.isIdle && awaitingSync.isEmpty) || ContinuousClock.now >= stopBy
+            {
                 if unacked.count > 0 {
                     logger.warning(
                         "stopping with unconfirmed messages; the broker will redeliver them",
@@ -61,12 +63,15 @@ extension WorkerLoop {
             // is already buffered.
             batch.removeAll(keepingCapacity: true)
             releaseHeld(into: &batch, stopping: stopBy != nil)
-            if let event = try connection.nextEvent(timeout: waitTime(stopping: stopBy != nil)) {
+            if let event = try nextEvent(connection, timeout: waitTime(stopping: stopBy != nil)) {
                 try handle(event, into: &batch, connection)
                 while batch.count < configuration.maxBatch, let more = try connection.nextEvent(timeout: .zero) {
                     try handle(more, into: &batch, connection)
                 }
             }
+            // What earlier batches caused, once their commits are on disk (before this batch's
+            // commit, so the order of publishes is the order of commits).
+            try publishDurable(connection)
             if outage != nil {
                 try checkOutage(connection, stopping: stopBy != nil)
             } else {
@@ -81,6 +86,15 @@ extension WorkerLoop {
                 return
             }
         }
+    }
+
+    /// The next broker event, waiting no longer than `timeout`; while committed batches wait for
+    /// their sync, also no longer than the syncer takes to signal that it has synced.
+    private func nextEvent(_ connection: AMQPConnection, timeout: Duration) throws -> AMQPEvent? {
+        guard !awaitingSync.isEmpty, let syncer = store.syncer else {
+            return try connection.nextEvent(timeout: timeout)
+        }
+        return try connection.nextEvent(timeout: timeout, wakingOn: syncer.wakeFD)
     }
 
     /// Hands the counters to the metrics and the status (after a committed batch).
@@ -98,6 +112,8 @@ extension WorkerLoop {
     /// What the store still owes the broker from before (a crash, a lost connection, an outage),
     /// and deadlines that passed while nobody was looking.
     func catchUp(_ connection: AMQPConnection) throws {
+        // Outbox rows of commits that may not be synced yet are published only once they are.
+        try store.syncNow()
         try republishOutbox(connection)
         nextDeadline = try store.nextDeadline()
         try runBatch([], connection: connection)

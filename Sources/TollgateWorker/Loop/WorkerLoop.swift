@@ -35,6 +35,9 @@ final class WorkerLoop {
     var unacked = UnackedDeliveries()
     var inFlightOutbox: Set<Int64> = []
     var confirmedOutbox: [Int64] = []
+    /// Committed batches whose commit the store's syncer has not confirmed on disk yet, in
+    /// commit order (`--durability full`): published by `publishDurable` once it has.
+    var awaitingSync: [AwaitingSync] = []
     /// Publishes the broker rejected, to make again when due (monotonic milliseconds).
     var publishAgain: [(due: Int64, rejected: Settlement.Rejected)] = []
     var toolCallConsumer = ""
