@@ -484,7 +484,7 @@ def main():
     for name in ("serve", "bench"):
         p = sub.add_parser(name)
         p.add_argument("--connection", choices=("select", "blocking"), default="select")
-        p.add_argument("--prefetch", type=int, default=200)
+        p.add_argument("--prefetch", type=int, default=1000)
         p.add_argument("--amqp-url", default=DEFAULT_URL)
         p.add_argument("--policy", default=SEED)
     s = sub.choices["serve"]

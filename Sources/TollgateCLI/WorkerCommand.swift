@@ -148,7 +148,7 @@ struct WorkerCommand: AsyncParsableCommand {
     @Option(help: "This worker's id; keep it stable across restarts (env TOLLGATE_WORKER_ID; default the host name).")
     var workerID: String?
 
-    @Option(help: "Unacked deliveries in flight (env TOLLGATE_PREFETCH; default 200).")
+    @Option(help: "Unacked deliveries in flight (env TOLLGATE_PREFETCH; default 1000).")
     var prefetch: UInt16?
 
     @Option(help: "Largest accepted message body in bytes (env TOLLGATE_MAX_MESSAGE_BYTES; default 1048576).")

@@ -540,7 +540,7 @@ struct EscalationReport {
         var lines = [
             "tollgate-bench escalations: parking, voting and vote -> decision latency with a backlog of pending escalations",
             "  machine     \(machine["nproc"] ?? "?") cores, \(machine["cpu"] ?? "?"), \(machine["memory_gib"] ?? "?") GiB, Linux \(machine["kernel"] ?? "?"), RabbitMQ \(machine["rabbitmq"] ?? "?")",
-            "  worker      in-process WorkerService, --durability \(durability.rawValue), \(c.policy), prefetch 200, maxBatch 256",
+            "  worker      in-process WorkerService, --durability \(durability.rawValue), \(c.policy), prefetch \(WorkerConfiguration().prefetch), maxBatch 256",
             "  load        \(c.calls) tool calls; \(c.park) parked then approved at full speed; \(c.latencyVotes) approved at \(Int(c.voteRate))/s by \(c.voter)",
             "",
             "  pending     fill s  db MB  start-up ms  calls/s  parked/s  final/s  vote->final ms p50   p90    p99    max",

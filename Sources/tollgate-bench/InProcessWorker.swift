@@ -35,7 +35,7 @@ final class InProcessWorker {
         databasePath: String? = nil,
         workerID: String = "bench",
         prefix: String? = nil,
-        prefetch: UInt16 = 200,
+        prefetch: UInt16 = WorkerConfiguration().prefetch,
         maxBatch: Int? = nil,
         receipts: ReceiptSigner? = nil,
         decisionFeed: DecisionFeedForm = .batch,

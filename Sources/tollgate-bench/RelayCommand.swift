@@ -18,7 +18,7 @@ struct RelayCommand: AsyncParsableCommand {
 
     @Option(help: "Messages to send.") var messages = 200_000
     @Option(help: "Body size in bytes.") var bodyBytes = 256
-    @Option(help: "Relay prefetch (basic.qos).") var prefetch: UInt16 = 200
+    @Option(help: "Relay prefetch (basic.qos; the worker's default).") var prefetch: UInt16 = 1000
     @Option(help: "Unconfirmed publishes the load generator keeps in flight.") var confirmWindow = 1000
     @Option(help: "Messages per second to offer (default: as fast as confirms allow).") var rate: Double?
     @Option(help: "Messages published but not yet answered, at most (0: no limit, the input queue grows).")

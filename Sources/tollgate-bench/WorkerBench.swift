@@ -24,7 +24,7 @@ struct WorkerBenchCommand: AsyncParsableCommand {
 
     @Option(help: "Tool calls to send per measurement.") var messages = 200_000
     @Option(help: "Body size in bytes (relay and tool calls).") var bodyBytes = 256
-    @Option(help: "Prefetch of the relay and the worker.") var prefetch: UInt16 = 200
+    @Option(help: "Prefetch of the relay and the worker (the worker's default).") var prefetch: UInt16 = 1000
     @Option(help: "Unconfirmed publishes the load generator keeps in flight.") var confirmWindow = 1000
     @Option(help: "Messages per second to offer (default: as fast as confirms allow).") var rate: Double?
     @Option(help: "Messages published but not yet answered, at most (0: no limit).") var inFlight = 0
