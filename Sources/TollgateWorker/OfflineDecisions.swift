@@ -32,21 +32,28 @@ public final class OfflineDecisions {
     private let store: Store
     private let gate: Gate
 
-    /// Opens (or creates) the database at `configuration.databasePath`.
+    /// Opens (or creates) the database at `configuration.databasePath`, with commits synced on
+    /// the store's own threads as in the worker.
     public init(configuration: WorkerConfiguration, policy: LoadedPolicy, logger: Logger) throws {
         store = try Store(
             path: configuration.databasePath,
             workerID: configuration.workerID,
-            durability: configuration.durability
+            durability: configuration.durability,
+            deferredSync: true
         )
         gate = Gate(configuration: configuration, store: store, policy: policy, logger: logger)
     }
 
     deinit { store.close() }
 
-    /// Decides `calls` in one transaction (committed, with the configured durability).
+    /// Waits until every batch decided so far is on disk.
+    public func waitForDurability() throws { try store.syncNow() }
+
+    /// Decides `calls` in one transaction, committed; with durability `full` its sync is asked
+    /// for and done on the store's threads, as the worker's are (`waitForDurability`).
     public func decide(_ calls: [Call], now: Millis) throws -> Output {
-        try store.transaction {
+        defer { _ = store.syncer?.request() }
+        return try store.transaction {
             var output = Output()
             for call in calls {
                 let input = Inbound(
