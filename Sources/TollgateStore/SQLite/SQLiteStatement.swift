@@ -29,61 +29,61 @@ final class SQLiteStatement {
         }
     }
 
-    /// Binds `values` to `?1 ... ?N` without copying text and blobs (`SQLITE_STATIC`), runs
-    /// `body` while they are bound, and resets the statement before they go: every step of the
-    /// statement happens inside `body`. The count must match the statement's parameters.
+    /// Binds `values` to `?1 ... ?N`, runs `body` while they are bound, and resets the statement
+    /// before they go: every step of the statement happens inside `body`. Text and blobs are
+    /// copied into one buffer the statement keeps (no allocation once it has grown) and bound by
+    /// pointer into it (`SQLITE_STATIC`): no copy by SQLite, no allocation per value. The count
+    /// must match the statement's parameters.
     func withBindings<T>(
         _ values: [SQLiteValue],
         _ body: () throws(StoreError) -> T
     ) throws(StoreError) -> T {
         try checkCount(values.count)
-        return try bound(values[...]) { () -> Result<T, StoreError> in
+        scratch.removeAll(keepingCapacity: true)
+        for value in values {
+            switch value {
+            case .null, .integer: break
+            case .text(let text): scratch.append(contentsOf: text.utf8)
+            case .blob(let bytes): scratch.append(contentsOf: bytes)
+            }
+        }
+        // A byte past the end, so an empty text or blob still has a non-null pointer (SQLite
+        // binds a null pointer as NULL).
+        scratch.append(0)
+        return try scratch.withUnsafeBytes { buffer -> Result<T, StoreError> in
+            let base = buffer.baseAddress!
+            var offset = 0
+            for (position, value) in values.enumerated() {
+                let index = Int32(position + 1)
+                let rc: Int32
+                switch value {
+                case .null:
+                    rc = sqlite3_bind_null(stmt, index)
+                case .integer(let n):
+                    rc = sqlite3_bind_int64(stmt, index, n)
+                case .text(let text):
+                    let count = text.utf8.count
+                    rc = sqlite3_bind_text(
+                        stmt,
+                        index,
+                        (base + offset).assumingMemoryBound(to: CChar.self),
+                        Int32(count),
+                        nil
+                    )
+                    offset += count
+                case .blob(let bytes):
+                    rc = sqlite3_bind_blob(stmt, index, base + offset, Int32(bytes.count), nil)
+                    offset += bytes.count
+                }
+                guard rc == SQLITE_OK else { return .failure(bindFailed(rc, index)) }
+            }
             defer { reset() }
             do throws(StoreError) { return .success(try body()) } catch { return .failure(error) }
         }.get()
     }
 
-    /// Binds the first of `values` (at its position), then the rest, then runs `body`: text and
-    /// blobs are bound by pointer, valid only inside their `withUTF8` / `withUnsafeBytes`.
-    private func bound<T>(
-        _ values: ArraySlice<SQLiteValue>,
-        _ body: () -> Result<T, StoreError>
-    ) -> Result<T, StoreError> {
-        guard let value = values.first else { return body() }
-        let index = Int32(values.startIndex + 1)
-        let rest = values.dropFirst()
-        let rc: Int32
-        switch value {
-        case .null:
-            rc = sqlite3_bind_null(stmt, index)
-        case .integer(let n):
-            rc = sqlite3_bind_int64(stmt, index, n)
-        case .text(var text):
-            return text.withUTF8 { buffer in
-                // An empty string still binds as text: SQLite needs a non-null pointer.
-                let base = UnsafeRawPointer(buffer.baseAddress ?? UnsafePointer(bitPattern: 1)!)
-                let rc = sqlite3_bind_text(
-                    stmt,
-                    index,
-                    base.assumingMemoryBound(to: CChar.self),
-                    Int32(buffer.count),
-                    nil
-                )
-                guard rc == SQLITE_OK else { return .failure(bindFailed(rc, index)) }
-                return bound(rest, body)
-            }
-        case .blob(let bytes):
-            return bytes.withUnsafeBytes { buffer in
-                // A zero-length blob must still bind as a blob, not NULL.
-                let base = buffer.baseAddress ?? UnsafeRawPointer(bitPattern: 1)
-                let rc = sqlite3_bind_blob(stmt, index, base, Int32(buffer.count), nil)
-                guard rc == SQLITE_OK else { return .failure(bindFailed(rc, index)) }
-                return bound(rest, body)
-            }
-        }
-        guard rc == SQLITE_OK else { return .failure(bindFailed(rc, index)) }
-        return bound(rest, body)
-    }
+    /// The bytes of the text and blob values bound by `withBindings`.
+    private var scratch: [UInt8] = []
 
     private func bindFailed(_ rc: Int32, _ index: Int32) -> StoreError {
         database.makeError(rc, message: "binding parameter \(index) failed", sql: sql)

@@ -58,8 +58,19 @@ extension WorkerLoop {
         var ticket: UInt64
         var decided: Decided
         var batch: [Inbound]
-        var outboxIDs: [Int64] {
-            (decided.perInput.joined() + decided.others).compactMap(\.outboxID)
+        /// The outbox rows among its messages.
+        var outboxIDs: [Int64]
+
+        init(ticket: UInt64, decided: Decided, batch: [Inbound]) {
+            self.ticket = ticket
+            self.decided = decided
+            self.batch = batch
+            var ids: [Int64] = []
+            for messages in decided.perInput {
+                for message in messages { if let id = message.outboxID { ids.append(id) } }
+            }
+            for message in decided.others { if let id = message.outboxID { ids.append(id) } }
+            outboxIDs = ids
         }
     }
 
