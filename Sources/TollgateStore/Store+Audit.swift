@@ -17,7 +17,7 @@ extension Store {
     /// Appends an entry to the chain (inside a transaction) and returns it with its sequence
     /// number and hashes.
     @discardableResult
-    public func appendAudit(_ record: AuditRecord) throws(StoreError) -> AuditRecord {
+    public func appendAudit(_ record: consuming AuditRecord) throws(StoreError) -> AuditRecord {
         precondition(inTransaction, "appendAudit outside a transaction")
         var record = record
         record.seq = auditHead.seq + 1

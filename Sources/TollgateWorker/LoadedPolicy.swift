@@ -2,12 +2,19 @@ import Logging
 import TollgateJSON
 import TollgatePolicy
 
-/// The policies a worker decides with: an immutable value swapped whole on reload (SIGHUP).
-public struct LoadedPolicy: Sendable {
+/// The policies a worker decides with: immutable, swapped whole on reload (SIGHUP). A class, so
+/// that reading it for every decision shares it instead of copying (and retaining) every part.
+public final class LoadedPolicy: Sendable {
     public let policies: PolicySet
-    public var versionString: String { policies.version.description }
+    public let versionString: String
     /// The budget of `max_tool_calls` when the first document sets it explicitly.
-    public var maxToolCalls: Int? { policies.maxToolCalls }
+    public let maxToolCalls: Int?
+
+    public init(policies: PolicySet) {
+        self.policies = policies
+        versionString = policies.version.description
+        maxToolCalls = policies.maxToolCalls
+    }
 
     /// Loads and checks every file (folders: `*.yaml` then `*.yml`); the error lists every
     /// problem with its file, line and column.

@@ -138,7 +138,7 @@ extension Gate {
         w.endObject()
         w.objectField("denied_since_last_notice", suppressed)
         w.objectField("created_at", isoTime(now))
-        w.objectField("policy_version", decided.policy.versionString)
+        w.objectField("policy_version", decided.policyVersion)
         w.endObject()
         return OutboundMessage(
             exchange: topology.escalationsExchange,

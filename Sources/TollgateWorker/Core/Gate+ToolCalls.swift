@@ -78,7 +78,12 @@ extension Gate {
         if let crashingTool, call.toolName == crashingTool { FaultPoints.crash("crash-on-tool \(crashingTool)") }
         let verdict = policy.decide(call.policyContext(), escalationKeyword: configuration.escalationKeyword)
         let requestID = makeRequestID()
-        let decided = ImmediateDecision(call: call, verdict: verdict, requestID: requestID, policy: policy)
+        let decided = ImmediateDecision(
+            call: call,
+            verdict: verdict,
+            requestID: requestID,
+            policyVersion: policy.versionString
+        )
         if verdict.outcome != .deny, let budget = policy.maxToolCalls {
             let session = call.sessionID
             if try store.budgetUsed(agentID: call.agentID, sessionID: session) >= budget {
@@ -233,7 +238,7 @@ struct ImmediateDecision {
     let call: ToolCall
     let verdict: PolicyDecision
     let requestID: String
-    let policy: LoadedPolicy
+    let policyVersion: String
 
     func message(
         _ decision: Decision,
@@ -252,7 +257,7 @@ struct ImmediateDecision {
             resolution: resolution,
             rule: verdict.rule,
             reason: reason,
-            policyVersion: policy.versionString,
+            policyVersion: policyVersion,
             callArguments: call.arguments
         )
     }
