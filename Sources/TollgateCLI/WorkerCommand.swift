@@ -187,7 +187,7 @@ struct WorkerCommand: AsyncParsableCommand {
 
     @Option(
         help:
-            "full: fsync every commit; normal: survive a process crash, not a power cut (env TOLLGATE_DURABILITY; default full)."
+            "full: every commit is synced to disk (fsync) before anything it caused is published; normal: survive a process crash, not a power cut (env TOLLGATE_DURABILITY; default full)."
     )
     var durability: String?
 
