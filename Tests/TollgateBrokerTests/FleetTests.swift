@@ -345,10 +345,16 @@ struct FleetTests {
         #expect(text.contains("tollgate_build_info{"))
         #expect(httpGet(port: port, "/healthz").status == 200)
         #expect(httpGet(port: port, "/readyz").status == 200)
+        // A pending escalation holds the drain open (a drain with nothing left ends within
+        // milliseconds, before a scrape could see it), so /readyz is asked while it drains.
+        let held = try agent.call(prefix: fleet.prefix, tool: "transfer_funds")
+        let heldID = try #require(try agent.reply(to: held).string("request_id"))
         worker.signal(SIGUSR1)
-        #expect(worker.waitForLog("draining: unbound"))
+        #expect(worker.waitForLog("draining: the queue is empty"))
         let draining = httpGet(port: port, "/readyz")
         #expect(draining.status == 503 && draining.body.contains("draining"), "\(draining)")
+        try manager.vote(prefix: fleet.prefix, requestID: heldID, decision: "approve")
+        #expect(try agent.finalDecision(to: held).string("decision") == "allow")
         #expect(worker.waitForExit(timeout: .seconds(20)) == 0)
     }
 
