@@ -41,24 +41,26 @@ public final class Store {
     ///   them and a `StoreSyncer` (`syncer`) makes them durable on threads of its own: the caller
     ///   must wait for it before it publishes what a commit caused (the worker does). Without it,
     ///   every commit waits for its sync (`synchronous=FULL`).
-    /// - Parameter syncHold: while it answers true, the syncer does not sync (for the tests that
-    ///   show nothing is published before its commit is on disk).
+    /// - Parameter syncFault: asked before each of the syncer's syncs, to hold or fail them (for
+    ///   the tests that show nothing is published before its commit is on disk).
     public init(
         path: String,
         workerID: String? = nil,
         durability: StoreDurability = .full,
         deferredSync: Bool = false,
-        syncHold: (@Sendable () -> Bool)? = nil
+        syncFault: (@Sendable () -> StoreSyncer.Fault?)? = nil
     ) throws(StoreError) {
         db = try SQLiteDatabase(path: path)
         self.durability = durability
         self.deferredSync = deferredSync && durability == .full
-        self.syncHold = syncHold
+        self.syncFault = syncFault
         do throws(StoreError) {
             try configure()
             try migrate(workerID: workerID)
             knownDatabaseID = try metaValue("database_id")
-            try startSyncer()
+            // The migration and the database's id (which the worker publishes beside its
+            // queues) committed without waiting for the disk: on it before anything is told.
+            try syncNow()
         } catch {
             close()
             throw error
@@ -67,7 +69,7 @@ public final class Store {
 
     private var durability: StoreDurability = .full
     private let deferredSync: Bool
-    private let syncHold: (@Sendable () -> Bool)?
+    private let syncFault: (@Sendable () -> StoreSyncer.Fault?)?
 
     /// Makes this store's commits durable when they are not synced as they commit (`deferredSync`);
     /// nil otherwise, and while the store is closed.
@@ -85,7 +87,7 @@ public final class Store {
     /// With `deferredSync`: the syncer, and its WAL hook in place of SQLite's own checkpoints.
     private func startSyncer() throws(StoreError) {
         guard deferredSync, syncer == nil else { return }
-        let started = try StoreSyncer(databasePath: db.path, hold: syncHold)
+        let started = try StoreSyncer(databasePath: db.path, fault: syncFault)
         db.setWALHook(started)
         syncer = started
     }
@@ -117,7 +119,7 @@ public final class Store {
                     message: "\(db.path) is now another database (\(found ?? "no database_id")), not \(expected)"
                 )
             }
-            try startSyncer()
+            try syncNow()
         } catch {
             close()
             throw error
@@ -135,7 +137,7 @@ public final class Store {
         }
         db = try SQLiteDatabase(path: path, readOnly: true)
         deferredSync = false
-        syncHold = nil
+        syncFault = nil
         do throws(StoreError) {
             guard let version = try metaValue("schema_version").flatMap({ Int($0) }) else {
                 throw StoreError(kind: .mismatch, message: "\(path) is not a Tollgate database (no schema_version)")
@@ -235,9 +237,11 @@ public final class Store {
     /// rethrows when `body` throws. Every write method of the store must be called inside one.
     public func transaction<T>(_ body: () throws -> T) throws -> T {
         precondition(!inTransaction, "nested Store.transaction")
+        // Never a commit without its syncer (one that failed to start again after a failed
+        // sync): its effects would be published unsynced, and nothing would checkpoint.
+        if deferredSync, syncer == nil { try startSyncer() }
         if let syncer, syncer.walFrames >= StoreSyncer.hardLimitFrames {
-            // The background checkpoints have not caught up: copy the WAL here, waiting.
-            db.checkpoint(.restart)
+            checkpointPastHardLimit()
         }
         try db.execute("BEGIN IMMEDIATE")
         inTransaction = true
@@ -259,6 +263,19 @@ public final class Store {
         }
     }
 
+    /// The background checkpoints have not caught up (the WAL is past `hardLimitFrames`): the
+    /// committer copies the WAL itself, waiting a little for readers. A reader that holds an old
+    /// snapshot (a long `audit verify`, a backup) keeps the WAL from being restarted whatever
+    /// is done: then at most one try a second, so that commits do not each wait for it.
+    private func checkpointPastHardLimit() {
+        let now = DispatchTime.now().uptimeNanoseconds
+        guard now &- lastHardCheckpoint >= 1_000_000_000 || lastHardCheckpoint == 0 else { return }
+        lastHardCheckpoint = now
+        db.checkpoint(.restart, waitingMilliseconds: 100)
+    }
+
+    private var lastHardCheckpoint: UInt64 = 0
+
     /// Writes and commits a small row, synced: succeeds only when the database can take writes
     /// again (after a full disk or a read-only file system).
     public func probeWrite(at now: Millis) throws(StoreError) {
@@ -277,12 +294,10 @@ public final class Store {
     /// is started anew first (its failure would otherwise answer every later wait), so this is
     /// also how the worker learns that syncing works again.
     public func syncNow() throws(StoreError) {
-        guard let syncer else { return }
-        if syncer.failure != nil {
-            stopSyncer()
-            try startSyncer()
-        }
-        guard let current = self.syncer else { return }
+        guard deferredSync, db.isOpen else { return }
+        if let failed = syncer, failed.failure != nil { stopSyncer() }
+        try startSyncer()
+        guard let current = syncer else { return }
         _ = current.request()
         try current.waitForAll()
     }

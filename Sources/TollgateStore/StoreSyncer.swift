@@ -48,13 +48,22 @@ public final class StoreSyncer: @unchecked Sendable {
     /// Frames in the WAL after the last commit (from SQLite's WAL hook, on the committer's thread).
     private(set) var walFrames: Int32 = 0
 
-    /// While this answers true the syncer does not sync (the crash tests' `sync-hold-file`).
-    private let hold: (@Sendable () -> Bool)?
+    /// A sync made to wait or to fail, for the tests (the worker's `TOLLGATE_FAULT`).
+    public enum Fault: Sendable {
+        /// Do not sync yet (`sync-hold-file`): commits stay unsynced while it lasts.
+        case hold
+        /// Report the sync as failed with EIO after 50 ms, as `fdatasync` does when the disk
+        /// fails it (after its retries) (`sync-fail-file`).
+        case fail
+    }
+
+    /// Asked before every sync; nil in production.
+    private let fault: (@Sendable () -> Fault?)?
 
     /// Opens the WAL of the database at `path` and a connection for checkpoints, and starts the
     /// two threads.
-    init(databasePath path: String, hold: (@Sendable () -> Bool)? = nil) throws(StoreError) {
-        self.hold = hold
+    init(databasePath path: String, fault: (@Sendable () -> Fault?)? = nil) throws(StoreError) {
+        self.fault = fault
         walPath = path + "-wal"
         // SQLite made the WAL when the connection first read in WAL mode; made here if not yet.
         let fd = open(walPath, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
@@ -63,6 +72,13 @@ public final class StoreSyncer: @unchecked Sendable {
                 kind: .io,
                 message: "cannot open \(walPath) to sync it: \(String(cString: strerror(errno)))"
             )
+        }
+        // The WAL's directory entry, once: SQLite syncs it at its own first sync of the WAL,
+        // which under synchronous=NORMAL is a checkpoint's, later than the first commit's.
+        let directory = open((path as NSString).deletingLastPathComponent.ifEmpty("."), O_RDONLY | O_DIRECTORY)
+        if directory >= 0 {
+            _ = fsync(directory)
+            close(directory)
         }
         var pipeFDs: [Int32] = [-1, -1]
         guard pipe(&pipeFDs) == 0 else {
@@ -194,12 +210,16 @@ public final class StoreSyncer: @unchecked Sendable {
                 return
             }
             condition.unlock()
-            while let hold, hold(), !isStopping { usleep(10_000) }
+            var injected = fault?()
+            while injected == .hold, !isStopping {
+                usleep(10_000)
+                injected = fault?()
+            }
             condition.lock()
             let target = requested
             condition.unlock()
-            let rc = fdatasync(walFD)
-            let error = rc == 0 ? nil : errno
+            if injected == .fail { usleep(50_000) }
+            let error: Int32? = injected == .fail ? EIO : fdatasync(walFD) == 0 ? nil : errno
             condition.lock()
             if let error {
                 failed = StoreError(
@@ -233,4 +253,8 @@ public final class StoreSyncer: @unchecked Sendable {
             checkpointer.checkpoint(.passive)
         }
     }
+}
+
+extension String {
+    fileprivate func ifEmpty(_ other: String) -> String { isEmpty ? other : self }
 }

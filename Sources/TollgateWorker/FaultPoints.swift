@@ -1,4 +1,5 @@
 import Foundation
+import TollgateStore
 
 /// Crash points for the crash tests: `TOLLGATE_FAULT=<point>[:N]` makes the worker die at once
 /// (as with SIGKILL: no cleanup, no acks) the N-th time (default 1st) it reaches `point`.
@@ -10,7 +11,8 @@ import Foundation
 /// message that keeps killing workers; `TOLLGATE_FAULT=clock-offset-file:PATH`: add the
 /// milliseconds written in PATH to the wall clock, to step it under a running worker;
 /// `TOLLGATE_FAULT=sync-hold-file:PATH`: while PATH exists, commits are not synced to disk (so
-/// nothing they caused may be published).
+/// nothing they caused may be published); `TOLLGATE_FAULT=sync-fail-file:PATH`: while PATH
+/// exists, every sync fails as a failing disk's `fdatasync` does.
 struct FaultPoints {
     enum Point: String {
         case afterCommit = "after-commit"
@@ -53,12 +55,16 @@ struct FaultPoints {
         return String(spec.dropFirst("clock-offset-file:".count))
     }
 
-    /// While the file of `sync-hold-file:PATH` exists, the store's syncer holds its syncs.
-    static func syncHold() -> (@Sendable () -> Bool)? {
-        guard let spec = ProcessInfo.processInfo.environment["TOLLGATE_FAULT"], spec.hasPrefix("sync-hold-file:")
-        else { return nil }
-        let path = String(spec.dropFirst("sync-hold-file:".count))
-        return { FileManager.default.fileExists(atPath: path) }
+    /// While the file of `sync-hold-file:PATH` exists, the store's syncer holds its syncs; while
+    /// that of `sync-fail-file:PATH` exists, its syncs fail (EIO).
+    static func syncFault() -> (@Sendable () -> StoreSyncer.Fault?)? {
+        guard let spec = ProcessInfo.processInfo.environment["TOLLGATE_FAULT"] else { return nil }
+        for (prefix, fault) in [("sync-hold-file:", StoreSyncer.Fault.hold), ("sync-fail-file:", .fail)]
+        where spec.hasPrefix(prefix) {
+            let path = String(spec.dropFirst(prefix.count))
+            return { FileManager.default.fileExists(atPath: path) ? fault : nil }
+        }
+        return nil
     }
 
     /// The worker's clock: the system's, or one stepped by the tests.

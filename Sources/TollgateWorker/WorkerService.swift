@@ -111,7 +111,7 @@ func openStore(
                 workerID: configuration.workerID,
                 durability: configuration.durability,
                 deferredSync: true,
-                syncHold: FaultPoints.syncHold()
+                syncFault: FaultPoints.syncFault()
             )
             if reported { logger.notice("the database can be written; starting") }
             control.update {

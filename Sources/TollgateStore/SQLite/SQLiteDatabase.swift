@@ -165,11 +165,15 @@ final class SQLiteDatabase {
     }
 
     /// Runs a checkpoint of the WAL; false when SQLite reports an error (a busy lock, an I/O
-    /// error): the WAL is then left as it is.
+    /// error): the WAL is then left as it is. With `waitingMilliseconds`, the busy timeout for
+    /// this checkpoint only: past it, a `RESTART` checkpoint copies what it can without waiting,
+    /// as `PASSIVE` does.
     @discardableResult
-    func checkpoint(_ mode: CheckpointMode) -> Bool {
+    func checkpoint(_ mode: CheckpointMode, waitingMilliseconds: Int32? = nil) -> Bool {
         guard let handle else { return false }
         let code = mode == .passive ? SQLITE_CHECKPOINT_PASSIVE : SQLITE_CHECKPOINT_RESTART
+        if let waitingMilliseconds { sqlite3_busy_timeout(handle, waitingMilliseconds) }
+        defer { if waitingMilliseconds != nil { sqlite3_busy_timeout(handle, busyTimeoutMilliseconds) } }
         return sqlite3_wal_checkpoint_v2(handle, nil, code, nil, nil) == SQLITE_OK
     }
 

@@ -111,7 +111,8 @@ extension WorkerLoop {
     /// from their records if those survived. Their outbox rows are published again then too.
     func settleAwaitingSync(_ connection: AMQPConnection?) -> [Inbound] {
         guard !awaitingSync.isEmpty else { return [] }
-        try? store.syncer?.waitForAll()
+        // Without a connection nothing is published: no need to wait for the disk.
+        if connection != nil { try? store.syncer?.waitForAll() }
         let done = store.syncer?.completed ?? 0
         var unsynced: [Inbound] = []
         for waiting in awaitingSync {

@@ -24,6 +24,12 @@ extension WorkerLoop {
         // Batches of the last connection still waiting for their sync: their inputs come back
         // from the broker (answered from their records), their outbox rows are published by
         // `catchUp` once synced.
+        if let failure = store.syncer?.failure {
+            logger.error(
+                "the database's write-ahead log could not be synced before the connection was lost: nothing unsynced was published; syncing again before taking work",
+                metadata: [LogKey.error: "\(failure)", "batches": "\(awaitingSync.count)"]
+            )
+        }
         _ = settleAwaitingSync(nil)
         settlement.reset()
         publishAgain.removeAll()

@@ -73,9 +73,18 @@ extension WorkerLoop {
             // commit, so the order of publishes is the order of commits).
             try publishDurable(connection)
             if outage != nil {
+                // An outage that a failed sync began just now: this turn's inputs wait with the
+                // unsynced ones (none came in if the outage was older: they go straight there).
+                outageHeld.append(contentsOf: batch)
                 try checkOutage(connection, stopping: stopBy != nil)
             } else {
                 try runBatch(batch, connection: connection)
+            }
+            if countersMoved {
+                // Counted outside a batch (nacks, returns): the metrics see them now, not at the
+                // next commit, which may be long in coming.
+                countersMoved = false
+                reportCounters()
             }
             try flushSettled(connection)
             try publishDueAgain(connection)
@@ -119,19 +128,22 @@ extension WorkerLoop {
         try runBatch([], connection: connection)
     }
 
+    static var voteTagPrefix: String { "tollgate-votes-" }
+
     func startConsuming(_ connection: AMQPConnection) throws {
         guard !consuming else { return }
+        consumeRound += 1
         // A drain that handed its budgets over takes no tool calls any more, only votes.
         toolCallConsumer =
             drainPhase == .waitingForEscalations
             ? ""
             : try connection.basicConsume(
                 queue: topology.toolCallsQueue,
-                consumerTag: "tollgate-calls-\(configuration.workerID)"
+                consumerTag: "tollgate-calls-\(configuration.workerID)-\(consumeRound)"
             )
         voteConsumer = try connection.basicConsume(
             queue: topology.approvalsQueue,
-            consumerTag: "tollgate-votes-\(configuration.workerID)"
+            consumerTag: "\(Self.voteTagPrefix)\(configuration.workerID)-\(consumeRound)"
         )
         if controlConsumer.isEmpty {
             // Queries are answered at once and are harmless to lose: no acks.
@@ -186,7 +198,8 @@ extension WorkerLoop {
             if delivery.redelivered { gate.counters.redeliveries += 1 }
             let properties = delivery.properties
             let input = Inbound(
-                source: delivery.consumerTag == voteConsumer ? .vote : .toolCall,
+                // By the tag's prefix: a cancelled consumer's deliveries may still come in.
+                source: delivery.consumerTag.hasPrefix(Self.voteTagPrefix) ? .vote : .toolCall,
                 deliveryTag: delivery.deliveryTag,
                 body: delivery.body,
                 routingKey: delivery.routingKey,
@@ -211,10 +224,12 @@ extension WorkerLoop {
             settlement.confirm(seq: seq, multiple: multiple, accepted: true)
         case .publishNack(let seq, let multiple):
             gate.countPublishNack()
+            countersMoved = true
             logger.debug("the broker rejected a publish", metadata: ["seq": "\(seq)"])
             settlement.confirm(seq: seq, multiple: multiple, accepted: false)
         case .returned(let returned):
             gate.countUnroutable()
+            countersMoved = true
             logger.warning(
                 "a reply was unroutable (no such queue); the input is settled anyway",
                 metadata: [

@@ -42,6 +42,13 @@ final class WorkerLoop {
     var publishAgain: [(due: Int64, rejected: Settlement.Rejected)] = []
     var toolCallConsumer = ""
     var voteConsumer = ""
+    /// Counts the starts of consuming: each start takes new consumer tags. RabbitMQ 3.10.8
+    /// crashes the channel (541 INTERNAL_ERROR) when a quorum queue's consumer is cancelled and
+    /// a new one takes the same tag while deliveries to the first are in flight
+    /// (rabbitmq-server#5927), which a database outage's stop and resume did.
+    var consumeRound = 0
+    /// Counters moved outside a committed batch since the metrics last saw them.
+    var countersMoved = false
     var controlConsumer = ""
     /// This connection's server-named queue bound to `<prefix>.control`.
     var controlQueue = ""
