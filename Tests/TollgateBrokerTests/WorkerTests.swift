@@ -455,6 +455,7 @@ struct WorkerTests {
         try worker.start(extraEnvironment: ["TOLLGATE_FAULT": "sync-fail-file:\(fail)"])
         let agent = try TestClient()
         defer { agent.close() }
+        try agent.observe(worker.topology.decisions, label: "feed")
         #expect(FileManager.default.createFile(atPath: fail, contents: nil))
         // A burst, unconfirmed, so that the worker has deliveries in hand when it learns that
         // a sync failed, 50 ms after its first commit (those of that turn were once dropped:
@@ -467,7 +468,8 @@ struct WorkerTests {
                 exchange: worker.topology.toolcalls,
                 routingKey: "agent-\(i)",
                 body: Array(#"{"agent_id":"agent-\#(i)","tool_name":"\#(tool)"}"#.utf8),
-                messageID: id,
+                // Every tenth without a message_id: recognised by its content when decided again.
+                messageID: i % 10 == 9 ? nil : id,
                 correlationID: id,
                 replyTo: agent.replyQueue,
                 waitForConfirm: false
@@ -491,6 +493,13 @@ struct WorkerTests {
             #expect(answers.first?.string("decision") == (i % 4 == 3 ? "deny" : "allow"), "\(id)")
         }
         #expect(Set(replies.compactMap(\.correlationID)).isSuperset(of: ids))
+        // The decision feed carries each once (those decided again from their records too).
+        let feed = try agent.awaitAll(Set(ids), label: "feed", timeout: .seconds(10))
+        var onFeed: [String: Int] = [:]
+        for line in feed { onFeed[line.correlationID ?? "-", default: 0] += 1 }
+        let offFeed = ids.filter { onFeed[$0] != 1 }
+        let examples = offFeed.prefix(3).map { "\($0): \(onFeed[$0] ?? 0)" }
+        #expect(offFeed.isEmpty, "\(offFeed.count) calls not once on the feed, e.g. \(examples)")
         // Decided once each: one audit entry per call, the chain intact.
         let export = try runTollgate(["audit", "export", "--db", worker.databasePath]).output
         #expect(auditEntries(export).count == ids.count)
@@ -615,7 +624,8 @@ struct WorkerTests {
                 exchange: worker.topology.toolcalls,
                 routingKey: "agent-\(i % 13)",
                 body: Array(#"{"agent_id":"agent-\#(i % 13)","tool_name":"\#(tools[i % 5])"}"#.utf8),
-                messageID: id,
+                // Every tenth without a message_id: recognised by its content when decided again.
+                messageID: i % 10 == 9 ? nil : id,
                 correlationID: id,
                 replyTo: agent.replyQueue,
                 waitForConfirm: false

@@ -18,7 +18,9 @@ struct Inbound {
     var messageID: String?
     /// The AMQP `user_id` property, which RabbitMQ checks against the publisher's login.
     var userID: String?
-    /// The broker delivered this message before without an ack.
+    /// The broker delivered this message before without an ack, or the worker committed its
+    /// handling and published nothing of it (a batch whose sync failed): either way what its
+    /// first handling caused may not all have been published.
     var redelivered: Bool
     /// How many earlier deliveries were not settled: the quorum queue's `x-delivery-count`,
     /// trusted only on a message the broker marks redelivered (on a first delivery the header

@@ -122,7 +122,13 @@ extension WorkerLoop {
                 continue
             }
             for id in waiting.outboxIDs { inFlightOutbox.remove(id) }
-            unsynced += waiting.batch
+            // Handled and committed, nothing of it published: decided again, they are taken
+            // as redeliveries are (found by content without a message_id; the feed's copy and
+            // the dead letter published with the answer from the record).
+            for var input in waiting.batch {
+                input.redelivered = true
+                unsynced.append(input)
+            }
         }
         awaitingSync.removeAll()
         return unsynced
