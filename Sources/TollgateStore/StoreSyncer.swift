@@ -75,7 +75,7 @@ public final class StoreSyncer: @unchecked Sendable {
         }
         // The WAL's directory entry, once: SQLite syncs it at its own first sync of the WAL,
         // which under synchronous=NORMAL is a checkpoint's, later than the first commit's.
-        let directory = open((path as NSString).deletingLastPathComponent.ifEmpty("."), O_RDONLY | O_DIRECTORY)
+        let directory = open(URL(fileURLWithPath: path).deletingLastPathComponent().path, O_RDONLY | O_DIRECTORY)
         if directory >= 0 {
             _ = fsync(directory)
             close(directory)
@@ -218,8 +218,13 @@ public final class StoreSyncer: @unchecked Sendable {
             condition.lock()
             let target = requested
             condition.unlock()
-            if injected == .fail { usleep(50_000) }
-            let error: Int32? = injected == .fail ? EIO : fdatasync(walFD) == 0 ? nil : errno
+            let error: Int32?
+            if injected == .fail {
+                usleep(50_000)
+                error = EIO
+            } else {
+                error = fdatasync(walFD) == 0 ? nil : errno
+            }
             condition.lock()
             if let error {
                 failed = StoreError(
@@ -253,8 +258,4 @@ public final class StoreSyncer: @unchecked Sendable {
             checkpointer.checkpoint(.passive)
         }
     }
-}
-
-extension String {
-    fileprivate func ifEmpty(_ other: String) -> String { isEmpty ? other : self }
 }

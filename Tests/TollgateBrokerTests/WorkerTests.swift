@@ -624,8 +624,7 @@ struct WorkerTests {
                 exchange: worker.topology.toolcalls,
                 routingKey: "agent-\(i % 13)",
                 body: Array(#"{"agent_id":"agent-\#(i % 13)","tool_name":"\#(tools[i % 5])"}"#.utf8),
-                // Every tenth without a message_id: recognised by its content when decided again.
-                messageID: i % 10 == 9 ? nil : id,
+                messageID: id,
                 correlationID: id,
                 replyTo: agent.replyQueue,
                 waitForConfirm: false
